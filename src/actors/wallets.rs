@@ -1,0 +1,295 @@
+//! `Wallets`: the registry of `UserSession` actors and their supervisor.
+//!
+//! A wallet actor is spawned on demand from the store's row, found through a concurrent map, and
+//! stops itself when idle. At most one actor exists per user: spawning goes through a per-user
+//! `OnceCell`, and the actor is named after the user, which ractor keeps unique. When an actor
+//! panics the supervisor drops it from the map; the next request re-spawns it from the store,
+//! which already holds every acknowledged change.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::OnceCell;
+
+use super::user_session::{
+    ChangeOutcome, PointsChange, UserSession, UserSessionArgs, UserSessionMessage, WalletSnapshot,
+};
+use super::CALL_TIMEOUT_MS;
+use crate::domain::DomainError;
+use crate::store::Store;
+
+type Slot = Arc<OnceCell<ActorRef<UserSessionMessage>>>;
+type Slots = Arc<DashMap<i64, Slot>>;
+
+/// Distinguishes actor names when several servers share one process (tests, benches).
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone)]
+pub struct Wallets {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    slots: Slots,
+    store: Store,
+    idle_after: Duration,
+    supervisor: ActorRef<()>,
+    instance: u64,
+    restarts: Arc<AtomicU64>,
+}
+
+impl Wallets {
+    pub async fn start(store: Store, idle_after: Duration) -> anyhow::Result<Wallets> {
+        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        let slots: Slots = Arc::new(DashMap::new());
+        let restarts = Arc::new(AtomicU64::new(0));
+        let (supervisor, _) = Actor::spawn(
+            Some(format!("wallets-{instance}")),
+            WalletSupervisor,
+            SupervisorState {
+                slots: slots.clone(),
+                instance,
+                restarts: restarts.clone(),
+            },
+        )
+        .await?;
+        Ok(Wallets {
+            inner: Arc::new(Inner {
+                slots,
+                store,
+                idle_after,
+                supervisor,
+                instance,
+                restarts,
+            }),
+        })
+    }
+
+    /// Wallet actors alive right now.
+    pub fn active(&self) -> usize {
+        self.inner.slots.len()
+    }
+
+    /// Wallet actors that failed and were dropped for a reload since start.
+    pub fn restarts(&self) -> u64 {
+        self.inner.restarts.load(Ordering::Relaxed)
+    }
+
+    pub async fn snapshot(&self, user_id: i64) -> Result<WalletSnapshot, DomainError> {
+        for _ in 0..3 {
+            let actor = self.actor(user_id).await?;
+            match call_t!(actor, UserSessionMessage::Snapshot, CALL_TIMEOUT_MS) {
+                Ok(result) => return result,
+                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
+                // A read is always safe to retry on a fresh actor.
+                Err(_) => self.forget(user_id, &actor),
+            }
+        }
+        Err(unavailable(user_id))
+    }
+
+    /// Applies a points change through the user's wallet actor; answers after it committed.
+    pub async fn change(
+        &self,
+        user_id: i64,
+        change: PointsChange,
+    ) -> Result<ChangeOutcome, DomainError> {
+        for _ in 0..3 {
+            let actor = self.actor(user_id).await?;
+            let started = Arc::new(AtomicBool::new(false));
+            let flag = started.clone();
+            match call_t!(
+                actor,
+                UserSessionMessage::Change,
+                CALL_TIMEOUT_MS,
+                Box::new(change.clone()),
+                flag
+            ) {
+                Ok(result) => return result,
+                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
+                Err(e) => {
+                    self.forget(user_id, &actor);
+                    // The actor stopped (idle) or died before it began on this change: retrying
+                    // cannot apply it twice. Once it had begun, the outcome is unknown.
+                    if started.load(Ordering::SeqCst) {
+                        return Err(DomainError::Internal(format!(
+                            "wallet {user_id} failed during a change: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+        Err(unavailable(user_id))
+    }
+
+    /// Test hook: makes the user's wallet actor panic.
+    pub async fn inject_panic(&self, user_id: i64) -> Result<(), DomainError> {
+        let actor = self.actor(user_id).await?;
+        actor
+            .cast(UserSessionMessage::InjectPanic)
+            .map_err(|e| DomainError::Internal(e.to_string()))
+    }
+
+    /// Stops every wallet actor and the supervisor (shutdown).
+    pub fn stop(&self) {
+        self.inner.supervisor.stop_children(None);
+        self.inner.supervisor.stop(None);
+    }
+
+    async fn actor(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, DomainError> {
+        for _ in 0..3 {
+            let slot = self.inner.slots.entry(user_id).or_default().clone();
+            let spawned = slot.get_or_try_init(|| self.spawn(user_id)).await;
+            match spawned {
+                Ok(actor) => return Ok(actor.clone()),
+                Err(SpawnFailure::Domain(e)) => {
+                    self.inner
+                        .slots
+                        .remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
+                    return Err(e);
+                }
+                Err(SpawnFailure::NameTaken) => {
+                    // The previous actor of this user is still shutting down; give it a moment.
+                    self.inner
+                        .slots
+                        .remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+        Err(DomainError::Internal(format!(
+            "could not start the wallet of user {user_id}"
+        )))
+    }
+
+    async fn spawn(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, SpawnFailure> {
+        let (balance, pity_count) = self
+            .inner
+            .store
+            .wallet(user_id)
+            .await
+            .map_err(|e| SpawnFailure::Domain(e.into()))?
+            .ok_or(SpawnFailure::Domain(DomainError::UserNotFound))?;
+        let slots = self.inner.slots.clone();
+        let args = UserSessionArgs {
+            user_id,
+            balance,
+            pity_count,
+            store: self.inner.store.clone(),
+            idle_after: self.inner.idle_after,
+            on_idle: Box::new(move |me| {
+                slots.remove_if(&user_id, |_, s| {
+                    s.get().is_some_and(|a| a.get_id() == me.get_id())
+                });
+            }),
+        };
+        let name = actor_name(self.inner.instance, user_id);
+        match Actor::spawn_linked(
+            Some(name),
+            UserSession,
+            args,
+            self.inner.supervisor.get_cell(),
+        )
+        .await
+        {
+            Ok((actor, _)) => Ok(actor),
+            Err(ractor::SpawnErr::ActorAlreadyRegistered(_)) => Err(SpawnFailure::NameTaken),
+            Err(e) => Err(SpawnFailure::Domain(DomainError::Internal(format!(
+                "spawning wallet {user_id}: {e}"
+            )))),
+        }
+    }
+
+    fn forget(&self, user_id: i64, actor: &ActorRef<UserSessionMessage>) {
+        self.inner.slots.remove_if(&user_id, |_, s| {
+            s.get().is_some_and(|a| a.get_id() == actor.get_id())
+        });
+    }
+}
+
+fn timeout(user_id: i64) -> DomainError {
+    DomainError::Internal(format!("wallet {user_id} did not answer in time"))
+}
+
+fn unavailable(user_id: i64) -> DomainError {
+    DomainError::Internal(format!("wallet {user_id} could not be reached"))
+}
+
+enum SpawnFailure {
+    Domain(DomainError),
+    NameTaken,
+}
+
+fn actor_name(instance: u64, user_id: i64) -> String {
+    format!("wallet-{instance}-{user_id}")
+}
+
+fn user_of(name: &str, instance: u64) -> Option<i64> {
+    name.strip_prefix(&format!("wallet-{instance}-"))?
+        .parse()
+        .ok()
+}
+
+/// Supervises the wallet actors. Overrides ractor's default, which would stop the supervisor
+/// (and with it every wallet) when one child fails.
+struct WalletSupervisor;
+
+struct SupervisorState {
+    slots: Slots,
+    instance: u64,
+    restarts: Arc<AtomicU64>,
+}
+
+impl Actor for WalletSupervisor {
+    type Msg = ();
+    type State = SupervisorState;
+    type Arguments = SupervisorState;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        state: SupervisorState,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        Ok(state)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _: ActorRef<()>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, failure) = match &event {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, Some(err.to_string())),
+            SupervisionEvent::ActorTerminated(cell, _, _) => (cell, None),
+            _ => return Ok(()),
+        };
+        let Some(user_id) = cell.get_name().and_then(|n| user_of(&n, state.instance)) else {
+            return Ok(());
+        };
+        let id = cell.get_id();
+        state
+            .slots
+            .remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == id));
+        if let Some(err) = failure {
+            state.restarts.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(user_id, error = %err, "wallet actor failed; it will be reloaded from the store");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_the_user() {
+        assert_eq!(user_of(&actor_name(3, 42), 3), Some(42));
+        assert_eq!(user_of(&actor_name(3, 42), 4), None);
+        assert_eq!(user_of("wallets-3", 3), None);
+    }
+}

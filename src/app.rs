@@ -1,0 +1,146 @@
+//! Builds the whole server from a [`Config`]: store, actors, auth, router, listener. `main.rs`,
+//! the tests and the benches all go through [`Application::build`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dashmap::DashSet;
+use tokio::net::TcpListener;
+
+use crate::actors::Wallets;
+use crate::auth::{LogSms, SignInCodes, Tokens};
+use crate::config::Config;
+use crate::domain::time::now_ms;
+use crate::http::{self, limits::IpLimiter, AppState};
+use crate::store::Store;
+use crate::telemetry;
+
+/// Idempotency records are kept at least 24 h; they are swept after 48 h.
+const IDEMPOTENCY_KEEP_MS: i64 = 48 * 60 * 60 * 1000;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let store = Store::connect(&config.database_url, config.db_pool_size).await?;
+        store.migrate().await.context("running migrations")?;
+        if config.jwt_generated {
+            tracing::warn!("JWT_SECRET / JWT_REFRESH_SECRET not set: generated a random pair for this run (development only); tokens will not survive a restart");
+        }
+
+        let tokens = Tokens::new(&config);
+        for fam in store.revoked_token_families(now_ms()).await? {
+            tokens.mark_revoked(&fam);
+        }
+        let banned = DashSet::new();
+        for id in store.banned_user_ids().await? {
+            banned.insert(id);
+        }
+        let wallets = Wallets::start(store.clone(), config.wallet_idle).await?;
+        let codes = SignInCodes::new(
+            Duration::from_secs(config.limits.sms_phone_interval_s),
+            config.limits.sms_per_ip_per_hour,
+            !config.is_production(),
+            Arc::new(LogSms {
+                reveal_codes: !config.is_production(),
+            }),
+        );
+        if let Err(e) = tokio::fs::create_dir_all(&config.upload_dir).await {
+            tracing::warn!(dir = %config.upload_dir.display(), error = %e, "cannot create the upload folder");
+        }
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let state = AppState {
+            ip_limiter: Arc::new(IpLimiter::per_minute(config.limits.per_ip_per_min)),
+            config: Arc::new(config),
+            store,
+            wallets,
+            tokens: Arc::new(tokens),
+            codes: Arc::new(codes),
+            banned: Arc::new(banned),
+            metrics: telemetry::metrics_handle(),
+            started: Instant::now(),
+        };
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and stops the actors.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let app = http::router(state.clone());
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+        housekeeping.abort();
+        state.wallets.stop();
+        state.store.close().await;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(http::SWEEP_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        state.codes.sweep();
+        state.ip_limiter.sweep();
+        match state
+            .store
+            .expire_idempotency(now_ms() - IDEMPOTENCY_KEEP_MS)
+            .await
+        {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency records"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiring idempotency records failed"),
+        }
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,41 @@
+//! Business failures. They travel back to callers inside replies (`Result<T, DomainError>`), and
+//! the HTTP layer turns each into its envelope code; they never mean the server itself is broken.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid input in `{field}`: {reason}")]
+    InvalidInput { field: String, reason: String },
+    #[error("not enough points: required {required}, current {current}")]
+    InsufficientPoints { required: i64, current: i64 },
+    #[error("user not found")]
+    UserNotFound,
+    #[error("account banned")]
+    Banned,
+    #[error("the same request is still being processed")]
+    RequestInFlight,
+    #[error("the store is unavailable")]
+    StoreUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        DomainError::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Details a client can act on, shown as the envelope's `data`.
+    pub fn details(&self) -> Option<Value> {
+        match self {
+            DomainError::InsufficientPoints { required, current } => {
+                Some(serde_json::json!({ "required": required, "current": current }))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure business rules and types: no I/O, no framework. Everything here is unit-tested.
+
+pub mod error;
+pub mod page;
+pub mod phone;
+pub mod points;
+pub mod time;
+
+pub use error::DomainError;
+pub use page::{Page, PageRequest};
+pub use phone::Phone;
+pub use points::{PointsSource, RecordDirection};

@@ -1,0 +1,323 @@
+//! Extractors, so handlers never parse headers or bodies by hand: JSON bodies and query strings
+//! whose failures become 1003 envelopes naming the field, the authenticated customer or admin,
+//! the client's address and the idempotency key.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::tokens::{AccessClaims, TokenError};
+use crate::auth::SubjectKind;
+use crate::domain::PageRequest;
+
+/// A JSON body. Lenient about `Content-Type` (mini-program clients vary), strict about content:
+/// malformed JSON or a wrong field is a 1003 naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BodyTooLarge
+            } else {
+                ApiError::bad("body", "could not be read")
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." || inner.is_syntax() || inner.is_eof() {
+            "body".to_string()
+        } else {
+            path
+        };
+        ApiError::bad(&field, short(inner.to_string()))
+    })
+}
+
+/// serde messages end in "at line 1 column 12"; the position says nothing to a mini-program.
+fn short(msg: String) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg,
+    }
+}
+
+/// The query string as text pairs; each handler parses the fields it knows.
+pub struct ApiQuery(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad("query", "could not be parsed"))?;
+        Ok(ApiQuery(map))
+    }
+}
+
+impl ApiQuery {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(
+            self.0.get("page").map(String::as_str),
+            self.0.get("limit").map(String::as_str),
+        )?)
+    }
+
+    /// An optional value that must be one of `allowed`.
+    pub fn one_of<'a>(&'a self, key: &str, allowed: &[&str]) -> Result<Option<&'a str>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if allowed.contains(&v) => Ok(Some(v)),
+            Some(_) => Err(ApiError::bad(
+                key,
+                format!("must be one of {}", allowed.join(", ")),
+            )),
+        }
+    }
+}
+
+/// A signed-in customer (not banned).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user_id: i64,
+    pub claims: AccessClaims,
+}
+
+/// A signed-in administrator.
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    pub admin_id: i64,
+    pub username: String,
+    pub claims: AccessClaims,
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?
+        .trim();
+    (!token.is_empty()).then_some(token)
+}
+
+pub fn verify_access(state: &AppState, headers: &HeaderMap) -> Result<AccessClaims, ApiError> {
+    let token = bearer(headers).ok_or(ApiError::TokenMissing)?;
+    state.tokens.verify_access(token).map_err(|e| match e {
+        TokenError::Invalid | TokenError::Revoked => ApiError::TokenInvalid,
+    })
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = verify_access(state, &parts.headers)?;
+        if claims.kind != SubjectKind::User {
+            return Err(ApiError::TokenInvalid);
+        }
+        if state.banned.contains(&claims.user_id) {
+            return Err(ApiError::Banned);
+        }
+        Ok(AuthUser {
+            user_id: claims.user_id,
+            claims,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let claims = verify_access(state, &parts.headers)?;
+        if claims.kind != SubjectKind::Admin {
+            return Err(ApiError::AdminRequired);
+        }
+        Ok(AdminUser {
+            admin_id: claims.user_id,
+            username: claims.mobile.clone(),
+            claims,
+        })
+    }
+}
+
+/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the server is
+/// configured to trust its proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ClientIp(client_ip(parts, state.config.trust_proxy)))
+    }
+}
+
+pub fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
+    if trust_proxy {
+        if let Some(ip) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+/// `Idempotency-Key` header, or the body's `request_id`: 1–128 visible ASCII characters.
+pub fn idempotency_key(
+    headers: &HeaderMap,
+    body_request_id: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let raw = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad("Idempotency-Key", "must be visible ASCII"))?,
+        ),
+        None => body_request_id,
+    };
+    match raw.map(str::trim) {
+        None => Ok(None),
+        Some(k) if !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_string()))
+        }
+        Some(_) => Err(ApiError::bad(
+            "Idempotency-Key",
+            "must be 1-128 visible ASCII characters",
+        )),
+    }
+}
+
+/// A path parameter; a malformed one is a 1003 naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_| ApiError::bad("path", "a path parameter is malformed"))
+    }
+}
+
+/// Free text from a client: trimmed, `max` characters at most, no control characters.
+pub fn clean_text(field: &str, raw: &str, min: usize, max: usize) -> Result<String, ApiError> {
+    let text = raw.trim();
+    let n = text.chars().count();
+    if n < min || n > max {
+        return Err(ApiError::bad(
+            field,
+            format!("must be {min}-{max} characters"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ApiError::bad(field, "must not contain control characters"));
+    }
+    Ok(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Login {
+        phone: String,
+        code: String,
+    }
+
+    fn message(e: ApiError) -> String {
+        match e {
+            ApiError::BadRequest(m) => m,
+            other => panic!("expected 1003, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let e = parse_json::<Login>(br#"{"phone": 5, "code": "1"}"#).unwrap_err();
+        assert!(message(e).starts_with("phone:"));
+        let e = parse_json::<Login>(br#"{"phone": "1"}"#).unwrap_err();
+        assert!(message(e).contains("code"));
+        let e = parse_json::<Login>(b"{not json").unwrap_err();
+        assert!(message(e).starts_with("body:"));
+        assert!(parse_json::<Login>(br#"{"phone":"1","code":"2"}"#).is_ok());
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded() {
+        let mut h = HeaderMap::new();
+        assert_eq!(idempotency_key(&h, None).unwrap(), None);
+        assert_eq!(
+            idempotency_key(&h, Some("abc")).unwrap(),
+            Some("abc".into())
+        );
+        h.insert("idempotency-key", "k-1".parse().unwrap());
+        assert_eq!(
+            idempotency_key(&h, Some("abc")).unwrap(),
+            Some("k-1".into())
+        );
+        h.insert("idempotency-key", "x".repeat(129).parse().unwrap());
+        assert!(idempotency_key(&h, None).is_err());
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h), None);
+        h.insert("authorization", "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

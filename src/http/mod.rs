@@ -1,0 +1,99 @@
+//! The HTTP adapter (axum): routing, middleware, and one module per API area. Handlers
+//! authenticate through extractors, parse, send one message to an actor (or read the store), and
+//! render the envelope.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod ops;
+pub mod user;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use dashmap::DashSet;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::actors::Wallets;
+use crate::auth::{SignInCodes, Tokens};
+use crate::config::Config;
+use crate::store::Store;
+pub use error::{ok, ApiError, ApiResult};
+
+/// JSON bodies are small; uploads (later) get their own limit.
+const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// Everything a handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub wallets: Wallets,
+    pub tokens: Arc<Tokens>,
+    pub codes: Arc<SignInCodes>,
+    /// Banned customers, mirrored from the store so every request can check without a query.
+    pub banned: Arc<DashSet<i64>>,
+    pub ip_limiter: Arc<limits::IpLimiter>,
+    pub metrics: PrometheusHandle,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .nest("/api/auth", auth::router())
+        .nest("/api/user", user::router())
+        .nest("/api/admin", admin::router(state.config.test_hooks))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::per_ip,
+        ));
+    Router::new()
+        .merge(api)
+        .merge(ops::router())
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                // Only the path: query strings can carry tokens (the WebSocket's ?token=).
+                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Requests by route and status, and latency by route, for `/metrics`.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(start.elapsed());
+    response
+}
+
+/// How often background housekeeping runs (expired codes, limiter entries, old idempotency keys).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);

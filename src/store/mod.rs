@@ -1,0 +1,270 @@
+//! The store: the only module that speaks SQL.
+//!
+//! One code path for SQLite (the embedded default) and MySQL/MariaDB, through sqlx's Any driver
+//! with portable column types. Every write is a transaction; callers are answered only after it
+//! commits. SQLite allows one writer at a time, so for it write transactions queue on an in-process
+//! gate instead of failing with "database is locked".
+
+pub mod admins;
+pub mod audit;
+pub mod ledger;
+pub mod reconcile;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::domain::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite only: serializes write transactions (SQLite has a single writer).
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached; clients see 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    /// A row changed underneath an actor that believed it owned it.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+impl From<StoreError> for DomainError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => DomainError::StoreUnavailable,
+            other => DomainError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(e) => is_unique_violation(e),
+            _ => false,
+        }
+    }
+}
+
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A write transaction; for SQLite it also holds the writer gate until it ends.
+pub struct WriteTx {
+    pub tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl Store {
+    /// Connects, creating the database (or the SQLite file and its folder) when missing.
+    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+        use anyhow::Context;
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Backend::MySql
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite:// or mysql://");
+        };
+        let url = match backend {
+            Backend::Sqlite => {
+                if let Some(dir) = sqlite_path(url)
+                    .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()))
+                {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(&dir).with_context(|| {
+                            format!("creating the database folder {}", dir.display())
+                        })?;
+                    }
+                }
+                url.to_string()
+            }
+            Backend::MySql => url.replacen("mariadb:", "mysql:", 1),
+        };
+        if !Any::database_exists(&url)
+            .await
+            .context("checking whether the database exists")?
+        {
+            Any::create_database(&url)
+                .await
+                .context("creating the database")?;
+        }
+        let pool_size = match backend {
+            // Readers run in parallel under WAL; writers go through the gate one at a time.
+            Backend::Sqlite => pool_size.clamp(2, 8),
+            Backend::MySql => pool_size.max(2),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the writer; busy_timeout covers other
+                        // processes (the reconcile command) touching the file.
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                    } else {
+                        sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .context("connecting to the database")?;
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::MySql => sqlx::migrate!("migrations/mysql").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    /// A cheap round trip, for `/health`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The id of the row an INSERT just created. SQLite through the Any driver does not report it,
+/// so it is read back on the same connection (still inside the transaction).
+pub(crate) async fn inserted_id(
+    tx: &mut WriteTx,
+    result: sqlx::any::AnyQueryResult,
+) -> StoreResult<i64> {
+    match result.last_insert_id() {
+        Some(id) => Ok(id),
+        None => Ok(sqlx::query_scalar("SELECT last_insert_rowid()")
+            .fetch_one(&mut *tx.tx)
+            .await?),
+    }
+}
+
+/// Reads a BIGINT flag column (0/1) as a bool.
+pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(col)? != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_sqlite_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/lottery.db"),
+            Some("data/lottery.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
+            Some("/tmp/x.db")
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

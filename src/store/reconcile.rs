@@ -1,0 +1,102 @@
+//! The invariant check behind `restaurant-lottery reconcile`: for every user the ledger deltas
+//! sum to the stored balance, `balance_after` chains row by row, and no balance is negative.
+//! Later areas (prize stock, shop stock) add their own checks here.
+
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+use super::{Store, StoreResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub subject: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileReport {
+    pub users_checked: i64,
+    pub ledger_rows_checked: i64,
+    pub violations: Vec<Violation>,
+}
+
+impl Store {
+    pub async fn reconcile(&self) -> StoreResult<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        let mut balances = std::collections::HashMap::new();
+        {
+            let mut users = sqlx::query("SELECT id, points FROM users").fetch(self.pool());
+            while let Some(row) = users.try_next().await? {
+                let id: i64 = row.try_get("id")?;
+                let points: i64 = row.try_get("points")?;
+                if points < 0 {
+                    report.violations.push(Violation {
+                        subject: format!("user {id}"),
+                        problem: format!("negative balance {points}"),
+                    });
+                }
+                balances.insert(id, points);
+            }
+        }
+        report.users_checked = balances.len() as i64;
+
+        // One ordered pass over the ledger: running sum and chain per user.
+        let mut sums: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+        let mut rows = sqlx::query(
+            "SELECT id, user_id, points, balance_after FROM points_records ORDER BY user_id, id",
+        )
+        .fetch(self.pool());
+        while let Some(row) = rows.try_next().await? {
+            report.ledger_rows_checked += 1;
+            let id: i64 = row.try_get("id")?;
+            let user: i64 = row.try_get("user_id")?;
+            let delta: i64 = row.try_get("points")?;
+            let after: i64 = row.try_get("balance_after")?;
+            let sum = sums.entry(user).or_insert(0);
+            *sum += delta;
+            if *sum != after {
+                report.violations.push(Violation {
+                    subject: format!("user {user}"),
+                    problem: format!(
+                        "ledger row {id}: balance_after {after} but the running sum is {sum}"
+                    ),
+                });
+                // Re-anchor so one broken row is reported once, not on every later row.
+                *sum = after;
+            }
+        }
+        drop(rows);
+        let mut sums_by_user = std::collections::HashMap::new();
+        let mut totals = sqlx::query(
+            "SELECT user_id, CAST(COALESCE(SUM(points), 0) AS SIGNED) AS total FROM points_records GROUP BY user_id",
+        )
+        .fetch(self.pool());
+        while let Some(row) = totals.try_next().await? {
+            sums_by_user.insert(
+                row.try_get::<i64, _>("user_id")?,
+                row.try_get::<i64, _>("total")?,
+            );
+        }
+        let mut ids: Vec<_> = balances.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let balance = balances[&id];
+            let total = sums_by_user.get(&id).copied().unwrap_or(0);
+            if total != balance {
+                report.violations.push(Violation {
+                    subject: format!("user {id}"),
+                    problem: format!("balance {balance} but the ledger sums to {total}"),
+                });
+            }
+        }
+        for user in sums_by_user.keys() {
+            if !balances.contains_key(user) {
+                report.violations.push(Violation {
+                    subject: format!("user {user}"),
+                    problem: "ledger rows for a user that does not exist".into(),
+                });
+            }
+        }
+        Ok(report)
+    }
+}
