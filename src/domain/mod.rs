@@ -5,6 +5,7 @@ pub mod page;
 pub mod phone;
 pub mod points;
 pub mod time;
+pub mod wheel;
 
 pub use error::DomainError;
 pub use page::{Page, PageRequest};

@@ -1,0 +1,441 @@
+//! The black-box harness: every test starts the real `restaurant-lottery` binary on a random
+//! port with its own fresh database (a temporary SQLite file, or a new MariaDB database) and talks
+//! to it over real HTTP (and WebSocket). Nothing is mocked.
+//!
+//! `both_backends!(a, b, …)` turns each `async fn a(backend: Backend)` into two tests,
+//! `sqlite::a` and `mariadb::a`. The MariaDB leg is never skipped: when the server at
+//! `TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`) is unreachable, those tests fail.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_restaurant-lottery");
+pub const JWT_SECRET: &str = "k3J9q0s8Vb2LmX5nR7tY1wZ4pA6dF8hGtest";
+pub const JWT_REFRESH_SECRET: &str = "Q1w2E3r4T5y6U7i8O9p0AaSsDdFfGgHhtest";
+pub const ADMIN_USER: &str = "boss";
+pub const ADMIN_PASSWORD: &str = "correct-horse-battery";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod mariadb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::MariaDb).await
+                }
+            )*
+        }
+    };
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn mysql_base() -> String {
+    std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
+}
+
+/// A running server and everything needed to restart it on the same database.
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub database_url: String,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    mysql_db: Option<String>,
+    starts: u32,
+}
+
+/// A signed-in customer.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub user_id: i64,
+    pub phone: String,
+    pub token: String,
+    pub refresh: String,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, &[]).await
+    }
+
+    /// Starts a server; `extra` environment entries override the test defaults.
+    pub async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let (database_url, mysql_db) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("lottery.db").display()),
+                None,
+            ),
+            Backend::MariaDb => {
+                let name = format!("rl_test_{}_{}_{}", std::process::id(), n, rand_suffix());
+                (format!("{}/{}", mysql_base(), name), Some(name))
+            }
+        };
+        let mut env: Vec<(String, String)> = vec![
+            ("APP_ENV", "development"),
+            ("HOST", "127.0.0.1"),
+            ("PORT", "0"),
+            ("JWT_SECRET", JWT_SECRET),
+            ("JWT_REFRESH_SECRET", JWT_REFRESH_SECRET),
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", "warn"),
+            // Every test client shares 127.0.0.1; the per-IP limit has its own test.
+            ("RATE_LIMIT_PER_IP_PER_MIN", "1000000"),
+            ("SMS_PER_IP_PER_HOUR", "1000000"),
+            ("ENABLE_TEST_HOOKS", "1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.push(("DATABASE_URL".into(), database_url.clone()));
+        env.push((
+            "UPLOAD_DIR".into(),
+            dir.path().join("uploads").display().to_string(),
+        ));
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let mut server = TestServer {
+            base: String::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+            database_url,
+            env,
+            child: None,
+            dir,
+            mysql_db,
+            starts: 0,
+        };
+        server.launch().await;
+        server
+    }
+
+    fn log_path(&self, n: u32) -> PathBuf {
+        self.dir.path().join(format!("server-{n}.log"))
+    }
+
+    async fn launch(&mut self) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).expect("log file");
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn the server binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+            .await
+            .expect("join");
+        match addr {
+            Ok(a) => self.base = a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; log:\n{}", self.log_tail(self.starts));
+            }
+        }
+        self.child = Some(child);
+    }
+
+    pub fn log_tail(&self, n: u32) -> String {
+        let text = std::fs::read_to_string(self.log_path(n)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The whole log of the current run (for asserting what is and is not logged).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGKILL through a shared handle (while requests still hold the server); `start_again`
+    /// reaps the process.
+    pub fn sigkill(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(c.id().to_string())
+                .status();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to exit by itself.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("server running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        c.wait().expect("wait")
+    }
+
+    /// Starts the server again on the same database (after `kill9` or `terminate`).
+    pub async fn start_again(&mut self) {
+        self.kill9();
+        self.launch().await;
+    }
+
+    /// Runs a CLI subcommand against this server's database: (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn cli");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            let _ = child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes());
+        } else {
+            drop(child.stdin.take());
+        }
+        let out = child.wait_with_output().expect("cli output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// `restaurant-lottery reconcile` must pass.
+    pub fn assert_reconciled(&self) {
+        let (ok, out) = self.cli(&["reconcile"], None);
+        assert!(ok, "reconcile failed:\n{out}");
+        assert!(out.contains("0 violation(s)"), "{out}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request; returns the status and the parsed JSON body (every response is JSON).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON body for {path} ({status}): {text}"));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// Sends raw bytes as the body, for malformed-input tests.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &'static [u8],
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body: {text}")),
+        )
+    }
+
+    /// Signs a customer in with the development code.
+    pub async fn login(&self, phone: &str) -> Customer {
+        let (status, body) = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({ "phone": phone, "code": "123456" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {phone}: {body}");
+        let data = &body["data"];
+        Customer {
+            user_id: data["user_info"]["user_id"].as_i64().expect("user_id"),
+            phone: phone.to_string(),
+            token: data["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string(),
+            refresh: data["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_string(),
+        }
+    }
+
+    /// Creates the test admin (through the CLI) and signs in; returns the access token.
+    pub async fn admin(&self) -> String {
+        let (ok, out) = self.cli(
+            &[
+                "create-admin",
+                "--username",
+                ADMIN_USER,
+                "--password",
+                ADMIN_PASSWORD,
+            ],
+            None,
+        );
+        assert!(ok, "create-admin: {out}");
+        let (status, body) = self
+            .post(
+                "/api/auth/admin-login",
+                None,
+                json!({ "username": ADMIN_USER, "password": ADMIN_PASSWORD }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "admin login: {body}");
+        body["data"]["access_token"]
+            .as_str()
+            .expect("admin token")
+            .to_string()
+    }
+
+    /// The customer's balance as `GET /api/user/info` reports it.
+    pub async fn balance(&self, c: &Customer) -> i64 {
+        let (status, body) = self.get("/api/user/info", Some(&c.token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"]["total_points"].as_i64().expect("total_points")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server log (last lines) ---\n{}",
+                self.log_tail(self.starts)
+            );
+        }
+        self.kill9();
+        if let Some(db) = &self.mysql_db {
+            // Best effort: a leftover test database is harmless and uniquely named.
+            let _ = Command::new("mariadb")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-u",
+                    "root",
+                    "-e",
+                    &format!("DROP DATABASE IF EXISTS `{db}`"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.load(Ordering::Relaxed));
+    (h.finish() % 1_000_000) as u32
+}
+
+/// A distinct valid phone number per (test, index).
+pub fn phone(seed: u32, i: u32) -> String {
+    format!("13{:01}{:08}", seed % 10, (seed / 10) * 100_000 + i)
+}
+
+/// Asserts the envelope of an error: HTTP status, code, `data`.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: u16, code: i64) {
+    assert_eq!(got.0.as_u16(), status, "status for {}", got.1);
+    assert_eq!(got.1["code"].as_i64(), Some(code), "code in {}", got.1);
+    assert!(
+        got.1["msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "msg in {}",
+        got.1
+    );
+}
+
+#[track_caller]
+pub fn assert_ok(got: &(StatusCode, Value)) -> Value {
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    assert_eq!(got.1["code"].as_i64(), Some(0), "{}", got.1);
+    got.1["data"].clone()
+}
