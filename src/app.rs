@@ -9,12 +9,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use dashmap::DashSet;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::actors::Wallets;
+use crate::actors::prize_wheel::PrizeWheelArgs;
+use crate::actors::user_session::WalletDeps;
+use crate::actors::{Wallets, WheelHandle};
 use crate::auth::{LogSms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState};
+use crate::notify::{CloseReason, Hub};
 use crate::store::Store;
 use crate::telemetry;
 
@@ -42,27 +47,42 @@ impl Application {
         for id in store.banned_user_ids().await? {
             banned.insert(id);
         }
-        let wallets = Wallets::start(store.clone(), config.wallet_idle).await?;
+        if config.seed_demo && store.seed_demo_wheel(now_ms()).await? {
+            tracing::info!("seeded the demo wheel");
+        }
+        let hub = Hub::new(config.ws.queue);
+        let wheel =
+            WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: config.wheel_seed })
+                .await?;
+        let wallets = Wallets::start(WalletDeps {
+            store: store.clone(),
+            hub: hub.clone(),
+            wheel: wheel.clone(),
+            draws_per_min: config.limits.draws_per_min,
+            default_daily_limit: i64::from(config.limits.daily_draws),
+            idle_after: config.wallet_idle,
+        })
+        .await?;
         let codes = SignInCodes::new(
             Duration::from_secs(config.limits.sms_phone_interval_s),
             config.limits.sms_per_ip_per_hour,
             !config.is_production(),
-            Arc::new(LogSms {
-                reveal_codes: !config.is_production(),
-            }),
+            Arc::new(LogSms { reveal_codes: !config.is_production() }),
         );
         if let Err(e) = tokio::fs::create_dir_all(&config.upload_dir).await {
             tracing::warn!(dir = %config.upload_dir.display(), error = %e, "cannot create the upload folder");
         }
         let addr = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
+        let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         let state = AppState {
             ip_limiter: Arc::new(IpLimiter::per_minute(config.limits.per_ip_per_min)),
             config: Arc::new(config),
             store,
             wallets,
+            wheel,
+            hub,
+            shutdown: CancellationToken::new(),
+            sockets: TaskTracker::new(),
             tokens: Arc::new(tokens),
             codes: Arc::new(codes),
             banned: Arc::new(banned),
@@ -81,22 +101,29 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and stops the actors.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let app = http::router(state.clone());
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        let stopping = state.shutdown.clone();
+        let signal = async move {
+            shutdown.await;
+            // axum's graceful shutdown does not wait for upgraded WebSockets (tokio-rs/axum#3003):
+            // tell every socket to close with 1001 and wait for them below.
+            stopping.cancel();
+        };
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await
+            .context("serving HTTP")?;
+        state.hub.close_all(CloseReason::Shutdown);
+        state.sockets.close();
+        if tokio::time::timeout(Duration::from_secs(10), state.sockets.wait()).await.is_err() {
+            tracing::warn!("some WebSockets did not close in time");
+        }
         housekeeping.abort();
         state.wallets.stop();
+        state.wheel.stop();
         state.store.close().await;
         tracing::info!("server stopped");
         Ok(())
@@ -110,11 +137,7 @@ async fn housekeeping(state: AppState) {
         tick.tick().await;
         state.codes.sweep();
         state.ip_limiter.sweep();
-        match state
-            .store
-            .expire_idempotency(now_ms() - IDEMPOTENCY_KEEP_MS)
-            .await
-        {
+        match state.store.expire_idempotency(now_ms() - IDEMPOTENCY_KEEP_MS).await {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency records"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiring idempotency records failed"),

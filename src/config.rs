@@ -74,6 +74,19 @@ pub struct Config {
     pub test_hooks: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_proxy: bool,
+    /// A fixed seed for the wheel's random generator (repeatable draws in tests); unset = OS seed.
+    pub wheel_seed: Option<u64>,
+    pub ws: WsSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    /// The server pings every socket this often.
+    pub ping_every: Duration,
+    /// A socket silent for this long is closed.
+    pub idle_timeout: Duration,
+    /// Messages a socket may have queued before it is closed as too slow.
+    pub queue: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,19 +102,8 @@ pub enum ConfigError {
 }
 
 /// Words that real random secrets do not contain; copied sample configs always do.
-const PLACEHOLDER_WORDS: &[&str] = &[
-    "secret",
-    "change",
-    "placeholder",
-    "example",
-    "your",
-    "default",
-    "password",
-    "jwt",
-    "token",
-    "12345",
-    "qwerty",
-];
+const PLACEHOLDER_WORDS: &[&str] =
+    &["secret", "change", "placeholder", "example", "your", "default", "password", "jwt", "token", "12345", "qwerty"];
 
 impl Config {
     /// Reads the process environment.
@@ -111,11 +113,7 @@ impl Config {
 
     /// Reads configuration through `get`, so tests can feed a map instead of the environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let env = match var("APP_ENV").as_deref() {
             None | Some("development") | Some("dev") | Some("test") => AppEnv::Development,
             Some("production") | Some("prod") => AppEnv::Production,
@@ -128,8 +126,7 @@ impl Config {
         };
 
         let (jwt_secret, g1) = secret(env, "JWT_SECRET", var("JWT_SECRET"))?;
-        let (jwt_refresh_secret, g2) =
-            secret(env, "JWT_REFRESH_SECRET", var("JWT_REFRESH_SECRET"))?;
+        let (jwt_refresh_secret, g2) = secret(env, "JWT_REFRESH_SECRET", var("JWT_REFRESH_SECRET"))?;
         if env == AppEnv::Production && jwt_secret.expose() == jwt_refresh_secret.expose() {
             return Err(ConfigError::Invalid {
                 name: "JWT_REFRESH_SECRET",
@@ -179,6 +176,18 @@ impl Config {
             },
             test_hooks,
             trust_proxy: flag(var("TRUST_PROXY").as_deref()),
+            wheel_seed: match var("WHEEL_SEED") {
+                Some(v) => Some(v.parse().map_err(|_| ConfigError::Invalid {
+                    name: "WHEEL_SEED",
+                    reason: format!("`{v}` is not an unsigned integer"),
+                })?),
+                None => None,
+            },
+            ws: WsSettings {
+                ping_every: Duration::from_secs(number(&var, "WS_PING_SECS", 30)?),
+                idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
+                queue: number(&var, "WS_QUEUE", 256)?,
+            },
         })
     }
 
@@ -202,18 +211,11 @@ fn number<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
-            name,
-            reason: format!("`{v}` is not a valid number"),
-        }),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, reason: format!("`{v}` is not a valid number") }),
     }
 }
 
-fn secret(
-    env: AppEnv,
-    name: &'static str,
-    value: Option<String>,
-) -> Result<(Secret, bool), ConfigError> {
+fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Secret, bool), ConfigError> {
     match (env, value) {
         (AppEnv::Production, None) => Err(ConfigError::Missing(name)),
         (AppEnv::Production, Some(v)) => {
@@ -226,10 +228,7 @@ fn secret(
             }
         }
         (AppEnv::Development, Some(v)) => Ok((Secret(v), false)),
-        (AppEnv::Development, None) => Ok((
-            Secret(Alphanumeric.sample_string(&mut rand::rng(), 48)),
-            true,
-        )),
+        (AppEnv::Development, None) => Ok((Secret(Alphanumeric.sample_string(&mut rand::rng(), 48)), true)),
     }
 }
 
@@ -245,10 +244,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -271,10 +267,7 @@ mod tests {
     #[test]
     fn production_refuses_missing_short_and_placeholder_secrets() {
         let prod = ("APP_ENV", "production");
-        assert!(matches!(
-            cfg(&[prod]),
-            Err(ConfigError::Missing("JWT_SECRET"))
-        ));
+        assert!(matches!(cfg(&[prod]), Err(ConfigError::Missing("JWT_SECRET"))));
         assert!(matches!(
             cfg(&[prod, ("JWT_SECRET", "short"), ("JWT_REFRESH_SECRET", GOOD2)]),
             Err(ConfigError::TooShort("JWT_SECRET"))
@@ -301,11 +294,7 @@ mod tests {
 
     #[test]
     fn production_refuses_test_hooks_and_bad_values() {
-        let base = [
-            ("APP_ENV", "production"),
-            ("JWT_SECRET", GOOD),
-            ("JWT_REFRESH_SECRET", GOOD2),
-        ];
+        let base = [("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2)];
         let mut with_hooks = base.to_vec();
         with_hooks.push(("ENABLE_TEST_HOOKS", "1"));
         assert!(cfg(&with_hooks).is_err());

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod notify;
 pub mod store;
 pub mod telemetry;
 

@@ -12,11 +12,7 @@ use restaurant_lottery::store::Store;
 use restaurant_lottery::{telemetry, Application, Config};
 
 #[derive(Parser)]
-#[command(
-    name = "restaurant-lottery",
-    version,
-    about = "Realtime points-and-lottery server"
-)]
+#[command(name = "restaurant-lottery", version, about = "Realtime points-and-lottery server")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -54,9 +50,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Reconcile => return reconcile(&config).await,
-        Command::CreateAdmin { username, password } => {
-            create_admin(&config, username, password).await
-        }
+        Command::CreateAdmin { username, password } => create_admin(&config, username, password).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,11 +114,7 @@ async fn reconcile(config: &Config) -> ExitCode {
     }
 }
 
-async fn create_admin(
-    config: &Config,
-    username: String,
-    password: Option<String>,
-) -> anyhow::Result<()> {
+async fn create_admin(config: &Config, username: String, password: Option<String>) -> anyhow::Result<()> {
     let username = username.trim().to_string();
     anyhow::ensure!(
         (3..=64).contains(&username.chars().count()) && !username.chars().any(char::is_control),
@@ -138,10 +128,7 @@ async fn create_admin(
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
-    anyhow::ensure!(
-        password.chars().count() >= 8,
-        "the password must be at least 8 characters"
-    );
+    anyhow::ensure!(password.chars().count() >= 8, "the password must be at least 8 characters");
     let hash = passwords::hash(&password)?;
     let store = open_store(config).await?;
     let id = store.upsert_admin(&username, &hash, now_ms()).await?;

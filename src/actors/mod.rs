@@ -2,9 +2,11 @@
 //! that state, so changes are serialized in memory without locks, and each is written through to
 //! the store before it is acknowledged.
 
+pub mod prize_wheel;
 pub mod user_session;
 pub mod wallets;
 
+pub use prize_wheel::WheelHandle;
 pub use user_session::{PointsChange, WalletSnapshot};
 pub use wallets::Wallets;
 

@@ -1,7 +1,11 @@
-//! `UserSession`: one actor per active customer, owning the wallet — balance, pity counter and
-//! the recent idempotency keys. Every points change for that customer is a message here, so the
-//! balance can never race with itself; each change commits (balance + ledger row, and the
-//! idempotency record and audit entry when given) before the reply.
+//! `UserSession`: one actor per active customer, owning the wallet — balance, pity counter, the
+//! per-customer draw limits and the recent idempotency keys. Every points change for that
+//! customer is a message here, so the balance can never race with itself; each change commits
+//! (balance + ledger rows, and the idempotency record and audit entry when given) before the
+//! reply, and only then is it published to the customer's sockets.
+//!
+//! A draw is orchestrated here: limits, a spin on the PrizeWheel (which reserves limited
+//! prizes), one transaction for the whole batch, then the reservation is settled.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,15 +14,42 @@ use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
+use rand::Rng;
+use serde_json::json;
+
+use super::prize_wheel::{SpinRequest, WheelHandle};
 use crate::domain::points::apply_delta;
 use crate::domain::time::now_ms;
+use crate::domain::wheel::{local_day, PrizeKind};
 use crate::domain::{DomainError, PointsSource};
+use crate::notify::{Hub, ServerMessage};
 use crate::store::audit::AuditEntry;
 use crate::store::ledger::{CommittedChange, PointsChangeWrite};
+use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite, DRAW_OPERATION};
 use crate::store::{Store, StoreError};
 
 /// How many idempotency keys a wallet remembers in memory (the store remembers them all).
 const RECENT_KEYS: usize = 64;
+const CHANGE_OPERATION: &str = "points_change";
+/// Redemption codes avoid characters that are easily confused when read out at the counter.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A result kept for a retried request.
+#[derive(Debug, Clone)]
+enum Remembered {
+    Change(CommittedChange),
+    Draw(CommittedBatch),
+}
+
+fn key_reused() -> DomainError {
+    DomainError::invalid("Idempotency-Key", "already used for a different kind of request")
+}
+
+/// A fresh redemption code for a won coupon or physical prize.
+pub fn redemption_code() -> String {
+    let mut rng = rand::rng();
+    (0..10).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
+}
 
 /// A requested change to a customer's points.
 #[derive(Debug, Clone)]
@@ -46,15 +77,37 @@ pub struct WalletSnapshot {
     pub pity_count: i64,
 }
 
+/// A draw request: `count` spins paid as one batch.
+#[derive(Debug, Clone)]
+pub struct DrawRequest {
+    pub count: usize,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawOutcome {
+    pub batch: CommittedBatch,
+    pub replayed: bool,
+}
+
+/// What every wallet actor shares.
+#[derive(Clone)]
+pub struct WalletDeps {
+    pub store: Store,
+    pub hub: Hub,
+    pub wheel: WheelHandle,
+    pub draws_per_min: u32,
+    pub default_daily_limit: i64,
+    pub idle_after: Duration,
+}
+
 pub enum UserSessionMessage {
     Snapshot(RpcReplyPort<Result<WalletSnapshot, DomainError>>),
     /// The flag is raised when the actor starts on the change, so a caller whose reply never came
     /// knows whether retrying could apply the change twice.
-    Change(
-        Box<PointsChange>,
-        Arc<AtomicBool>,
-        RpcReplyPort<Result<ChangeOutcome, DomainError>>,
-    ),
+    Change(Box<PointsChange>, Arc<AtomicBool>, RpcReplyPort<Result<ChangeOutcome, DomainError>>),
+    /// Same contract as `Change`, for a draw batch.
+    Draw(DrawRequest, Arc<AtomicBool>, RpcReplyPort<Result<DrawOutcome, DomainError>>),
     /// Periodic: stop when idle, so memory follows active users, not all users.
     IdleCheck,
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
@@ -70,8 +123,10 @@ pub struct UserSessionArgs {
     pub user_id: i64,
     pub balance: i64,
     pub pity_count: i64,
-    pub store: Store,
-    pub idle_after: Duration,
+    /// How the live ticker names this customer (masked phone).
+    pub display_name: String,
+    pub drawn_today: i64,
+    pub deps: WalletDeps,
     /// Called just before an idle stop, so the registry forgets this actor first.
     pub on_idle: OnIdle,
 }
@@ -80,10 +135,16 @@ pub struct UserSessionState {
     user_id: i64,
     balance: i64,
     pity_count: i64,
+    display_name: String,
+    /// (local day, draws made that day), for the daily cap.
+    drawn_today: (i64, i64),
+    /// When recent draw requests arrived, for the per-minute limit.
+    recent_draws: VecDeque<Instant>,
     store: Store,
+    deps: WalletDeps,
     /// Set after a store failure whose outcome is unknown: reload before the next change.
     stale: bool,
-    recent_keys: HashMap<String, CommittedChange>,
+    recent_keys: HashMap<String, Remembered>,
     recent_order: VecDeque<String>,
     last_active: Instant,
     idle_after: Duration,
@@ -100,18 +161,22 @@ impl Actor for UserSession {
         myself: ActorRef<Self::Msg>,
         args: UserSessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let period = (args.idle_after / 2).max(Duration::from_millis(100));
+        let period = (args.deps.idle_after / 2).max(Duration::from_millis(100));
         myself.send_interval(period, || UserSessionMessage::IdleCheck);
         Ok(UserSessionState {
             user_id: args.user_id,
             balance: args.balance,
             pity_count: args.pity_count,
-            store: args.store,
+            display_name: args.display_name,
+            drawn_today: (local_day(now_ms()), args.drawn_today),
+            recent_draws: VecDeque::new(),
+            store: args.deps.store.clone(),
+            idle_after: args.deps.idle_after,
+            deps: args.deps,
             stale: false,
             recent_keys: HashMap::new(),
             recent_order: VecDeque::new(),
             last_active: Instant::now(),
-            idle_after: args.idle_after,
             on_idle: args.on_idle,
         })
     }
@@ -135,6 +200,12 @@ impl Actor for UserSession {
                 let result = state.apply(*change).await;
                 let _ = reply.send(result);
             }
+            UserSessionMessage::Draw(request, started, reply) => {
+                started.store(true, Ordering::SeqCst);
+                state.last_active = Instant::now();
+                let result = state.draw(request).await;
+                let _ = reply.send(result);
+            }
             UserSessionMessage::IdleCheck => {
                 if state.last_active.elapsed() >= state.idle_after {
                     (state.on_idle)(&myself);
@@ -142,10 +213,7 @@ impl Actor for UserSession {
                 }
             }
             UserSessionMessage::InjectPanic => {
-                panic!(
-                    "test hook: injected panic in the wallet of user {}",
-                    state.user_id
-                );
+                panic!("test hook: injected panic in the wallet of user {}", state.user_id);
             }
         }
         Ok(())
@@ -154,20 +222,12 @@ impl Actor for UserSession {
 
 impl UserSessionState {
     fn snapshot(&self) -> WalletSnapshot {
-        WalletSnapshot {
-            user_id: self.user_id,
-            balance: self.balance,
-            pity_count: self.pity_count,
-        }
+        WalletSnapshot { user_id: self.user_id, balance: self.balance, pity_count: self.pity_count }
     }
 
     async fn refresh_if_stale(&mut self) -> Result<(), DomainError> {
         if self.stale {
-            let (balance, pity) = self
-                .store
-                .wallet(self.user_id)
-                .await?
-                .ok_or(DomainError::UserNotFound)?;
+            let (balance, pity) = self.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
             self.balance = balance;
             self.pity_count = pity;
             self.stale = false;
@@ -182,26 +242,17 @@ impl UserSessionState {
         self.refresh_if_stale().await?;
         if let Some(key) = &change.idempotency_key {
             if let Some(earlier) = self.earlier_result(key).await? {
-                return Ok(ChangeOutcome {
-                    committed: earlier,
-                    replayed: true,
-                });
+                return Ok(ChangeOutcome { committed: earlier, replayed: true });
             }
         }
         let Some(after) = apply_delta(self.balance, change.delta) else {
-            return Err(DomainError::InsufficientPoints {
-                required: -change.delta,
-                current: self.balance,
-            });
+            return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.balance });
         };
         let audit = change.audit.map(|mut a| {
             a.before = Some(serde_json::json!({ "total_points": self.balance }));
-            let mut after_state =
-                serde_json::json!({ "total_points": after, "delta": change.delta });
+            let mut after_state = serde_json::json!({ "total_points": after, "delta": change.delta });
             // The caller's own "after" fields (the admin's reason, say) are kept beside the balance.
-            if let (Some(obj), Some(serde_json::Value::Object(extra))) =
-                (after_state.as_object_mut(), a.after.take())
-            {
+            if let (Some(obj), Some(serde_json::Value::Object(extra))) = (after_state.as_object_mut(), a.after.take()) {
                 obj.extend(extra);
             }
             a.after = Some(after_state);
@@ -214,7 +265,7 @@ impl UserSessionState {
             source: change.source,
             description: change.description,
             related_id: change.related_id,
-            idempotency: change.idempotency_key.clone().map(|k| (k, "points_change")),
+            idempotency: change.idempotency_key.clone().map(|k| (k, CHANGE_OPERATION)),
             audit,
             at: now_ms(),
         };
@@ -222,22 +273,24 @@ impl UserSessionState {
             Ok(committed) => {
                 self.balance = committed.balance_after;
                 if let Some(key) = change.idempotency_key {
-                    self.remember(key, committed.clone());
+                    self.remember(key, Remembered::Change(committed.clone()));
                 }
-                Ok(ChangeOutcome {
-                    committed,
-                    replayed: false,
-                })
+                let msg = ServerMessage::points_update(
+                    self.user_id,
+                    committed.balance_after,
+                    committed.delta,
+                    &committed.source,
+                    &committed.record_id.to_string(),
+                );
+                self.deps.hub.to_user(self.user_id, &msg);
+                Ok(ChangeOutcome { committed, replayed: false })
             }
             Err(e) if e.is_unique_violation() && change.idempotency_key.is_some() => {
                 // Another path recorded this key first: its result is the answer.
                 self.stale = true;
                 let key = change.idempotency_key.unwrap_or_default();
                 match self.earlier_result(&key).await? {
-                    Some(earlier) => Ok(ChangeOutcome {
-                        committed: earlier,
-                        replayed: true,
-                    }),
+                    Some(earlier) => Ok(ChangeOutcome { committed: earlier, replayed: true }),
                     None => Err(DomainError::Internal("idempotency key vanished".into())),
                 }
             }
@@ -252,23 +305,166 @@ impl UserSessionState {
         }
     }
 
-    async fn earlier_result(&mut self, key: &str) -> Result<Option<CommittedChange>, DomainError> {
-        if let Some(c) = self.recent_keys.get(key) {
-            return Ok(Some(c.clone()));
+    async fn draw(&mut self, req: DrawRequest) -> Result<DrawOutcome, DomainError> {
+        self.refresh_if_stale().await?;
+        if let Some(key) = &req.idempotency_key {
+            if let Some(batch) = self.earlier_draw(key).await? {
+                return Ok(DrawOutcome { batch, replayed: true });
+            }
         }
-        match self.store.idempotent_result(self.user_id, key).await? {
-            None => Ok(None),
-            Some((op, response)) if op == "points_change" => serde_json::from_str(&response)
-                .map(Some)
-                .map_err(|e| DomainError::Internal(format!("stored idempotent result: {e}"))),
-            Some(_) => Err(DomainError::invalid(
-                "Idempotency-Key",
-                "already used for a different kind of request",
-            )),
+        let now = Instant::now();
+        while self.recent_draws.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+            self.recent_draws.pop_front();
+        }
+        if self.recent_draws.len() >= self.deps.draws_per_min as usize {
+            return Err(DomainError::DrawTooFrequent);
+        }
+        self.recent_draws.push_back(now);
+        let today = local_day(now_ms());
+        if self.drawn_today.0 != today {
+            self.drawn_today = (today, 0);
+        }
+        let spun = self
+            .deps
+            .wheel
+            .spin(SpinRequest {
+                count: req.count,
+                pity_count: self.pity_count,
+                balance: self.balance,
+                drawn_today: self.drawn_today.1,
+                default_daily_limit: self.deps.default_daily_limit,
+            })
+            .await?;
+        let write = DrawBatchWrite {
+            user_id: self.user_id,
+            batch_id: crate::auth::tokens::new_id(),
+            balance_before: self.balance,
+            cost_per_draw: spun.cost_per_draw,
+            draws: spun
+                .spins
+                .iter()
+                .map(|(sector, s)| DrawWrite {
+                    prize: sector.clone(),
+                    is_pity: s.is_pity,
+                    is_near_miss: s.is_near_miss,
+                    redemption_code: sector.kind.is_inventory().then(redemption_code),
+                })
+                .collect(),
+            pity_before: self.pity_count,
+            pity_after: spun.spins.last().map(|(_, s)| s.pity_after).unwrap_or(self.pity_count),
+            pity_limit: spun.pity_limit,
+            idempotency_key: req.idempotency_key.clone(),
+            at: now_ms(),
+        };
+        match self.store.commit_draw_batch(&write).await {
+            Ok(batch) => {
+                self.deps.wheel.settle(spun.reservation, true);
+                self.balance = batch.balance_after;
+                self.pity_count = batch.pity_count;
+                self.drawn_today.1 += batch.draws.len() as i64;
+                if let Some(key) = req.idempotency_key {
+                    self.remember(key, Remembered::Draw(batch.clone()));
+                }
+                self.publish_draw(&batch);
+                Ok(DrawOutcome { batch, replayed: false })
+            }
+            Err(e) => {
+                self.deps.wheel.settle(spun.reservation, false);
+                self.stale = true;
+                if e.is_unique_violation() {
+                    if let Some(key) = &req.idempotency_key {
+                        if let Some(batch) = self.earlier_draw(key).await? {
+                            return Ok(DrawOutcome { batch, replayed: true });
+                        }
+                    }
+                }
+                match e {
+                    StoreError::Unavailable(_) => Err(DomainError::StoreUnavailable),
+                    other => {
+                        tracing::error!(user_id = self.user_id, error = %other, "draw batch failed");
+                        Err(DomainError::DrawFailed)
+                    }
+                }
+            }
         }
     }
 
-    fn remember(&mut self, key: String, committed: CommittedChange) {
+    /// After commit: the customer's own updates, and the ticker for everyone.
+    fn publish_draw(&self, batch: &CommittedBatch) {
+        let hub = &self.deps.hub;
+        let net = batch.points_won - batch.points_cost;
+        hub.to_user(
+            self.user_id,
+            &ServerMessage::points_update(
+                self.user_id,
+                batch.balance_after,
+                net,
+                PointsSource::Lottery.as_str(),
+                &batch.batch_id,
+            ),
+        );
+        for d in &batch.draws {
+            hub.to_user(
+                self.user_id,
+                &ServerMessage::new(
+                    "lottery_result",
+                    json!({
+                        "draw_id": d.draw_id,
+                        "batch_id": batch.batch_id,
+                        "prize_id": d.prize_id,
+                        "prize_name": d.prize_name,
+                        "prize_type": d.prize_type,
+                        "prize_value": d.prize_value,
+                        "is_pity": d.is_pity,
+                        "remaining_points": batch.balance_after,
+                    }),
+                ),
+            );
+            let notable = d.is_activity
+                || d.prize_type == PrizeKind::Physical.as_str()
+                || (d.prize_type == PrizeKind::Points.as_str() && d.prize_value >= 100);
+            if notable {
+                hub.broadcast(&ServerMessage::new(
+                    "wheel_win",
+                    json!({ "masked_user": self.display_name, "prize_name": d.prize_name, "prize_type": d.prize_type }),
+                ));
+            }
+        }
+    }
+
+    async fn earlier_result(&mut self, key: &str) -> Result<Option<CommittedChange>, DomainError> {
+        match self.remembered(key).await? {
+            None => Ok(None),
+            Some(Remembered::Change(c)) => Ok(Some(c)),
+            Some(Remembered::Draw(_)) => Err(key_reused()),
+        }
+    }
+
+    async fn earlier_draw(&mut self, key: &str) -> Result<Option<CommittedBatch>, DomainError> {
+        match self.remembered(key).await? {
+            None => Ok(None),
+            Some(Remembered::Draw(b)) => Ok(Some(b)),
+            Some(Remembered::Change(_)) => Err(key_reused()),
+        }
+    }
+
+    /// The result of an earlier request with this key: from memory, else from the store.
+    async fn remembered(&mut self, key: &str) -> Result<Option<Remembered>, DomainError> {
+        if let Some(r) = self.recent_keys.get(key) {
+            return Ok(Some(r.clone()));
+        }
+        let Some((op, response)) = self.store.idempotent_result(self.user_id, key).await? else {
+            return Ok(None);
+        };
+        let parsed = match op.as_str() {
+            CHANGE_OPERATION => serde_json::from_str(&response).map(Remembered::Change),
+            DRAW_OPERATION => serde_json::from_str(&response).map(Remembered::Draw),
+            _ => return Err(key_reused()),
+        };
+        parsed.map(Some).map_err(|e| DomainError::Internal(format!("stored idempotent result: {e}")))
+    }
+
+    fn remember(&mut self, key: String, committed: Remembered) {
         if self.recent_order.len() >= RECENT_KEYS {
             if let Some(old) = self.recent_order.pop_front() {
                 self.recent_keys.remove(&old);

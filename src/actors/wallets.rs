@@ -15,11 +15,14 @@ use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use super::user_session::{
-    ChangeOutcome, PointsChange, UserSession, UserSessionArgs, UserSessionMessage, WalletSnapshot,
+    ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, UserSession, UserSessionArgs, UserSessionMessage,
+    WalletDeps, WalletSnapshot,
 };
 use super::CALL_TIMEOUT_MS;
+use crate::domain::phone::mask_phone;
+use crate::domain::time::now_ms;
+use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::DomainError;
-use crate::store::Store;
 
 type Slot = Arc<OnceCell<ActorRef<UserSessionMessage>>>;
 type Slots = Arc<DashMap<i64, Slot>>;
@@ -34,38 +37,24 @@ pub struct Wallets {
 
 struct Inner {
     slots: Slots,
-    store: Store,
-    idle_after: Duration,
+    deps: WalletDeps,
     supervisor: ActorRef<()>,
     instance: u64,
     restarts: Arc<AtomicU64>,
 }
 
 impl Wallets {
-    pub async fn start(store: Store, idle_after: Duration) -> anyhow::Result<Wallets> {
+    pub async fn start(deps: WalletDeps) -> anyhow::Result<Wallets> {
         let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
         let slots: Slots = Arc::new(DashMap::new());
         let restarts = Arc::new(AtomicU64::new(0));
         let (supervisor, _) = Actor::spawn(
             Some(format!("wallets-{instance}")),
             WalletSupervisor,
-            SupervisorState {
-                slots: slots.clone(),
-                instance,
-                restarts: restarts.clone(),
-            },
+            SupervisorState { slots: slots.clone(), instance, restarts: restarts.clone() },
         )
         .await?;
-        Ok(Wallets {
-            inner: Arc::new(Inner {
-                slots,
-                store,
-                idle_after,
-                supervisor,
-                instance,
-                restarts,
-            }),
-        })
+        Ok(Wallets { inner: Arc::new(Inner { slots, deps, supervisor, instance, restarts }) })
     }
 
     /// Wallet actors alive right now.
@@ -92,22 +81,12 @@ impl Wallets {
     }
 
     /// Applies a points change through the user's wallet actor; answers after it committed.
-    pub async fn change(
-        &self,
-        user_id: i64,
-        change: PointsChange,
-    ) -> Result<ChangeOutcome, DomainError> {
+    pub async fn change(&self, user_id: i64, change: PointsChange) -> Result<ChangeOutcome, DomainError> {
         for _ in 0..3 {
             let actor = self.actor(user_id).await?;
             let started = Arc::new(AtomicBool::new(false));
             let flag = started.clone();
-            match call_t!(
-                actor,
-                UserSessionMessage::Change,
-                CALL_TIMEOUT_MS,
-                Box::new(change.clone()),
-                flag
-            ) {
+            match call_t!(actor, UserSessionMessage::Change, CALL_TIMEOUT_MS, Box::new(change.clone()), flag) {
                 Ok(result) => return result,
                 Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
                 Err(e) => {
@@ -115,9 +94,27 @@ impl Wallets {
                     // The actor stopped (idle) or died before it began on this change: retrying
                     // cannot apply it twice. Once it had begun, the outcome is unknown.
                     if started.load(Ordering::SeqCst) {
-                        return Err(DomainError::Internal(format!(
-                            "wallet {user_id} failed during a change: {e}"
-                        )));
+                        return Err(DomainError::Internal(format!("wallet {user_id} failed during a change: {e}")));
+                    }
+                }
+            }
+        }
+        Err(unavailable(user_id))
+    }
+
+    /// Runs a draw batch through the user's wallet actor; answers after it committed.
+    pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Result<DrawOutcome, DomainError> {
+        for _ in 0..3 {
+            let actor = self.actor(user_id).await?;
+            let started = Arc::new(AtomicBool::new(false));
+            let flag = started.clone();
+            match call_t!(actor, UserSessionMessage::Draw, CALL_TIMEOUT_MS, request.clone(), flag) {
+                Ok(result) => return result,
+                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
+                Err(e) => {
+                    self.forget(user_id, &actor);
+                    if started.load(Ordering::SeqCst) {
+                        return Err(DomainError::Internal(format!("wallet {user_id} failed during a draw: {e}")));
                     }
                 }
             }
@@ -128,9 +125,7 @@ impl Wallets {
     /// Test hook: makes the user's wallet actor panic.
     pub async fn inject_panic(&self, user_id: i64) -> Result<(), DomainError> {
         let actor = self.actor(user_id).await?;
-        actor
-            .cast(UserSessionMessage::InjectPanic)
-            .map_err(|e| DomainError::Internal(e.to_string()))
+        actor.cast(UserSessionMessage::InjectPanic).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     /// Stops every wallet actor and the supervisor (shutdown).
@@ -146,67 +141,52 @@ impl Wallets {
             match spawned {
                 Ok(actor) => return Ok(actor.clone()),
                 Err(SpawnFailure::Domain(e)) => {
-                    self.inner
-                        .slots
-                        .remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
+                    self.inner.slots.remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
                     return Err(e);
                 }
                 Err(SpawnFailure::NameTaken) => {
                     // The previous actor of this user is still shutting down; give it a moment.
-                    self.inner
-                        .slots
-                        .remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
+                    self.inner.slots.remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
         }
-        Err(DomainError::Internal(format!(
-            "could not start the wallet of user {user_id}"
-        )))
+        Err(DomainError::Internal(format!("could not start the wallet of user {user_id}")))
     }
 
     async fn spawn(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, SpawnFailure> {
-        let (balance, pity_count) = self
-            .inner
-            .store
-            .wallet(user_id)
+        let store = &self.inner.deps.store;
+        let user = store
+            .user(user_id)
             .await
             .map_err(|e| SpawnFailure::Domain(e.into()))?
             .ok_or(SpawnFailure::Domain(DomainError::UserNotFound))?;
+        let drawn_today = store
+            .draws_since(user_id, local_day_start(local_day(now_ms())))
+            .await
+            .map_err(|e| SpawnFailure::Domain(e.into()))?;
         let slots = self.inner.slots.clone();
         let args = UserSessionArgs {
             user_id,
-            balance,
-            pity_count,
-            store: self.inner.store.clone(),
-            idle_after: self.inner.idle_after,
+            balance: user.points,
+            pity_count: user.pity_count,
+            display_name: mask_phone(&user.phone),
+            drawn_today,
+            deps: self.inner.deps.clone(),
             on_idle: Box::new(move |me| {
-                slots.remove_if(&user_id, |_, s| {
-                    s.get().is_some_and(|a| a.get_id() == me.get_id())
-                });
+                slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == me.get_id()));
             }),
         };
         let name = actor_name(self.inner.instance, user_id);
-        match Actor::spawn_linked(
-            Some(name),
-            UserSession,
-            args,
-            self.inner.supervisor.get_cell(),
-        )
-        .await
-        {
+        match Actor::spawn_linked(Some(name), UserSession, args, self.inner.supervisor.get_cell()).await {
             Ok((actor, _)) => Ok(actor),
             Err(ractor::SpawnErr::ActorAlreadyRegistered(_)) => Err(SpawnFailure::NameTaken),
-            Err(e) => Err(SpawnFailure::Domain(DomainError::Internal(format!(
-                "spawning wallet {user_id}: {e}"
-            )))),
+            Err(e) => Err(SpawnFailure::Domain(DomainError::Internal(format!("spawning wallet {user_id}: {e}")))),
         }
     }
 
     fn forget(&self, user_id: i64, actor: &ActorRef<UserSessionMessage>) {
-        self.inner.slots.remove_if(&user_id, |_, s| {
-            s.get().is_some_and(|a| a.get_id() == actor.get_id())
-        });
+        self.inner.slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == actor.get_id()));
     }
 }
 
@@ -228,9 +208,7 @@ fn actor_name(instance: u64, user_id: i64) -> String {
 }
 
 fn user_of(name: &str, instance: u64) -> Option<i64> {
-    name.strip_prefix(&format!("wallet-{instance}-"))?
-        .parse()
-        .ok()
+    name.strip_prefix(&format!("wallet-{instance}-"))?.parse().ok()
 }
 
 /// Supervises the wallet actors. Overrides ractor's default, which would stop the supervisor
@@ -248,11 +226,7 @@ impl Actor for WalletSupervisor {
     type State = SupervisorState;
     type Arguments = SupervisorState;
 
-    async fn pre_start(
-        &self,
-        _: ActorRef<()>,
-        state: SupervisorState,
-    ) -> Result<SupervisorState, ActorProcessingErr> {
+    async fn pre_start(&self, _: ActorRef<()>, state: SupervisorState) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(state)
     }
 
@@ -271,9 +245,7 @@ impl Actor for WalletSupervisor {
             return Ok(());
         };
         let id = cell.get_id();
-        state
-            .slots
-            .remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == id));
+        state.slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == id));
         if let Some(err) = failure {
             state.restarts.fetch_add(1, Ordering::Relaxed);
             tracing::error!(user_id, error = %err, "wallet actor failed; it will be reloaded from the store");

@@ -90,20 +90,12 @@ impl SignInCodes {
             }
         }
         if let Err(not_until) = self.per_ip.check_key(&ip) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             return Err(SendRefused::TooFrequent(wait));
         }
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000));
-        self.pending.insert(
-            phone.as_str().to_string(),
-            Pending {
-                code: code.clone(),
-                issued: Instant::now(),
-                attempts: 0,
-            },
-        );
+        self.pending
+            .insert(phone.as_str().to_string(), Pending { code: code.clone(), issued: Instant::now(), attempts: 0 });
         if let Err(e) = self.sender.send(phone, &code).await {
             // The code stays valid: a provider hiccup should not lock the customer out for a minute.
             tracing::warn!(phone = %phone.masked(), error = %e, "SMS provider failed");
@@ -142,8 +134,7 @@ impl SignInCodes {
 
     /// Forgets expired codes and idle per-IP counters.
     pub fn sweep(&self) {
-        self.pending
-            .retain(|_, p| p.issued.elapsed() <= CODE_TTL.max(self.phone_interval));
+        self.pending.retain(|_, p| p.issued.elapsed() <= CODE_TTL.max(self.phone_interval));
         self.per_ip.retain_recent();
     }
 }
@@ -167,10 +158,7 @@ mod tests {
 
     fn setup(dev: bool) -> (SignInCodes, Arc<Capture>) {
         let cap = Arc::new(Capture(Mutex::new(vec![])));
-        (
-            SignInCodes::new(Duration::from_secs(60), 10, dev, cap.clone()),
-            cap,
-        )
+        (SignInCodes::new(Duration::from_secs(60), 10, dev, cap.clone()), cap)
     }
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -192,10 +180,7 @@ mod tests {
         let (codes, _) = setup(false);
         let phone = Phone::parse("13800138001").unwrap();
         codes.send(&phone, IP).await.unwrap();
-        assert!(matches!(
-            codes.send(&phone, IP).await,
-            Err(SendRefused::TooFrequent(_))
-        ));
+        assert!(matches!(codes.send(&phone, IP).await, Err(SendRefused::TooFrequent(_))));
     }
 
     #[tokio::test]

@@ -1,9 +1,7 @@
 //! Admin passwords: argon2id with a random salt. Verification is slow on purpose, so it runs on
 //! the blocking pool and never stalls the async workers.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
 pub fn hash(password: &str) -> anyhow::Result<String> {
@@ -16,19 +14,13 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 
 pub fn verify(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
         .unwrap_or(false)
 }
 
 /// Verifies on the blocking pool.
 pub async fn verify_blocking(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &stored))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify(&password, &stored)).await.unwrap_or(false)
 }
 
 #[cfg(test)]

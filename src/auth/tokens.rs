@@ -112,11 +112,7 @@ impl Tokens {
     }
 
     /// Issues a pair in family `fam`.
-    pub fn issue(
-        &self,
-        subject: &Subject,
-        fam: &str,
-    ) -> Result<TokenPair, jsonwebtoken::errors::Error> {
+    pub fn issue(&self, subject: &Subject, fam: &str) -> Result<TokenPair, jsonwebtoken::errors::Error> {
         let now_s = now_ms() / 1000;
         let access = AccessClaims {
             sub: subject.id.to_string(),
@@ -152,10 +148,9 @@ impl Tokens {
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.access_dec, &self.validation)
-                .map_err(|_| TokenError::Invalid)?
-                .claims;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.access_dec, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
         if claims.typ != "access" || claims.sub != claims.user_id.to_string() {
             return Err(TokenError::Invalid);
         }
@@ -167,10 +162,9 @@ impl Tokens {
 
     /// Checks the signature and expiry only; whether the token was already used is the store's call.
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims, TokenError> {
-        let claims =
-            jsonwebtoken::decode::<RefreshClaims>(token, &self.refresh_dec, &self.validation)
-                .map_err(|_| TokenError::Invalid)?
-                .claims;
+        let claims = jsonwebtoken::decode::<RefreshClaims>(token, &self.refresh_dec, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
         if claims.typ != "refresh" {
             return Err(TokenError::Invalid);
         }
@@ -199,12 +193,7 @@ mod tests {
     }
 
     fn user() -> Subject {
-        Subject {
-            kind: SubjectKind::User,
-            id: 7,
-            mobile: "138****8000".into(),
-            is_merchant: false,
-        }
+        Subject { kind: SubjectKind::User, id: 7, mobile: "138****8000".into(), is_merchant: false }
     }
 
     #[test]
@@ -215,10 +204,7 @@ mod tests {
         assert_eq!(claims.user_id, 7);
         assert_eq!(claims.exp - claims.iat, ACCESS_TTL_S);
         t.mark_revoked("fam1");
-        assert_eq!(
-            t.verify_access(&pair.access_token).unwrap_err(),
-            TokenError::Revoked
-        );
+        assert_eq!(t.verify_access(&pair.access_token).unwrap_err(), TokenError::Revoked);
     }
 
     #[test]

@@ -15,6 +15,16 @@ pub enum DomainError {
     Banned,
     #[error("the same request is still being processed")]
     RequestInFlight,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("too many draws in a short time")]
+    DrawTooFrequent,
+    #[error("daily draw limit reached")]
+    DailyLimitReached,
+    #[error("the lottery is not running")]
+    WheelClosed,
+    #[error("the draw could not be completed")]
+    DrawFailed,
     #[error("the store is unavailable")]
     StoreUnavailable,
     #[error("internal error: {0}")]
@@ -23,10 +33,7 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        DomainError::InvalidInput {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        DomainError::InvalidInput { field: field.into(), reason: reason.into() }
     }
 
     /// Details a client can act on, shown as the envelope's `data`.

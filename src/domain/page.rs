@@ -37,25 +37,14 @@ impl PageRequest {
     }
 
     pub fn of(&self, total: i64) -> Page {
-        Page {
-            total,
-            page: self.page,
-            limit: self.limit,
-            total_pages: (total + self.limit - 1) / self.limit,
-        }
+        Page { total, page: self.page, limit: self.limit, total_pages: (total + self.limit - 1) / self.limit }
     }
 }
 
 fn parse_in_range(field: &str, raw: &str, min: i64, max: i64) -> Result<i64, DomainError> {
-    let n: i64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| DomainError::invalid(field, "must be an integer"))?;
+    let n: i64 = raw.trim().parse().map_err(|_| DomainError::invalid(field, "must be an integer"))?;
     if n < min || n > max {
-        return Err(DomainError::invalid(
-            field,
-            format!("must be between {min} and {max}"),
-        ));
+        return Err(DomainError::invalid(field, format!("must be between {min} and {max}")));
     }
     Ok(n)
 }
@@ -75,22 +64,9 @@ mod tests {
 
     #[test]
     fn defaults_and_bounds() {
-        assert_eq!(
-            PageRequest::parse(None, None).unwrap(),
-            PageRequest { page: 1, limit: 20 }
-        );
-        assert_eq!(
-            PageRequest::parse(Some("3"), Some("50")).unwrap().offset(),
-            100
-        );
-        for (p, l) in [
-            ("0", "1"),
-            ("1", "0"),
-            ("1", "51"),
-            ("x", "1"),
-            ("1", "2.5"),
-            ("-1", "5"),
-        ] {
+        assert_eq!(PageRequest::parse(None, None).unwrap(), PageRequest { page: 1, limit: 20 });
+        assert_eq!(PageRequest::parse(Some("3"), Some("50")).unwrap().offset(), 100);
+        for (p, l) in [("0", "1"), ("1", "0"), ("1", "51"), ("x", "1"), ("1", "2.5"), ("-1", "5")] {
             assert!(PageRequest::parse(Some(p), Some(l)).is_err(), "{p} {l}");
         }
     }

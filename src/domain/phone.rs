@@ -9,10 +9,7 @@ pub struct Phone(String);
 impl Phone {
     pub fn parse(raw: &str) -> Option<Phone> {
         let b = raw.as_bytes();
-        let ok = b.len() == 11
-            && b[0] == b'1'
-            && (b'3'..=b'9').contains(&b[1])
-            && b.iter().all(u8::is_ascii_digit);
+        let ok = b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit);
         ok.then(|| Phone(raw.to_string()))
     }
 
@@ -60,15 +57,7 @@ mod tests {
 
     #[test]
     fn rejects_everything_else() {
-        for bad in [
-            "",
-            "12800138000",
-            "1380013800",
-            "138001380000",
-            "1380013800a",
-            "+8613800138000",
-            "１3800138000",
-        ] {
+        for bad in ["", "12800138000", "1380013800", "138001380000", "1380013800a", "+8613800138000", "１3800138000"] {
             assert!(Phone::parse(bad).is_none(), "{bad}");
         }
     }

@@ -50,10 +50,7 @@ impl fmt::Display for PointsSource {
 impl FromStr for PointsSource {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        PointsSource::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or(())
+        PointsSource::ALL.into_iter().find(|p| p.as_str() == s).ok_or(())
     }
 }
 

@@ -8,9 +8,7 @@ pub fn now_ms() -> i64 {
 
 /// `2026-11-21T10:00:00.000Z`; 0 (never) renders as `null` through [`iso_opt`].
 pub fn iso(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 pub fn iso_opt(ms: i64) -> Option<String> {

@@ -94,10 +94,7 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
     if input.len() != SECTORS {
         return Err(DomainError::invalid(
             "prizes",
-            format!(
-                "exactly {SECTORS} sectors are required, got {}",
-                input.len()
-            ),
+            format!("exactly {SECTORS} sectors are required, got {}", input.len()),
         ));
     }
     let mut out = Vec::with_capacity(SECTORS);
@@ -111,44 +108,26 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
             .kind
             .as_deref()
             .and_then(PrizeKind::parse)
-            .ok_or_else(|| {
-                DomainError::invalid(f("type"), "must be points, coupon, physical or empty")
-            })?;
+            .ok_or_else(|| DomainError::invalid(f("type"), "must be points, coupon, physical or empty"))?;
         let value = s.value.unwrap_or(0);
         if !(0..=1_000_000).contains(&value) || (kind == PrizeKind::Points && value == 0) {
-            return Err(DomainError::invalid(
-                f("value"),
-                "must be 0-1000000 (and positive for a points prize)",
-            ));
+            return Err(DomainError::invalid(f("value"), "must be 0-1000000 (and positive for a points prize)"));
         }
-        let angle = s
-            .angle
-            .ok_or_else(|| DomainError::invalid(f("angle"), "is required"))?;
+        let angle = s.angle.ok_or_else(|| DomainError::invalid(f("angle"), "is required"))?;
         if !ANGLES.contains(&angle) {
-            return Err(DomainError::invalid(
-                f("angle"),
-                "must be one of 0, 45, 90, 135, 180, 225, 270, 315",
-            ));
+            return Err(DomainError::invalid(f("angle"), "must be one of 0, 45, 90, 135, 180, 225, 270, 315"));
         }
         let color = s.color.as_deref().unwrap_or_default();
         if !is_hex_colour(color) {
             return Err(DomainError::invalid(f("color"), "must be #RRGGBB"));
         }
-        let probability = s
-            .probability
-            .ok_or_else(|| DomainError::invalid(f("probability"), "is required"))?;
+        let probability = s.probability.ok_or_else(|| DomainError::invalid(f("probability"), "is required"))?;
         if !probability.is_finite() || !(0.0..=1.0).contains(&probability) {
-            return Err(DomainError::invalid(
-                f("probability"),
-                "must be between 0 and 1",
-            ));
+            return Err(DomainError::invalid(f("probability"), "must be between 0 and 1"));
         }
         if let Some(stock) = s.stock {
             if !(0..=10_000_000).contains(&stock) {
-                return Err(DomainError::invalid(
-                    f("stock"),
-                    "must be null (unlimited) or 0-10000000",
-                ));
+                return Err(DomainError::invalid(f("stock"), "must be null (unlimited) or 0-10000000"));
             }
         }
         out.push(Sector {
@@ -168,36 +147,21 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
     let mut angles: Vec<i64> = out.iter().map(|s| s.angle).collect();
     angles.sort_unstable();
     if angles != ANGLES {
-        return Err(DomainError::invalid(
-            "prizes[].angle",
-            "each of 0, 45, …, 315 must appear exactly once",
-        ));
+        return Err(DomainError::invalid("prizes[].angle", "each of 0, 45, …, 315 must appear exactly once"));
     }
     let sum: f64 = out.iter().map(|s| s.probability).sum();
     if (sum - 1.0).abs() > PROBABILITY_TOLERANCE {
-        return Err(DomainError::invalid(
-            "prizes[].probability",
-            format!("must sum to 1, got {sum}"),
-        ));
+        return Err(DomainError::invalid("prizes[].probability", format!("must sum to 1, got {sum}")));
     }
     if out.iter().filter(|s| s.is_pity_prize).count() != 1 {
-        return Err(DomainError::invalid(
-            "prizes[].is_pity_prize",
-            "exactly one sector must be the pity prize",
-        ));
+        return Err(DomainError::invalid("prizes[].is_pity_prize", "exactly one sector must be the pity prize"));
     }
     if out.iter().filter(|s| s.is_fallback).count() != 1 {
-        return Err(DomainError::invalid(
-            "prizes[].is_fallback",
-            "exactly one sector must be the fallback",
-        ));
+        return Err(DomainError::invalid("prizes[].is_fallback", "exactly one sector must be the fallback"));
     }
     if let Some(fb) = out.iter().find(|s| s.is_fallback) {
         if fb.stock_left.is_some() {
-            return Err(DomainError::invalid(
-                "prizes[].stock",
-                "the fallback sector must have unlimited stock",
-            ));
+            return Err(DomainError::invalid("prizes[].stock", "the fallback sector must have unlimited stock"));
         }
     }
     out.sort_by_key(|s| s.angle);
@@ -221,15 +185,8 @@ pub struct SamplingTable {
 impl SamplingTable {
     pub fn build(sectors: &[Sector]) -> SamplingTable {
         let fallback = sectors.iter().position(|s| s.is_fallback);
-        let mut mass: Vec<f64> = sectors
-            .iter()
-            .map(|s| if s.available() { s.probability } else { 0.0 })
-            .collect();
-        let lost: f64 = sectors
-            .iter()
-            .filter(|s| !s.available())
-            .map(|s| s.probability)
-            .sum();
+        let mut mass: Vec<f64> = sectors.iter().map(|s| if s.available() { s.probability } else { 0.0 }).collect();
+        let lost: f64 = sectors.iter().filter(|s| !s.available()).map(|s| s.probability).sum();
         if let Some(fb) = fallback {
             mass[fb] += lost;
         }
@@ -297,144 +254,41 @@ pub struct Spin {
 /// One draw for a customer whose counter stands at `pity_count`, with uniform `u`.
 /// When the counter has reached `limit − 1`, the pity prize is awarded regardless of odds
 /// (provided it can still be won); winning it in any way resets the counter.
-pub fn spin(
-    sectors: &[Sector],
-    table: &SamplingTable,
-    pity: Pity,
-    pity_count: i64,
-    u: f64,
-) -> Spin {
-    let pity_sector = sectors
-        .iter()
-        .position(|s| s.is_pity_prize && s.available());
+pub fn spin(sectors: &[Sector], table: &SamplingTable, pity: Pity, pity_count: i64, u: f64) -> Spin {
+    let pity_sector = sectors.iter().position(|s| s.is_pity_prize && s.available());
     if let (true, Some(p)) = (pity.enabled && pity_count >= pity.limit - 1, pity_sector) {
-        return Spin {
-            sector: p,
-            is_pity: true,
-            is_near_miss: false,
-            pity_after: 0,
-        };
+        return Spin { sector: p, is_pity: true, is_near_miss: false, pity_after: 0 };
     }
     let sector = table.sample(u);
-    let pity_after = if sectors[sector].is_pity_prize {
-        0
-    } else {
-        pity_count + 1
-    };
-    Spin {
-        sector,
-        is_pity: false,
-        is_near_miss: table.is_near_miss(sectors, sector, u),
-        pity_after,
-    }
+    let pity_after = if sectors[sector].is_pity_prize { 0 } else { pity_count + 1 };
+    Spin { sector, is_pity: false, is_near_miss: table.is_near_miss(sectors, sector, u), pity_after }
 }
 
 /// The demo wheel of the contract (angles 0…315).
 pub fn demo_sectors() -> Vec<Sector> {
-    let s = |name: &str, kind, value, angle, color: &str, p, act, stock: Option<i64>, pity, fb| {
-        Sector {
-            id: 0,
-            name: name.into(),
-            kind,
-            value,
-            angle,
-            color: color.into(),
-            probability: p,
-            is_activity: act,
-            stock_left: stock,
-            is_pity_prize: pity,
-            is_fallback: fb,
-        }
+    let s = |name: &str, kind, value, angle, color: &str, p, act, stock: Option<i64>, pity, fb| Sector {
+        id: 0,
+        name: name.into(),
+        kind,
+        value,
+        angle,
+        color: color.into(),
+        probability: p,
+        is_activity: act,
+        stock_left: stock,
+        is_pity_prize: pity,
+        is_fallback: fb,
     };
     use PrizeKind::*;
     vec![
-        s(
-            "50积分", Points, 50, 0, "#FFD700", 0.20, false, None, false, false,
-        ),
-        s(
-            "九八折券",
-            Coupon,
-            98,
-            45,
-            "#FF8C00",
-            0.15,
-            false,
-            None,
-            true,
-            false,
-        ),
-        s(
-            "100积分",
-            Points,
-            100,
-            90,
-            "#FF6347",
-            0.10,
-            false,
-            None,
-            false,
-            false,
-        ),
-        s(
-            "甜品一份",
-            Physical,
-            1,
-            135,
-            "#DA70D6",
-            0.08,
-            false,
-            Some(100),
-            false,
-            false,
-        ),
-        s(
-            "八八折券",
-            Coupon,
-            88,
-            180,
-            "#1E90FF",
-            0.05,
-            false,
-            None,
-            false,
-            false,
-        ),
-        s(
-            "500积分",
-            Points,
-            500,
-            225,
-            "#32CD32",
-            0.015,
-            true,
-            None,
-            false,
-            false,
-        ),
-        s(
-            "免单券",
-            Coupon,
-            100,
-            270,
-            "#DC143C",
-            0.005,
-            true,
-            Some(10),
-            false,
-            false,
-        ),
-        s(
-            "谢谢参与",
-            Empty,
-            0,
-            315,
-            "#A9A9A9",
-            0.40,
-            false,
-            None,
-            false,
-            true,
-        ),
+        s("50积分", Points, 50, 0, "#FFD700", 0.20, false, None, false, false),
+        s("九八折券", Coupon, 98, 45, "#FF8C00", 0.15, false, None, true, false),
+        s("100积分", Points, 100, 90, "#FF6347", 0.10, false, None, false, false),
+        s("甜品一份", Physical, 1, 135, "#DA70D6", 0.08, false, Some(100), false, false),
+        s("八八折券", Coupon, 88, 180, "#1E90FF", 0.05, false, None, false, false),
+        s("500积分", Points, 500, 225, "#32CD32", 0.015, true, None, false, false),
+        s("免单券", Coupon, 100, 270, "#DC143C", 0.005, true, Some(10), false, false),
+        s("谢谢参与", Empty, 0, 315, "#A9A9A9", 0.40, false, None, false, true),
     ]
 }
 
@@ -447,13 +301,7 @@ mod tests {
     /// χ² critical value for 7 degrees of freedom at p = 0.001.
     const CHI2_7_P001: f64 = 24.322;
 
-    fn chi_square(
-        sectors: &[Sector],
-        table: &SamplingTable,
-        expected_p: &[f64],
-        n: usize,
-        seed: u64,
-    ) -> f64 {
+    fn chi_square(sectors: &[Sector], table: &SamplingTable, expected_p: &[f64], n: usize, seed: u64) -> f64 {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);
         let mut counts = vec![0usize; sectors.len()];
         for _ in 0..n {
@@ -481,18 +329,10 @@ mod tests {
         with_zero[4].probability = 0.0; // 八八折券 never
         with_zero[7].probability += 0.05;
         let mut skewed = demo_sectors();
-        for (s, p) in skewed
-            .iter_mut()
-            .zip([0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.01, 0.05])
-        {
+        for (s, p) in skewed.iter_mut().zip([0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.01, 0.05]) {
             s.probability = p;
         }
-        vec![
-            ("demo", demo),
-            ("uniform", uniform),
-            ("with a zero sector", with_zero),
-            ("skewed", skewed),
-        ]
+        vec![("demo", demo), ("uniform", uniform), ("with a zero sector", with_zero), ("skewed", skewed)]
     }
 
     #[test]
@@ -545,10 +385,7 @@ mod tests {
     fn pity_awards_on_the_tenth_draw_and_resets() {
         let sectors = demo_sectors();
         let table = SamplingTable::build(&sectors);
-        let pity = Pity {
-            enabled: true,
-            limit: 10,
-        };
+        let pity = Pity { enabled: true, limit: 10 };
         // u = 0.99 lands on 谢谢参与 every time.
         let mut count = 0;
         for draw in 1..=9 {
@@ -568,16 +405,7 @@ mod tests {
     fn winning_the_pity_prize_naturally_resets_the_counter() {
         let sectors = demo_sectors();
         let table = SamplingTable::build(&sectors);
-        let s = spin(
-            &sectors,
-            &table,
-            Pity {
-                enabled: true,
-                limit: 10,
-            },
-            5,
-            0.25,
-        ); // 九八折券's interval
+        let s = spin(&sectors, &table, Pity { enabled: true, limit: 10 }, 5, 0.25); // 九八折券's interval
         assert_eq!(sectors[s.sector].name, "九八折券");
         assert!(!s.is_pity);
         assert_eq!(s.pity_after, 0);
@@ -587,16 +415,7 @@ mod tests {
     fn disabled_pity_never_forces() {
         let sectors = demo_sectors();
         let table = SamplingTable::build(&sectors);
-        let s = spin(
-            &sectors,
-            &table,
-            Pity {
-                enabled: false,
-                limit: 10,
-            },
-            50,
-            0.99,
-        );
+        let s = spin(&sectors, &table, Pity { enabled: false, limit: 10 }, 50, 0.99);
         assert!(!s.is_pity);
         assert_eq!(s.pity_after, 51);
     }
@@ -606,51 +425,15 @@ mod tests {
         let sectors = demo_sectors();
         let table = SamplingTable::build(&sectors);
         // 500积分 occupies [0.58, 0.595); 免单券 [0.595, 0.60).
-        let just_before = spin(
-            &sectors,
-            &table,
-            Pity {
-                enabled: false,
-                limit: 10,
-            },
-            0,
-            0.57,
-        );
+        let just_before = spin(&sectors, &table, Pity { enabled: false, limit: 10 }, 0, 0.57);
         assert_eq!(sectors[just_before.sector].name, "八八折券");
         assert!(just_before.is_near_miss);
-        let far = spin(
-            &sectors,
-            &table,
-            Pity {
-                enabled: false,
-                limit: 10,
-            },
-            0,
-            0.1,
-        );
+        let far = spin(&sectors, &table, Pity { enabled: false, limit: 10 }, 0, 0.1);
         assert!(!far.is_near_miss);
-        let hit = spin(
-            &sectors,
-            &table,
-            Pity {
-                enabled: false,
-                limit: 10,
-            },
-            0,
-            0.59,
-        );
+        let hit = spin(&sectors, &table, Pity { enabled: false, limit: 10 }, 0, 0.59);
         assert!(sectors[hit.sector].is_activity);
         assert!(!hit.is_near_miss);
-        let after = spin(
-            &sectors,
-            &table,
-            Pity {
-                enabled: false,
-                limit: 10,
-            },
-            0,
-            0.615,
-        );
+        let after = spin(&sectors, &table, Pity { enabled: false, limit: 10 }, 0, 0.615);
         assert_eq!(sectors[after.sector].name, "谢谢参与");
         assert!(after.is_near_miss);
     }
@@ -684,56 +467,97 @@ mod tests {
 
         let mut bad = good.clone();
         bad[2].color = Some("red".into());
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[2].color"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[2].color");
 
         let mut bad = good.clone();
         bad[3].angle = Some(30);
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[3].angle"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[3].angle");
 
         let mut bad = good.clone();
         bad[3].angle = Some(0);
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[].angle"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[].angle");
 
         let mut bad = good.clone();
         bad[0].probability = Some(0.3);
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[].probability"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[].probability");
 
         let mut bad = good.clone();
         bad[0].is_pity_prize = true;
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[].is_pity_prize"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[].is_pity_prize");
 
         let mut bad = good.clone();
         bad[0].is_fallback = true;
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[].is_fallback"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[].is_fallback");
 
         let mut bad = good.clone();
         bad[5].kind = Some("cash".into());
-        assert_eq!(
-            field_of(validate_sectors(&bad).unwrap_err()),
-            "prizes[5].type"
-        );
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[5].type");
 
-        assert_eq!(
-            field_of(validate_sectors(&good[..7]).unwrap_err()),
-            "prizes"
-        );
+        assert_eq!(field_of(validate_sectors(&good[..7]).unwrap_err()), "prizes");
     }
+}
+
+/// The campaign and its rules (one per wheel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WheelSettings {
+    pub campaign_name: String,
+    pub cost_points: i64,
+    pub pity_enabled: bool,
+    pub pity_limit: i64,
+    /// Draws per customer per day; 0 = the server default (`DAILY_DRAW_LIMIT`).
+    pub daily_limit: i64,
+    pub starts_at: Option<i64>,
+    pub ends_at: Option<i64>,
+}
+
+impl WheelSettings {
+    pub fn demo() -> WheelSettings {
+        WheelSettings {
+            campaign_name: "幸运大转盘".into(),
+            cost_points: 100,
+            pity_enabled: true,
+            pity_limit: 10,
+            daily_limit: 0,
+            starts_at: None,
+            ends_at: None,
+        }
+    }
+
+    pub fn pity(&self) -> Pity {
+        Pity { enabled: self.pity_enabled, limit: self.pity_limit }
+    }
+
+    /// Whether draws are allowed at `now` (epoch ms).
+    pub fn is_open(&self, now: i64) -> bool {
+        self.starts_at.is_none_or(|s| now >= s) && self.ends_at.is_none_or(|e| now < e)
+    }
+
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if !(1..=100_000).contains(&self.cost_points) {
+            return Err(DomainError::invalid("cost_points", "must be 1-100000"));
+        }
+        if !(2..=1000).contains(&self.pity_limit) {
+            return Err(DomainError::invalid("pity_limit", "must be 2-1000"));
+        }
+        if !(0..=10_000).contains(&self.daily_limit) {
+            return Err(DomainError::invalid("daily_limit", "must be 0-10000 (0 = no limit)"));
+        }
+        if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
+            if e <= s {
+                return Err(DomainError::invalid("ends_at", "must be after starts_at"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The local calendar day (Asia/Shanghai, UTC+8, where the restaurants are) of `ms`, for the
+/// daily draw cap.
+pub fn local_day(ms: i64) -> i64 {
+    (ms + 8 * 3_600_000).div_euclid(86_400_000)
+}
+
+/// Epoch ms at which local day `day` starts.
+pub fn local_day_start(day: i64) -> i64 {
+    day * 86_400_000 - 8 * 3_600_000
 }

@@ -35,12 +35,7 @@ pub fn router(test_hooks: bool) -> Router<AppState> {
     }
 }
 
-fn audit(
-    admin: &AdminUser,
-    action: &str,
-    target_type: &'static str,
-    target_id: String,
-) -> AuditEntry {
+fn audit(admin: &AdminUser, action: &str, target_type: &'static str, target_id: String) -> AuditEntry {
     AuditEntry {
         actor_kind: "admin",
         actor_id: admin.admin_id,
@@ -91,29 +86,16 @@ async fn adjust_points(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Adjust>,
 ) -> ApiResult {
-    let delta = body
-        .delta
-        .ok_or_else(|| ApiError::bad("delta", "is required"))?;
+    let delta = body.delta.ok_or_else(|| ApiError::bad("delta", "is required"))?;
     if delta == 0 || delta.abs() > MAX_ADJUST {
-        return Err(ApiError::bad(
-            "delta",
-            format!("must be a non-zero integer within ±{MAX_ADJUST}"),
-        ));
+        return Err(ApiError::bad("delta", format!("must be a non-zero integer within ±{MAX_ADJUST}")));
     }
-    let reason = body
-        .reason
-        .as_deref()
-        .map(|r| clean_text("reason", r, 1, 200))
-        .transpose()?
-        .unwrap_or_default();
+    let reason = body.reason.as_deref().map(|r| clean_text("reason", r, 1, 200)).transpose()?.unwrap_or_default();
     let key = idempotency_key(&headers, body.request_id.as_deref())?;
     let mut entry = audit(&admin, "user.points.adjust", "user", user_id.to_string());
     entry.after = Some(json!({ "reason": reason }));
-    let description = if reason.is_empty() {
-        "管理员调整".to_string()
-    } else {
-        format!("管理员调整: {reason}")
-    };
+    let description =
+        if reason.is_empty() { "管理员调整".to_string() } else { format!("管理员调整: {reason}") };
     let outcome = state
         .wallets
         .change(
@@ -149,24 +131,17 @@ async fn ban(
     ApiPath(user_id): ApiPath<i64>,
     ApiJson(body): ApiJson<Ban>,
 ) -> ApiResult {
-    let banned = body
-        .banned
-        .ok_or_else(|| ApiError::bad("banned", "is required (true or false)"))?;
+    let banned = body.banned.ok_or_else(|| ApiError::bad("banned", "is required (true or false)"))?;
     let action = if banned { "user.ban" } else { "user.unban" };
     let entry = audit(&admin, action, "user", user_id.to_string());
-    let before = state
-        .store
-        .set_user_flag(user_id, UserFlag::Banned, banned, entry)
-        .await?
-        .ok_or(ApiError::NotFound("用户"))?;
+    let before =
+        state.store.set_user_flag(user_id, UserFlag::Banned, banned, entry).await?.ok_or(ApiError::NotFound("用户"))?;
     if banned {
         state.banned.insert(user_id);
     } else {
         state.banned.remove(&user_id);
     }
-    Ok(ok(
-        json!({ "user_id": user_id, "is_banned": banned, "was_banned": before }),
-    ))
+    Ok(ok(json!({ "user_id": user_id, "is_banned": banned, "was_banned": before })))
 }
 
 #[derive(Deserialize)]
@@ -180,36 +155,19 @@ async fn merchant(
     ApiPath(user_id): ApiPath<i64>,
     ApiJson(body): ApiJson<Merchant>,
 ) -> ApiResult {
-    let on = body
-        .is_merchant
-        .ok_or_else(|| ApiError::bad("is_merchant", "is required (true or false)"))?;
-    let action = if on {
-        "user.merchant.grant"
-    } else {
-        "user.merchant.revoke"
-    };
+    let on = body.is_merchant.ok_or_else(|| ApiError::bad("is_merchant", "is required (true or false)"))?;
+    let action = if on { "user.merchant.grant" } else { "user.merchant.revoke" };
     let entry = audit(&admin, action, "user", user_id.to_string());
-    let before = state
-        .store
-        .set_user_flag(user_id, UserFlag::Merchant, on, entry)
-        .await?
-        .ok_or(ApiError::NotFound("用户"))?;
-    Ok(ok(
-        json!({ "user_id": user_id, "is_merchant": on, "was_merchant": before }),
-    ))
+    let before =
+        state.store.set_user_flag(user_id, UserFlag::Merchant, on, entry).await?.ok_or(ApiError::NotFound("用户"))?;
+    Ok(ok(json!({ "user_id": user_id, "is_merchant": on, "was_merchant": before })))
 }
 
 async fn audit_log(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> ApiResult {
     let page = q.page()?;
-    let action = q
-        .get("action")
-        .map(|a| clean_text("action", a, 1, 64))
-        .transpose()?;
+    let action = q.get("action").map(|a| clean_text("action", a, 1, 64)).transpose()?;
     let (rows, total) = state.store.audit_log(action.as_deref(), page).await?;
-    let parse = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    };
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
     let entries: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -225,9 +183,7 @@ async fn audit_log(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery
             })
         })
         .collect();
-    Ok(ok(
-        json!({ "entries": entries, "pagination": page.of(total) }),
-    ))
+    Ok(ok(json!({ "entries": entries, "pagination": page.of(total) })))
 }
 
 /// Test hook (the server must run with ENABLE_TEST_HOOKS, never in production): panics the

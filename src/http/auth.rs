@@ -58,9 +58,7 @@ pub fn user_detail(u: &UserRow) -> Value {
 }
 
 fn phone_of(phone: Option<String>, mobile: Option<String>) -> Result<Phone, ApiError> {
-    let raw = phone
-        .or(mobile)
-        .ok_or_else(|| ApiError::bad("phone", "is required"))?;
+    let raw = phone.or(mobile).ok_or_else(|| ApiError::bad("phone", "is required"))?;
     Phone::parse(raw.trim()).ok_or(ApiError::BadPhone)
 }
 
@@ -91,35 +89,19 @@ struct Login {
 
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> ApiResult {
     let phone = phone_of(body.phone, body.mobile)?;
-    let code = body
-        .code
-        .ok_or_else(|| ApiError::bad("code", "is required"))?;
+    let code = body.code.ok_or_else(|| ApiError::bad("code", "is required"))?;
     if !state.codes.verify(&phone, code.trim()) {
         return Err(ApiError::BadCode);
     }
     let now = now_ms();
     let (mut user, is_new_user) = match state.store.user_by_phone(phone.as_str()).await? {
         Some(u) => (u, false),
-        None => match state
-            .store
-            .create_user(
-                phone.as_str(),
-                &phone.default_nickname(),
-                SIGN_UP_GRANT,
-                now,
-            )
-            .await
-        {
+        None => match state.store.create_user(phone.as_str(), &phone.default_nickname(), SIGN_UP_GRANT, now).await {
             Ok(u) => (u, true),
             // The same phone signed up concurrently: that account is this customer's.
             Err(e) if e.is_unique_violation() => {
                 let u = state.store.user_by_phone(phone.as_str()).await?;
-                (
-                    u.ok_or_else(|| {
-                        ApiError::Internal("user vanished after a unique violation".into())
-                    })?,
-                    false,
-                )
+                (u.ok_or_else(|| ApiError::Internal("user vanished after a unique violation".into()))?, false)
             }
             Err(e) => return Err(e.into()),
         },
@@ -148,21 +130,13 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
 }
 
 fn user_subject(u: &UserRow) -> Subject {
-    Subject {
-        kind: SubjectKind::User,
-        id: u.id,
-        mobile: mask_phone(&u.phone),
-        is_merchant: u.is_merchant,
-    }
+    Subject { kind: SubjectKind::User, id: u.id, mobile: mask_phone(&u.phone), is_merchant: u.is_merchant }
 }
 
 /// Starts a new token family for `subject`.
 async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, ApiError> {
     let family = new_id();
-    let pair = state
-        .tokens
-        .issue(subject, &family)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = state.tokens.issue(subject, &family).map_err(|e| ApiError::Internal(e.to_string()))?;
     state
         .store
         .open_token_family(
@@ -182,60 +156,31 @@ struct Refresh {
     refresh_token: Option<String>,
 }
 
-async fn refresh(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Refresh>,
-) -> ApiResult {
+async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Refresh>) -> ApiResult {
     let token = body
         .refresh_token
         .filter(|t| !t.trim().is_empty())
         .or_else(|| bearer(&headers).map(str::to_string))
         .ok_or(ApiError::RefreshInvalid)?;
-    let claims = state
-        .tokens
-        .verify_refresh(token.trim())
-        .map_err(|_| ApiError::RefreshInvalid)?;
+    let claims = state.tokens.verify_refresh(token.trim()).map_err(|_| ApiError::RefreshInvalid)?;
     let id: i64 = claims.sub.parse().map_err(|_| ApiError::RefreshInvalid)?;
     let subject = match claims.kind {
         SubjectKind::User => {
-            let user = state
-                .store
-                .user(id)
-                .await?
-                .ok_or(ApiError::RefreshInvalid)?;
+            let user = state.store.user(id).await?.ok_or(ApiError::RefreshInvalid)?;
             if user.is_banned {
                 return Err(ApiError::Banned);
             }
             user_subject(&user)
         }
         SubjectKind::Admin => {
-            let admin = state
-                .store
-                .admin(id)
-                .await?
-                .ok_or(ApiError::RefreshInvalid)?;
-            Subject {
-                kind: SubjectKind::Admin,
-                id,
-                mobile: admin.username,
-                is_merchant: false,
-            }
+            let admin = state.store.admin(id).await?.ok_or(ApiError::RefreshInvalid)?;
+            Subject { kind: SubjectKind::Admin, id, mobile: admin.username, is_merchant: false }
         }
     };
-    let pair = state
-        .tokens
-        .issue(&subject, &claims.fam)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = state.tokens.issue(&subject, &claims.fam).map_err(|e| ApiError::Internal(e.to_string()))?;
     match state
         .store
-        .rotate_refresh(
-            &claims.fam,
-            &claims.jti,
-            &pair.refresh_jti,
-            now_ms(),
-            pair.refresh_expires_at_ms,
-        )
+        .rotate_refresh(&claims.fam, &claims.jti, &pair.refresh_jti, now_ms(), pair.refresh_expires_at_ms)
         .await?
     {
         Rotation::Rotated => Ok(ok(json!({
@@ -246,10 +191,7 @@ async fn refresh(
         }))),
         Rotation::Reused => {
             state.tokens.mark_revoked(&claims.fam);
-            tracing::warn!(
-                subject_id = id,
-                "refresh token reused; its family is revoked"
-            );
+            tracing::warn!(subject_id = id, "refresh token reused; its family is revoked");
             Err(ApiError::RefreshInvalid)
         }
         Rotation::Rejected => Err(ApiError::RefreshInvalid),
@@ -263,11 +205,7 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiR
             if state.banned.contains(&claims.user_id) {
                 return Err(ApiError::Banned);
             }
-            let mut user = state
-                .store
-                .user(claims.user_id)
-                .await?
-                .ok_or(ApiError::TokenInvalid)?;
+            let mut user = state.store.user(claims.user_id).await?.ok_or(ApiError::TokenInvalid)?;
             if let Ok(w) = state.wallets.snapshot(user.id).await {
                 user.points = w.balance;
             }
@@ -282,10 +220,7 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiR
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let claims = verify_access(&state, &headers)?;
-    state
-        .store
-        .revoke_token_family(&claims.fam, "logout", now_ms())
-        .await?;
+    state.store.revoke_token_family(&claims.fam, "logout", now_ms()).await?;
     state.tokens.mark_revoked(&claims.fam);
     Ok(ok(Value::Null))
 }
@@ -301,37 +236,22 @@ struct AdminLogin {
 static DECOY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| passwords::hash(&new_id()).unwrap_or_default());
 
-async fn admin_login(
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<AdminLogin>,
-) -> ApiResult<Response> {
-    let username = body
-        .username
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| ApiError::bad("username", "is required"))?;
-    let password = body
-        .password
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::bad("password", "is required"))?;
+async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<AdminLogin>) -> ApiResult<Response> {
+    let username =
+        body.username.filter(|u| !u.trim().is_empty()).ok_or_else(|| ApiError::bad("username", "is required"))?;
+    let password = body.password.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad("password", "is required"))?;
     if username.len() > 64 || password.len() > 256 {
         return Err(ApiError::BadCredentials);
     }
     let admin = state.store.admin_by_username(username.trim()).await?;
-    let stored = admin
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        .unwrap_or_else(|| DECOY_HASH.clone());
+    let stored = admin.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DECOY_HASH.clone());
     let verified = passwords::verify_blocking(password, stored).await;
     let Some(admin) = admin.filter(|_| verified) else {
         return Err(ApiError::BadCredentials);
     };
     state.store.touch_admin_login(admin.id, now_ms()).await?;
-    let subject = Subject {
-        kind: SubjectKind::Admin,
-        id: admin.id,
-        mobile: admin.username.clone(),
-        is_merchant: false,
-    };
+    let subject =
+        Subject { kind: SubjectKind::Admin, id: admin.id, mobile: admin.username.clone(), is_merchant: false };
     let pair = open_session(&state, &subject).await?;
     tracing::info!(admin_id = admin.id, "admin signed in");
     Ok(ok(json!({

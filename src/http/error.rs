@@ -44,6 +44,14 @@ pub enum ApiError {
     Banned,
     #[error("not enough points")]
     InsufficientPoints { required: i64, current: i64 },
+    #[error("draw failed")]
+    DrawFailed,
+    #[error("draws too frequent")]
+    DrawTooFrequent,
+    #[error("daily draw limit reached")]
+    DailyLimitReached,
+    #[error("lottery closed")]
+    WheelClosed,
     #[error("not found: {0}")]
     NotFound(&'static str),
     #[error("rate limited")]
@@ -68,25 +76,12 @@ impl ApiError {
     fn parts(&self) -> (u32, StatusCode, String, Value) {
         use ApiError::*;
         let (code, status, msg): (u32, StatusCode, &str) = match self {
-            Internal(_) => (
-                1000,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "系统异常，请稍后重试",
-            ),
-            StoreUnavailable => (
-                1000,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "系统异常，请稍后重试",
-            ),
+            Internal(_) => (1000, StatusCode::INTERNAL_SERVER_ERROR, "系统异常，请稍后重试"),
+            StoreUnavailable => (1000, StatusCode::SERVICE_UNAVAILABLE, "系统异常，请稍后重试"),
             BadPhone => (1001, StatusCode::BAD_REQUEST, "手机号格式不正确"),
             BadCode => (1002, StatusCode::BAD_REQUEST, "验证码错误或已过期"),
             BadRequest(detail) => {
-                return (
-                    1003,
-                    StatusCode::BAD_REQUEST,
-                    format!("请求参数缺失或格式错误: {detail}"),
-                    Value::Null,
-                )
+                return (1003, StatusCode::BAD_REQUEST, format!("请求参数缺失或格式错误: {detail}"), Value::Null)
             }
             CodeTooFrequent(_) => (1004, StatusCode::TOO_MANY_REQUESTS, "验证码发送过于频繁"),
             RefreshInvalid => (2000, StatusCode::UNAUTHORIZED, "刷新令牌无效或已过期"),
@@ -104,19 +99,12 @@ impl ApiError {
                     json!({ "required": required, "current": current }),
                 )
             }
-            NotFound(what) => {
-                return (
-                    9004,
-                    StatusCode::NOT_FOUND,
-                    format!("{what}不存在"),
-                    Value::Null,
-                )
-            }
-            RateLimited(_) => (
-                9001,
-                StatusCode::TOO_MANY_REQUESTS,
-                "请求过于频繁，请稍后再试",
-            ),
+            DrawFailed => (3000, StatusCode::INTERNAL_SERVER_ERROR, "抽奖失败，请稍后重试"),
+            DrawTooFrequent => (3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
+            DailyLimitReached => (3003, StatusCode::CONFLICT, "今日抽奖次数已达上限"),
+            WheelClosed => (3004, StatusCode::CONFLICT, "抽奖活动未开始、已结束或未配置"),
+            NotFound(what) => return (9004, StatusCode::NOT_FOUND, format!("{what}不存在"), Value::Null),
+            RateLimited(_) => (9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
             RouteNotFound => (9004, StatusCode::NOT_FOUND, "接口不存在"),
             MethodNotAllowed => (9004, StatusCode::METHOD_NOT_ALLOWED, "请求方法不支持"),
             BodyTooLarge => (1003, StatusCode::PAYLOAD_TOO_LARGE, "请求体过大"),
@@ -134,10 +122,13 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::InvalidInput { field, reason } => ApiError::bad(&field, reason),
-            DomainError::InsufficientPoints { required, current } => {
-                ApiError::InsufficientPoints { required, current }
-            }
+            DomainError::InsufficientPoints { required, current } => ApiError::InsufficientPoints { required, current },
             DomainError::UserNotFound => ApiError::NotFound("用户"),
+            DomainError::NotFound(what) => ApiError::NotFound(what),
+            DomainError::DrawTooFrequent => ApiError::DrawTooFrequent,
+            DomainError::DailyLimitReached => ApiError::DailyLimitReached,
+            DomainError::WheelClosed => ApiError::WheelClosed,
+            DomainError::DrawFailed => ApiError::DrawFailed,
             DomainError::Banned => ApiError::Banned,
             DomainError::RequestInFlight => ApiError::InFlight,
             DomainError::StoreUnavailable => ApiError::StoreUnavailable,
@@ -165,11 +156,7 @@ impl IntoResponse for ApiError {
             tracing::warn!("store unavailable");
         }
         let (code, status, msg, data) = self.parts();
-        let mut response = (
-            status,
-            Json(json!({ "code": code, "msg": msg, "data": data })),
-        )
-            .into_response();
+        let mut response = (status, Json(json!({ "code": code, "msg": msg, "data": data }))).into_response();
         if let ApiError::RateLimited(wait) | ApiError::CodeTooFrequent(wait) = &self {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
@@ -204,19 +191,8 @@ mod tests {
             (ApiError::MerchantRequired, 2003, 403),
             (ApiError::AdminRequired, 2004, 403),
             (ApiError::Banned, 2005, 403),
-            (
-                ApiError::InsufficientPoints {
-                    required: 300,
-                    current: 120,
-                },
-                3001,
-                409,
-            ),
-            (
-                ApiError::RateLimited(Duration::from_millis(1500)),
-                9001,
-                429,
-            ),
+            (ApiError::InsufficientPoints { required: 300, current: 120 }, 3001, 409),
+            (ApiError::RateLimited(Duration::from_millis(1500)), 9001, 429),
             (ApiError::RouteNotFound, 9004, 404),
             (ApiError::MethodNotAllowed, 9004, 405),
             (ApiError::InFlight, 9005, 409),
@@ -230,11 +206,7 @@ mod tests {
 
     #[test]
     fn insufficient_points_carries_details_and_limits_carry_retry_after() {
-        let (_, _, _, data) = ApiError::InsufficientPoints {
-            required: 300,
-            current: 120,
-        }
-        .parts();
+        let (_, _, _, data) = ApiError::InsufficientPoints { required: 300, current: 120 }.parts();
         assert_eq!(data, json!({"required": 300, "current": 120}));
         let r = ApiError::RateLimited(Duration::from_millis(1500)).into_response();
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");

@@ -37,20 +37,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
+    let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." || inner.is_syntax() || inner.is_eof() {
-            "body".to_string()
-        } else {
-            path
-        };
+        let field = if path == "." || inner.is_syntax() || inner.is_eof() { "body".to_string() } else { path };
         ApiError::bad(&field, short(inner.to_string()))
     })
 }
@@ -79,17 +71,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
 
 impl ApiQuery {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
+        self.0.get(key).map(String::as_str).filter(|s| !s.is_empty())
     }
 
     pub fn page(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::parse(
-            self.0.get("page").map(String::as_str),
-            self.0.get("limit").map(String::as_str),
-        )?)
+        Ok(PageRequest::parse(self.0.get("page").map(String::as_str), self.0.get("limit").map(String::as_str))?)
     }
 
     /// An optional value that must be one of `allowed`.
@@ -97,10 +83,7 @@ impl ApiQuery {
         match self.get(key) {
             None => Ok(None),
             Some(v) if allowed.contains(&v) => Ok(Some(v)),
-            Some(_) => Err(ApiError::bad(
-                key,
-                format!("must be one of {}", allowed.join(", ")),
-            )),
+            Some(_) => Err(ApiError::bad(key, format!("must be one of {}", allowed.join(", ")))),
         }
     }
 }
@@ -121,15 +104,8 @@ pub struct AdminUser {
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?
-        .trim();
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?.trim();
     (!token.is_empty()).then_some(token)
 }
 
@@ -151,10 +127,7 @@ impl FromRequestParts<AppState> for AuthUser {
         if state.banned.contains(&claims.user_id) {
             return Err(ApiError::Banned);
         }
-        Ok(AuthUser {
-            user_id: claims.user_id,
-            claims,
-        })
+        Ok(AuthUser { user_id: claims.user_id, claims })
     }
 }
 
@@ -166,11 +139,7 @@ impl FromRequestParts<AppState> for AdminUser {
         if claims.kind != SubjectKind::Admin {
             return Err(ApiError::AdminRequired);
         }
-        Ok(AdminUser {
-            admin_id: claims.user_id,
-            username: claims.mobile.clone(),
-            claims,
-        })
+        Ok(AdminUser { admin_id: claims.user_id, username: claims.mobile.clone(), claims })
     }
 }
 
@@ -207,15 +176,9 @@ pub fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
 }
 
 /// `Idempotency-Key` header, or the body's `request_id`: 1–128 visible ASCII characters.
-pub fn idempotency_key(
-    headers: &HeaderMap,
-    body_request_id: Option<&str>,
-) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(headers: &HeaderMap, body_request_id: Option<&str>) -> Result<Option<String>, ApiError> {
     let raw = match headers.get("idempotency-key") {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::bad("Idempotency-Key", "must be visible ASCII"))?,
-        ),
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::bad("Idempotency-Key", "must be visible ASCII"))?),
         None => body_request_id,
     };
     match raw.map(str::trim) {
@@ -223,10 +186,7 @@ pub fn idempotency_key(
         Some(k) if !k.is_empty() && k.len() <= 128 && k.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(k.to_string()))
         }
-        Some(_) => Err(ApiError::bad(
-            "Idempotency-Key",
-            "must be 1-128 visible ASCII characters",
-        )),
+        Some(_) => Err(ApiError::bad("Idempotency-Key", "must be 1-128 visible ASCII characters")),
     }
 }
 
@@ -253,10 +213,7 @@ pub fn clean_text(field: &str, raw: &str, min: usize, max: usize) -> Result<Stri
     let text = raw.trim();
     let n = text.chars().count();
     if n < min || n > max {
-        return Err(ApiError::bad(
-            field,
-            format!("must be {min}-{max} characters"),
-        ));
+        return Err(ApiError::bad(field, format!("must be {min}-{max} characters")));
     }
     if text.chars().any(char::is_control) {
         return Err(ApiError::bad(field, "must not contain control characters"));
@@ -298,15 +255,9 @@ mod tests {
     fn idempotency_keys_are_bounded() {
         let mut h = HeaderMap::new();
         assert_eq!(idempotency_key(&h, None).unwrap(), None);
-        assert_eq!(
-            idempotency_key(&h, Some("abc")).unwrap(),
-            Some("abc".into())
-        );
+        assert_eq!(idempotency_key(&h, Some("abc")).unwrap(), Some("abc".into()));
         h.insert("idempotency-key", "k-1".parse().unwrap());
-        assert_eq!(
-            idempotency_key(&h, Some("abc")).unwrap(),
-            Some("k-1".into())
-        );
+        assert_eq!(idempotency_key(&h, Some("abc")).unwrap(), Some("k-1".into()));
         h.insert("idempotency-key", "x".repeat(129).parse().unwrap());
         assert!(idempotency_key(&h, None).is_err());
     }

@@ -20,16 +20,12 @@ pub struct IpLimiter {
 impl IpLimiter {
     pub fn per_minute(n: u32) -> IpLimiter {
         let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MAX);
-        IpLimiter {
-            limiter: RateLimiter::keyed(Quota::per_minute(n)),
-        }
+        IpLimiter { limiter: RateLimiter::keyed(Quota::per_minute(n)) }
     }
 
     /// `Err(wait)` when `ip` is over its limit.
     pub fn check(&self, ip: IpAddr) -> Result<(), std::time::Duration> {
-        self.limiter
-            .check_key(&ip)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     pub fn sweep(&self) {

@@ -3,12 +3,15 @@
 //! render the envelope.
 
 pub mod admin;
+pub mod admin_lottery;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod lottery;
 pub mod ops;
 pub mod user;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,11 +27,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::actors::Wallets;
+use crate::actors::{Wallets, WheelHandle};
 use crate::auth::{SignInCodes, Tokens};
 use crate::config::Config;
+use crate::notify::Hub;
 use crate::store::Store;
 pub use error::{ok, ApiError, ApiResult};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// JSON bodies are small; uploads (later) get their own limit.
 const JSON_BODY_LIMIT: usize = 64 * 1024;
@@ -39,6 +45,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub wallets: Wallets,
+    pub wheel: WheelHandle,
+    pub hub: Hub,
+    /// Cancelled when the server starts shutting down (sockets close with 1001).
+    pub shutdown: CancellationToken,
+    /// Every WebSocket task, so shutdown can wait for them.
+    pub sockets: TaskTracker,
     pub tokens: Arc<Tokens>,
     pub codes: Arc<SignInCodes>,
     /// Banned customers, mirrored from the store so every request can check without a query.
@@ -53,26 +65,23 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .nest("/api/auth", auth::router())
         .nest("/api/user", user::router())
-        .nest("/api/admin", admin::router(state.config.test_hooks))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::per_ip,
-        ));
+        .nest("/api/lottery", lottery::router())
+        .nest("/api/admin", admin::router(state.config.test_hooks).merge(admin_lottery::router()))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::per_ip));
     Router::new()
         .merge(api)
         .merge(ops::router())
+        .route("/ws", axum::routing::get(ws::upgrade))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                // Only the path: query strings can carry tokens (the WebSocket's ?token=).
-                let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // Only the path: query strings can carry tokens (the WebSocket's ?token=).
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)

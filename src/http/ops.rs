@@ -10,18 +10,13 @@ use serde_json::json;
 use super::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics_text))
+    Router::new().route("/health", get(health)).route("/metrics", get(metrics_text))
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let store_ok = tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let objects_ok = tokio::fs::metadata(&state.config.upload_dir)
-        .await
-        .is_ok_and(|m| m.is_dir());
+    let store_ok =
+        tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping()).await.is_ok_and(|r| r.is_ok());
+    let objects_ok = tokio::fs::metadata(&state.config.upload_dir).await.is_ok_and(|m| m.is_dir());
     let status = if store_ok { "ok" } else { "degraded" };
     let body = json!({
         "code": if store_ok { 0 } else { 1000 },
@@ -36,20 +31,12 @@ async fn health(State(state): State<AppState>) -> Response {
             "version": env!("CARGO_PKG_VERSION"),
         },
     });
-    let code = if store_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(body)).into_response()
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
     metrics::gauge!("wallet_actors_active").set(state.wallets.active() as f64);
     metrics::gauge!("wallet_actor_restarts_total").set(state.wallets.restarts() as f64);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }

@@ -26,11 +26,7 @@ pub fn router() -> Router<AppState> {
 
 /// The account with the live balance (the wallet actor is the authority while it runs).
 async fn current_user(state: &AppState, user_id: i64) -> Result<UserRow, ApiError> {
-    let mut user = state
-        .store
-        .user(user_id)
-        .await?
-        .ok_or(ApiError::TokenInvalid)?;
+    let mut user = state.store.user(user_id).await?.ok_or(ApiError::TokenInvalid)?;
     user.points = state.wallets.snapshot(user_id).await?.balance;
     Ok(user)
 }
@@ -50,24 +46,13 @@ async fn profile(
     auth: AuthUser,
     ApiJson(body): ApiJson<Profile>,
 ) -> ApiResult<Response> {
-    let nickname = body
-        .nickname
-        .as_deref()
-        .map(|n| clean_text("nickname", n, 1, 20))
-        .transpose()?;
+    let nickname = body.nickname.as_deref().map(|n| clean_text("nickname", n, 1, 20)).transpose()?;
     let avatar = match body.avatar.as_deref() {
         None => None,
         Some(a) => {
             let a = clean_text("avatar", a, 0, 512)?;
-            if !(a.is_empty()
-                || a.starts_with("https://")
-                || a.starts_with("http://")
-                || a.starts_with('/'))
-            {
-                return Err(ApiError::bad(
-                    "avatar",
-                    "must be an http(s) URL or a server path",
-                ));
+            if !(a.is_empty() || a.starts_with("https://") || a.starts_with("http://") || a.starts_with('/')) {
+                return Err(ApiError::bad("avatar", "must be an http(s) URL or a server path"));
             }
             Some(a)
         }
@@ -75,15 +60,7 @@ async fn profile(
     if nickname.is_none() && avatar.is_none() {
         return Err(ApiError::bad("nickname", "nickname or avatar is required"));
     }
-    state
-        .store
-        .update_profile(
-            auth.user_id,
-            nickname.as_deref(),
-            avatar.as_deref(),
-            now_ms(),
-        )
-        .await?;
+    state.store.update_profile(auth.user_id, nickname.as_deref(), avatar.as_deref(), now_ms()).await?;
     Ok(ok(user_info(&current_user(&state, auth.user_id).await?)))
 }
 
@@ -91,10 +68,7 @@ async fn points_records(State(state): State<AppState>, auth: AuthUser, q: ApiQue
     let page = q.page()?;
     let direction = q
         .one_of("type", &["earn", "spend"])?
-        .map(|t| {
-            t.parse::<RecordDirection>()
-                .map_err(|_| ApiError::bad("type", "must be earn or spend"))
-        })
+        .map(|t| t.parse::<RecordDirection>().map_err(|_| ApiError::bad("type", "must be earn or spend")))
         .transpose()?;
     let source = match q.get("source") {
         None => None,
@@ -103,10 +77,7 @@ async fn points_records(State(state): State<AppState>, auth: AuthUser, q: ApiQue
             ApiError::bad("source", format!("must be one of {}", all.join(", ")))
         })?),
     };
-    let (rows, total) = state
-        .store
-        .ledger_page(auth.user_id, &LedgerFilter { direction, source }, page)
-        .await?;
+    let (rows, total) = state.store.ledger_page(auth.user_id, &LedgerFilter { direction, source }, page).await?;
     let records: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -122,9 +93,7 @@ async fn points_records(State(state): State<AppState>, auth: AuthUser, q: ApiQue
             })
         })
         .collect();
-    Ok(ok(
-        json!({ "records": records, "pagination": page.of(total) }),
-    ))
+    Ok(ok(json!({ "records": records, "pagination": page.of(total) })))
 }
 
 async fn statistics(State(state): State<AppState>, auth: AuthUser) -> ApiResult {

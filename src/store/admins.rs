@@ -13,12 +13,7 @@ pub struct AdminRow {
 
 impl Store {
     /// Creates an admin, or replaces the password of an existing one. Returns the id.
-    pub async fn upsert_admin(
-        &self,
-        username: &str,
-        password_hash: &str,
-        now: i64,
-    ) -> StoreResult<i64> {
+    pub async fn upsert_admin(&self, username: &str, password_hash: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
         let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM admins WHERE username = ?")
             .bind(username)
@@ -34,12 +29,14 @@ impl Store {
                 id
             }
             None => {
-                let result = sqlx::query("INSERT INTO admins (username, password_hash, created_at, last_login) VALUES (?, ?, ?, 0)")
+                let result = sqlx::query(
+                    "INSERT INTO admins (username, password_hash, created_at, last_login) VALUES (?, ?, ?, 0)",
+                )
                 .bind(username)
                 .bind(password_hash)
                 .bind(now)
                 .execute(&mut **tx)
-        .await?;
+                .await?;
                 inserted_id(&mut tx, result).await?
             }
         };
@@ -65,19 +62,11 @@ impl Store {
 
     pub async fn touch_admin_login(&self, id: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE admins SET last_login = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("UPDATE admins SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(&mut **tx).await?;
         tx.commit().await
     }
 }
 
 fn admin_row(r: &sqlx::any::AnyRow) -> Result<AdminRow, sqlx::Error> {
-    Ok(AdminRow {
-        id: r.try_get("id")?,
-        username: r.try_get("username")?,
-        password_hash: r.try_get("password_hash")?,
-    })
+    Ok(AdminRow { id: r.try_get("id")?, username: r.try_get("username")?, password_hash: r.try_get("password_hash")? })
 }

@@ -85,16 +85,8 @@ pub async fn insert(tx: &mut WriteTx, e: &AuditEntry) -> StoreResult<()> {
 }
 
 impl Store {
-    pub async fn audit_log(
-        &self,
-        action: Option<&str>,
-        page: PageRequest,
-    ) -> StoreResult<(Vec<AuditRow>, i64)> {
-        let filter = if action.is_some() {
-            " WHERE action = ?"
-        } else {
-            ""
-        };
+    pub async fn audit_log(&self, action: Option<&str>, page: PageRequest) -> StoreResult<(Vec<AuditRow>, i64)> {
+        let filter = if action.is_some() { " WHERE action = ?" } else { "" };
         let count_sql = format!("SELECT COUNT(*) FROM audit_log{filter}");
         let list_sql = format!(
             "SELECT id, actor_kind, actor_id, actor_name, action, target_type, target_id, before_state, after_state, created_at \
@@ -107,11 +99,7 @@ impl Store {
             list = list.bind(a.to_string());
         }
         let total = count.fetch_one(self.pool()).await?;
-        let rows = list
-            .bind(page.limit)
-            .bind(page.offset())
-            .fetch_all(self.pool())
-            .await?;
+        let rows = list.bind(page.limit).bind(page.offset()).fetch_all(self.pool()).await?;
         Ok((rows, total))
     }
 }

@@ -85,21 +85,17 @@ pub struct LedgerTotals {
 impl Store {
     /// Writes a wallet change through. Fails with `Conflict` when the stored balance is not the
     /// one the actor started from, and with a unique violation when the idempotency key exists.
-    pub async fn commit_points_change(
-        &self,
-        w: &PointsChangeWrite,
-    ) -> StoreResult<CommittedChange> {
+    pub async fn commit_points_change(&self, w: &PointsChangeWrite) -> StoreResult<CommittedChange> {
         let balance_after = w.balance_before + w.delta;
         let mut tx = self.begin_write().await?;
-        let updated =
-            sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
-                .bind(balance_after)
-                .bind(w.at)
-                .bind(w.user_id)
-                .bind(w.balance_before)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
+            .bind(balance_after)
+            .bind(w.at)
+            .bind(w.user_id)
+            .bind(w.balance_before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         if updated != 1 {
             return Err(StoreError::Conflict(format!(
                 "user {} balance is not {} in the store",
@@ -129,8 +125,7 @@ impl Store {
             source: w.source.as_str().to_string(),
         };
         if let Some((key, operation)) = &w.idempotency {
-            let response = serde_json::to_string(&committed)
-                .map_err(|e| StoreError::Conflict(e.to_string()))?;
+            let response = serde_json::to_string(&committed).map_err(|e| StoreError::Conflict(e.to_string()))?;
             insert_idempotency(&mut tx, w.user_id, key, operation, &response, w.at).await?;
         }
         if let Some(entry) = &w.audit {
@@ -141,18 +136,12 @@ impl Store {
     }
 
     /// The stored result of an earlier request with this key: `(operation, response JSON)`.
-    pub async fn idempotent_result(
-        &self,
-        user_id: i64,
-        key: &str,
-    ) -> StoreResult<Option<(String, String)>> {
-        let row = sqlx::query(
-            "SELECT operation, response FROM idempotency_keys WHERE user_id = ? AND idem_key = ?",
-        )
-        .bind(user_id)
-        .bind(key)
-        .fetch_optional(self.pool())
-        .await?;
+    pub async fn idempotent_result(&self, user_id: i64, key: &str) -> StoreResult<Option<(String, String)>> {
+        let row = sqlx::query("SELECT operation, response FROM idempotency_keys WHERE user_id = ? AND idem_key = ?")
+            .bind(user_id)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(match row {
             Some(r) => Some((r.try_get("operation")?, r.try_get("response")?)),
             None => None,
@@ -210,11 +199,7 @@ impl Store {
             list = list.bind(s.as_str());
         }
         let total = count.fetch_one(self.pool()).await?;
-        let rows = list
-            .bind(page.limit)
-            .bind(page.offset())
-            .fetch_all(self.pool())
-            .await?;
+        let rows = list.bind(page.limit).bind(page.offset()).fetch_all(self.pool()).await?;
         Ok((rows, total))
     }
 
@@ -252,13 +237,15 @@ pub(crate) async fn insert_idempotency(
     response: &str,
     at: i64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO idempotency_keys (user_id, idem_key, operation, response, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(user_id)
-        .bind(key)
-        .bind(operation)
-        .bind(response)
-        .bind(at)
-        .execute(&mut ***tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, idem_key, operation, response, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(user_id)
+    .bind(key)
+    .bind(operation)
+    .bind(response)
+    .bind(at)
+    .execute(&mut ***tx)
+    .await?;
     Ok(())
 }

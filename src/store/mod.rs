@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod reconcile;
 pub mod tokens;
 pub mod users;
+pub mod wheel;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,8 +81,7 @@ impl StoreError {
 }
 
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -126,26 +126,20 @@ impl Store {
         };
         let url = match backend {
             Backend::Sqlite => {
-                if let Some(dir) = sqlite_path(url)
-                    .and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()))
+                if let Some(dir) =
+                    sqlite_path(url).and_then(|p| std::path::Path::new(p).parent().map(|d| d.to_path_buf()))
                 {
                     if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(&dir).with_context(|| {
-                            format!("creating the database folder {}", dir.display())
-                        })?;
+                        std::fs::create_dir_all(&dir)
+                            .with_context(|| format!("creating the database folder {}", dir.display()))?;
                     }
                 }
                 url.to_string()
             }
             Backend::MySql => url.replacen("mariadb:", "mysql:", 1),
         };
-        if !Any::database_exists(&url)
-            .await
-            .context("checking whether the database exists")?
-        {
-            Any::create_database(&url)
-                .await
-                .context("creating the database")?;
+        if !Any::database_exists(&url).await.context("checking whether the database exists")? {
+            Any::create_database(&url).await.context("creating the database")?;
         }
         let pool_size = match backend {
             // Readers run in parallel under WAL; writers go through the gate one at a time.
@@ -160,15 +154,9 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the writer; busy_timeout covers other
                         // processes (the reconcile command) touching the file.
-                        sqlx::query("PRAGMA busy_timeout = 10000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA synchronous = FULL")
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
                     } else {
                         sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                             .execute(&mut *conn)
@@ -180,11 +168,7 @@ impl Store {
             .connect(&url)
             .await
             .context("connecting to the database")?;
-        Ok(Store {
-            pool,
-            backend,
-            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-        })
+        Ok(Store { pool, backend, write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -224,24 +208,17 @@ impl Store {
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
 /// The id of the row an INSERT just created. SQLite through the Any driver does not report it,
 /// so it is read back on the same connection (still inside the transaction).
-pub(crate) async fn inserted_id(
-    tx: &mut WriteTx,
-    result: sqlx::any::AnyQueryResult,
-) -> StoreResult<i64> {
+pub(crate) async fn inserted_id(tx: &mut WriteTx, result: sqlx::any::AnyQueryResult) -> StoreResult<i64> {
     match result.last_insert_id() {
         Some(id) => Ok(id),
-        None => Ok(sqlx::query_scalar("SELECT last_insert_rowid()")
-            .fetch_one(&mut *tx.tx)
-            .await?),
+        None => Ok(sqlx::query_scalar("SELECT last_insert_rowid()").fetch_one(&mut *tx.tx).await?),
     }
 }
 
@@ -257,14 +234,8 @@ mod tests {
 
     #[test]
     fn finds_the_sqlite_file() {
-        assert_eq!(
-            sqlite_path("sqlite://data/lottery.db"),
-            Some("data/lottery.db")
-        );
-        assert_eq!(
-            sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
-            Some("/tmp/x.db")
-        );
+        assert_eq!(sqlite_path("sqlite://data/lottery.db"), Some("data/lottery.db"));
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
     }
 }

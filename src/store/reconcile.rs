@@ -21,6 +21,31 @@ pub struct ReconcileReport {
 }
 
 impl Store {
+    /// Limited wheel prizes: units left + units won = units ever stocked, and never below zero.
+    async fn reconcile_prize_stock(&self) -> StoreResult<Vec<Violation>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.stock_total, p.stock_left, \
+               (SELECT COUNT(*) FROM lottery_draws d WHERE d.prize_id = p.id) AS won \
+             FROM wheel_prizes p WHERE p.stock_total IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let total: i64 = r.try_get("stock_total")?;
+            let left: i64 = r.try_get("stock_left")?;
+            let won: i64 = r.try_get("won")?;
+            if left < 0 || left + won != total {
+                out.push(Violation {
+                    subject: format!("wheel prize {id}"),
+                    problem: format!("stock_left {left} + won {won} != stocked {total}"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn reconcile(&self) -> StoreResult<ReconcileReport> {
         let mut report = ReconcileReport::default();
         let mut balances = std::collections::HashMap::new();
@@ -42,10 +67,9 @@ impl Store {
 
         // One ordered pass over the ledger: running sum and chain per user.
         let mut sums: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-        let mut rows = sqlx::query(
-            "SELECT id, user_id, points, balance_after FROM points_records ORDER BY user_id, id",
-        )
-        .fetch(self.pool());
+        let mut rows =
+            sqlx::query("SELECT id, user_id, points, balance_after FROM points_records ORDER BY user_id, id")
+                .fetch(self.pool());
         while let Some(row) = rows.try_next().await? {
             report.ledger_rows_checked += 1;
             let id: i64 = row.try_get("id")?;
@@ -57,9 +81,7 @@ impl Store {
             if *sum != after {
                 report.violations.push(Violation {
                     subject: format!("user {user}"),
-                    problem: format!(
-                        "ledger row {id}: balance_after {after} but the running sum is {sum}"
-                    ),
+                    problem: format!("ledger row {id}: balance_after {after} but the running sum is {sum}"),
                 });
                 // Re-anchor so one broken row is reported once, not on every later row.
                 *sum = after;
@@ -72,10 +94,7 @@ impl Store {
         )
         .fetch(self.pool());
         while let Some(row) = totals.try_next().await? {
-            sums_by_user.insert(
-                row.try_get::<i64, _>("user_id")?,
-                row.try_get::<i64, _>("total")?,
-            );
+            sums_by_user.insert(row.try_get::<i64, _>("user_id")?, row.try_get::<i64, _>("total")?);
         }
         let mut ids: Vec<_> = balances.keys().copied().collect();
         ids.sort_unstable();
@@ -89,6 +108,8 @@ impl Store {
                 });
             }
         }
+        drop(totals);
+        report.violations.extend(self.reconcile_prize_stock().await?);
         for user in sums_by_user.keys() {
             if !balances.contains_key(user) {
                 report.violations.push(Violation {

@@ -62,25 +62,22 @@ impl Store {
         if family.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
             return Ok(Rotation::Rejected);
         }
-        let token =
-            sqlx::query("SELECT used_at FROM refresh_tokens WHERE jti = ? AND family_id = ?")
-                .bind(old_jti)
-                .bind(family_id)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let token = sqlx::query("SELECT used_at FROM refresh_tokens WHERE jti = ? AND family_id = ?")
+            .bind(old_jti)
+            .bind(family_id)
+            .fetch_optional(&mut **tx)
+            .await?;
         let Some(token) = token else {
             return Ok(Rotation::Rejected);
         };
         // The conditional update is what decides a race between two uses of the same token.
         let first_use = token.try_get::<Option<i64>, _>("used_at")?.is_none()
-            && sqlx::query(
-                "UPDATE refresh_tokens SET used_at = ? WHERE jti = ? AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(old_jti)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
+            && sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE jti = ? AND used_at IS NULL")
+                .bind(now)
+                .bind(old_jti)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
                 == 1;
         if !first_use {
             revoke(&mut tx, family_id, "reuse", now).await?;
@@ -97,12 +94,7 @@ impl Store {
         Ok(Rotation::Rotated)
     }
 
-    pub async fn revoke_token_family(
-        &self,
-        family_id: &str,
-        reason: &str,
-        now: i64,
-    ) -> StoreResult<()> {
+    pub async fn revoke_token_family(&self, family_id: &str, reason: &str, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         revoke(&mut tx, family_id, reason, now).await?;
         tx.commit().await
@@ -110,12 +102,10 @@ impl Store {
 
     /// Families revoked while some of their tokens could still be unexpired.
     pub async fn revoked_token_families(&self, now: i64) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT family_id FROM token_families WHERE revoked_at IS NOT NULL AND expires_at > ?",
-        )
-        .bind(now)
-        .fetch_all(self.pool())
-        .await?)
+        Ok(sqlx::query_scalar("SELECT family_id FROM token_families WHERE revoked_at IS NOT NULL AND expires_at > ?")
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?)
     }
 }
 
@@ -126,27 +116,26 @@ async fn insert_refresh(
     now: i64,
     expires_at: i64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO refresh_tokens (jti, family_id, used_at, created_at, expires_at) VALUES (?, ?, NULL, ?, ?)")
-        .bind(jti)
-        .bind(family_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut ***tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (jti, family_id, used_at, created_at, expires_at) VALUES (?, ?, NULL, ?, ?)",
+    )
+    .bind(jti)
+    .bind(family_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut ***tx)
+    .await?;
     Ok(())
 }
 
-async fn revoke(
-    tx: &mut super::WriteTx,
-    family_id: &str,
-    reason: &str,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE family_id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(reason)
-        .bind(family_id)
-        .execute(&mut ***tx)
-        .await?;
+async fn revoke(tx: &mut super::WriteTx, family_id: &str, reason: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE token_families SET revoked_at = ?, revoke_reason = ? WHERE family_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(family_id)
+    .execute(&mut ***tx)
+    .await?;
     Ok(())
 }

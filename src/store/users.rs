@@ -38,8 +38,7 @@ impl<'r> FromRow<'r, AnyRow> for UserRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, last_login";
+const COLUMNS: &str = "id, phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, last_login";
 
 /// A role or ban flag that admins switch.
 #[derive(Debug, Clone, Copy)]
@@ -60,29 +59,17 @@ impl UserFlag {
 impl Store {
     pub async fn user(&self, id: i64) -> StoreResult<Option<UserRow>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?");
-        Ok(sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
     }
 
     pub async fn user_by_phone(&self, phone: &str) -> StoreResult<Option<UserRow>> {
         let sql = format!("SELECT {COLUMNS} FROM users WHERE phone = ?");
-        Ok(sqlx::query_as(&sql)
-            .bind(phone)
-            .fetch_optional(self.pool())
-            .await?)
+        Ok(sqlx::query_as(&sql).bind(phone).fetch_optional(self.pool()).await?)
     }
 
     /// Creates a customer with the sign-up grant as the first ledger row, in one transaction.
     /// A concurrent sign-up of the same phone surfaces as a unique violation.
-    pub async fn create_user(
-        &self,
-        phone: &str,
-        nickname: &str,
-        grant: i64,
-        now: i64,
-    ) -> StoreResult<UserRow> {
+    pub async fn create_user(&self, phone: &str, nickname: &str, grant: i64, now: i64) -> StoreResult<UserRow> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO users (phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, updated_at, last_login) \
@@ -126,11 +113,7 @@ impl Store {
 
     pub async fn touch_login(&self, id: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(&mut **tx).await?;
         tx.commit().await
     }
 
@@ -173,23 +156,11 @@ impl Store {
     ) -> StoreResult<Option<bool>> {
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {} FROM users WHERE id = ?", which.column());
-        let Some(before) = sqlx::query_scalar::<_, i64>(&sql)
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-        else {
+        let Some(before) = sqlx::query_scalar::<_, i64>(&sql).bind(id).fetch_optional(&mut **tx).await? else {
             return Ok(None);
         };
-        let sql = format!(
-            "UPDATE users SET {} = ?, updated_at = ? WHERE id = ?",
-            which.column()
-        );
-        sqlx::query(&sql)
-            .bind(on as i64)
-            .bind(audit.at)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        let sql = format!("UPDATE users SET {} = ?, updated_at = ? WHERE id = ?", which.column());
+        sqlx::query(&sql).bind(on as i64).bind(audit.at).bind(id).execute(&mut **tx).await?;
         audit.before = Some(serde_json::json!({ which.column(): before != 0 }));
         audit.after = Some(serde_json::json!({ which.column(): on }));
         audit::insert(&mut tx, &audit).await?;
@@ -198,19 +169,11 @@ impl Store {
     }
 
     pub async fn banned_user_ids(&self) -> StoreResult<Vec<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM users WHERE is_banned = 1")
-                .fetch_all(self.pool())
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT id FROM users WHERE is_banned = 1").fetch_all(self.pool()).await?)
     }
 
     /// Admin search: `q` matches an exact id, a phone prefix or part of a nickname.
-    pub async fn search_users(
-        &self,
-        q: Option<&str>,
-        page: PageRequest,
-    ) -> StoreResult<(Vec<UserRow>, i64)> {
+    pub async fn search_users(&self, q: Option<&str>, page: PageRequest) -> StoreResult<(Vec<UserRow>, i64)> {
         let (filter, like, id) = match q {
             Some(q) => (
                 " WHERE id = ? OR phone LIKE ? ESCAPE '!' OR nickname LIKE ? ESCAPE '!'",
@@ -220,8 +183,7 @@ impl Store {
             None => ("", None, -1),
         };
         let count_sql = format!("SELECT COUNT(*) FROM users{filter}");
-        let list_sql =
-            format!("SELECT {COLUMNS} FROM users{filter} ORDER BY id DESC LIMIT ? OFFSET ?");
+        let list_sql = format!("SELECT {COLUMNS} FROM users{filter} ORDER BY id DESC LIMIT ? OFFSET ?");
         let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
         let mut list = sqlx::query_as::<_, UserRow>(&list_sql);
         if let Some(like) = &like {
@@ -229,11 +191,7 @@ impl Store {
             list = list.bind(id).bind(like.clone()).bind(like.clone());
         }
         let total = count.fetch_one(self.pool()).await?;
-        let rows = list
-            .bind(page.limit)
-            .bind(page.offset())
-            .fetch_all(self.pool())
-            .await?;
+        let rows = list.bind(page.limit).bind(page.offset()).fetch_all(self.pool()).await?;
         Ok((rows, total))
     }
 }

@@ -1,0 +1,411 @@
+//! `PrizeWheel`: owns the sectors, the sampling table, the random generator, limited prize stock
+//! and the campaign rules. It answers "spin n times for this customer" and reserves any limited
+//! prize it hands out; the customer's wallet commits the batch and then settles the reservation
+//! (committed → the units are gone; released → they return to the wheel).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+use serde_json::json;
+
+use super::CALL_TIMEOUT_MS;
+use crate::domain::time::now_ms;
+use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
+use crate::domain::DomainError;
+use crate::notify::{Hub, ServerMessage};
+use crate::store::audit::AuditEntry;
+use crate::store::Store;
+
+/// A spun batch, with the prizes it reserved.
+#[derive(Debug, Clone)]
+pub struct SpunBatch {
+    pub reservation: u64,
+    pub cost_per_draw: i64,
+    pub pity_limit: i64,
+    pub spins: Vec<(Sector, Spin)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SpinRequest {
+    pub count: usize,
+    pub pity_count: i64,
+    pub balance: i64,
+    pub drawn_today: i64,
+    /// The server's daily cap (0 = none), used when the wheel's own setting is 0.
+    pub default_daily_limit: i64,
+}
+
+/// The wheel as customers and admins see it.
+#[derive(Debug, Clone)]
+pub struct WheelView {
+    pub sectors: Vec<Sector>,
+    pub settings: WheelSettings,
+}
+
+pub enum PrizeWheelMessage {
+    /// Spin for a customer: the wheel checks the campaign window, the cost against `balance` and
+    /// the daily cap against `drawn_today` before it reserves anything.
+    Spin {
+        request: SpinRequest,
+        reply: RpcReplyPort<Result<SpunBatch, DomainError>>,
+    },
+    /// The batch behind `reservation` committed (its units are gone) or failed (they return).
+    Settle {
+        reservation: u64,
+        committed: bool,
+    },
+    View(RpcReplyPort<Result<WheelView, DomainError>>),
+    Replace(Vec<Sector>, Box<AuditEntry>, RpcReplyPort<Result<WheelView, DomainError>>),
+    Settings(WheelSettings, Box<AuditEntry>, RpcReplyPort<Result<WheelView, DomainError>>),
+    AddStock {
+        prize_id: i64,
+        add: i64,
+        audit: Box<AuditEntry>,
+        reply: RpcReplyPort<Result<i64, DomainError>>,
+    },
+}
+
+pub struct PrizeWheel;
+
+#[derive(Clone)]
+pub struct PrizeWheelArgs {
+    pub store: Store,
+    pub hub: Hub,
+    /// A fixed seed makes the sequence of draws repeatable (tests); `None` seeds from the OS.
+    pub seed: Option<u64>,
+}
+
+pub struct PrizeWheelState {
+    wheel: Option<(Vec<Sector>, WheelSettings, SamplingTable)>,
+    rng: Pcg64Mcg,
+    reservations: HashMap<u64, Vec<i64>>,
+    next_reservation: u64,
+    store: Store,
+    hub: Hub,
+}
+
+impl Actor for PrizeWheel {
+    type Msg = PrizeWheelMessage;
+    type State = PrizeWheelState;
+    type Arguments = PrizeWheelArgs;
+
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, args: PrizeWheelArgs) -> Result<Self::State, ActorProcessingErr> {
+        let wheel = args.store.wheel().await?.map(|(sectors, settings)| {
+            let table = SamplingTable::build(&sectors);
+            (sectors, settings, table)
+        });
+        let rng = match args.seed {
+            Some(seed) => Pcg64Mcg::seed_from_u64(seed),
+            None => Pcg64Mcg::from_rng(&mut rand::rng()),
+        };
+        Ok(PrizeWheelState {
+            wheel,
+            rng,
+            reservations: HashMap::new(),
+            next_reservation: 1,
+            store: args.store,
+            hub: args.hub,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PrizeWheelMessage::Spin { request, reply } => {
+                let _ = reply.send(state.spin(request));
+            }
+            PrizeWheelMessage::Settle { reservation, committed } => state.settle(reservation, committed),
+            PrizeWheelMessage::View(reply) => {
+                let _ = reply.send(state.view());
+            }
+            PrizeWheelMessage::Replace(sectors, audit, reply) => {
+                let result = match state.store.replace_sectors(&sectors, &audit).await {
+                    Ok(saved) => {
+                        let settings = state.wheel.as_ref().map(|w| w.1.clone()).unwrap_or_else(WheelSettings::demo);
+                        let table = SamplingTable::build(&saved);
+                        state.wheel = Some((saved, settings, table));
+                        // Reservations of retired sectors no longer return units to the wheel.
+                        state.reservations.clear();
+                        state.publish_all_stock();
+                        state.view()
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
+            }
+            PrizeWheelMessage::Settings(settings, audit, reply) => {
+                let result = match (&mut state.wheel, settings.validate()) {
+                    (_, Err(e)) => Err(e),
+                    (None, _) => Err(DomainError::WheelClosed),
+                    (Some(w), Ok(())) => match state.store.save_wheel_settings(&settings, &audit).await {
+                        Ok(()) => {
+                            w.1 = settings;
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
+                    },
+                };
+                let _ = reply.send(result.and_then(|_| state.view()));
+            }
+            PrizeWheelMessage::AddStock { prize_id, add, audit, reply } => {
+                let result = state.add_stock(prize_id, add, &audit).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PrizeWheelState {
+    fn view(&self) -> Result<WheelView, DomainError> {
+        let (sectors, settings, _) = self.wheel.as_ref().ok_or(DomainError::WheelClosed)?;
+        Ok(WheelView { sectors: sectors.clone(), settings: settings.clone() })
+    }
+
+    fn spin(&mut self, req: SpinRequest) -> Result<SpunBatch, DomainError> {
+        let SpinRequest { count, pity_count, balance, drawn_today, default_daily_limit } = req;
+        let Some((sectors, settings, table)) = &mut self.wheel else {
+            return Err(DomainError::WheelClosed);
+        };
+        if !settings.is_open(now_ms()) {
+            return Err(DomainError::WheelClosed);
+        }
+        let daily = if settings.daily_limit > 0 { settings.daily_limit } else { default_daily_limit };
+        if daily > 0 && drawn_today + count as i64 > daily {
+            return Err(DomainError::DailyLimitReached);
+        }
+        let cost = settings.cost_points * count as i64;
+        if balance < cost {
+            return Err(DomainError::InsufficientPoints { required: cost, current: balance });
+        }
+        let mut spins = Vec::with_capacity(count);
+        let mut reserved = Vec::new();
+        let mut pity = pity_count;
+        for _ in 0..count {
+            let s = spin(sectors, table, settings.pity(), pity, self.rng.random::<f64>());
+            pity = s.pity_after;
+            let sector = &mut sectors[s.sector];
+            if let Some(left) = &mut sector.stock_left {
+                *left -= 1;
+                reserved.push(sector.id);
+                if *left == 0 {
+                    *table = SamplingTable::build(sectors);
+                }
+            }
+            spins.push((sectors[s.sector].clone(), s));
+        }
+        let reservation = self.next_reservation;
+        self.next_reservation += 1;
+        if !reserved.is_empty() {
+            self.reservations.insert(reservation, reserved);
+        }
+        Ok(SpunBatch { reservation, cost_per_draw: settings.cost_points, pity_limit: settings.pity_limit, spins })
+    }
+
+    fn settle(&mut self, reservation: u64, committed: bool) {
+        let Some(prizes) = self.reservations.remove(&reservation) else {
+            return;
+        };
+        if committed {
+            for id in prizes {
+                self.publish_stock(id);
+            }
+            return;
+        }
+        let Some((sectors, _, table)) = &mut self.wheel else {
+            return;
+        };
+        let mut rebuild = false;
+        for id in prizes {
+            if let Some(s) = sectors.iter_mut().find(|s| s.id == id) {
+                if let Some(left) = &mut s.stock_left {
+                    rebuild |= *left == 0;
+                    *left += 1;
+                }
+            }
+        }
+        if rebuild {
+            *table = SamplingTable::build(sectors);
+        }
+    }
+
+    async fn add_stock(&mut self, prize_id: i64, add: i64, audit: &AuditEntry) -> Result<i64, DomainError> {
+        let Some((sectors, _, _)) = &self.wheel else {
+            return Err(DomainError::WheelClosed);
+        };
+        let Some(sector) = sectors.iter().find(|s| s.id == prize_id) else {
+            return Err(DomainError::NotFound("奖品"));
+        };
+        if sector.stock_left.is_none() {
+            return Err(DomainError::invalid("prize_id", "this prize has unlimited stock"));
+        }
+        let mut audit = audit.clone();
+        audit.before = Some(json!({ "stock_left": sector.stock_left }));
+        audit.after = Some(json!({ "add": add }));
+        self.store.add_prize_stock(prize_id, add, &audit).await?.ok_or(DomainError::NotFound("奖品"))?;
+        let Some((sectors, _, table)) = &mut self.wheel else {
+            return Err(DomainError::WheelClosed);
+        };
+        let mut left = 0;
+        if let Some(s) = sectors.iter_mut().find(|s| s.id == prize_id) {
+            // Memory may be ahead of the store by reservations still in flight: add, don't copy.
+            let l = s.stock_left.get_or_insert(0);
+            *l += add;
+            left = *l;
+        }
+        *table = SamplingTable::build(sectors);
+        self.publish_stock(prize_id);
+        Ok(left)
+    }
+
+    fn publish_stock(&self, prize_id: i64) {
+        let Some((sectors, _, _)) = &self.wheel else {
+            return;
+        };
+        if let Some(s) = sectors.iter().find(|s| s.id == prize_id) {
+            let msg = ServerMessage::new("prize_stock_update", json!({ "prize_id": s.id, "stock_left": s.stock_left }));
+            self.hub.broadcast_latest(&format!("prize:{}", s.id), None, &msg);
+        }
+    }
+
+    fn publish_all_stock(&self) {
+        if let Some((sectors, _, _)) = &self.wheel {
+            for s in sectors.iter().filter(|s| s.stock_left.is_some()) {
+                self.publish_stock(s.id);
+            }
+        }
+    }
+}
+
+type Slot = Arc<RwLock<Option<ActorRef<PrizeWheelMessage>>>>;
+
+/// The current PrizeWheel actor. The supervisor swaps in a fresh one after a failure.
+#[derive(Clone)]
+pub struct WheelHandle {
+    current: Slot,
+    supervisor: ActorRef<()>,
+}
+
+impl WheelHandle {
+    pub async fn start(args: PrizeWheelArgs) -> anyhow::Result<WheelHandle> {
+        let current: Slot = Arc::new(RwLock::new(None));
+        let (supervisor, _) =
+            Actor::spawn(None, WheelSupervisor, WheelSupervisorState { args: args.clone(), current: current.clone() })
+                .await?;
+        let (wheel, _) = Actor::spawn_linked(None, PrizeWheel, args, supervisor.get_cell()).await?;
+        *current.write().unwrap_or_else(|p| p.into_inner()) = Some(wheel);
+        Ok(WheelHandle { current, supervisor })
+    }
+
+    fn try_actor(&self) -> Result<ActorRef<PrizeWheelMessage>, DomainError> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| DomainError::Internal("the prize wheel is restarting".into()))
+    }
+
+    pub async fn spin(&self, request: SpinRequest) -> Result<SpunBatch, DomainError> {
+        let actor = self.try_actor()?;
+        call_t!(actor, |reply| PrizeWheelMessage::Spin { request, reply }, CALL_TIMEOUT_MS)
+            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+    }
+
+    pub fn settle(&self, reservation: u64, committed: bool) {
+        // If the wheel is being restarted the reservation dies with it; the store holds the truth.
+        if let Ok(actor) = self.try_actor() {
+            let _ = actor.cast(PrizeWheelMessage::Settle { reservation, committed });
+        }
+    }
+
+    pub async fn view(&self) -> Result<WheelView, DomainError> {
+        let actor = self.try_actor()?;
+        call_t!(actor, PrizeWheelMessage::View, CALL_TIMEOUT_MS)
+            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+    }
+
+    pub async fn replace(&self, sectors: Vec<Sector>, audit: AuditEntry) -> Result<WheelView, DomainError> {
+        let actor = self.try_actor()?;
+        call_t!(actor, PrizeWheelMessage::Replace, CALL_TIMEOUT_MS, sectors, Box::new(audit))
+            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+    }
+
+    pub async fn update_settings(&self, settings: WheelSettings, audit: AuditEntry) -> Result<WheelView, DomainError> {
+        let actor = self.try_actor()?;
+        call_t!(actor, PrizeWheelMessage::Settings, CALL_TIMEOUT_MS, settings, Box::new(audit))
+            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+    }
+
+    pub async fn add_stock(&self, prize_id: i64, add: i64, audit: AuditEntry) -> Result<i64, DomainError> {
+        let actor = self.try_actor()?;
+        call_t!(
+            actor,
+            |reply| PrizeWheelMessage::AddStock { prize_id, add, audit: Box::new(audit), reply },
+            CALL_TIMEOUT_MS
+        )
+        .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+    }
+
+    pub fn stop(&self) {
+        self.supervisor.stop_children(None);
+        self.supervisor.stop(None);
+    }
+}
+
+/// Restarts the PrizeWheel from the store when it fails. Overrides ractor's default, which would
+/// stop the supervisor too.
+struct WheelSupervisor;
+
+struct WheelSupervisorState {
+    args: PrizeWheelArgs,
+    current: Slot,
+}
+
+impl Actor for WheelSupervisor {
+    type Msg = ();
+    type State = WheelSupervisorState;
+    type Arguments = WheelSupervisorState;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        state: WheelSupervisorState,
+    ) -> Result<WheelSupervisorState, ActorProcessingErr> {
+        Ok(state)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        event: SupervisionEvent,
+        state: &mut WheelSupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(_, err) = event {
+            tracing::error!(error = %err, "prize wheel failed; restarting it from the store");
+            *state.current.write().unwrap_or_else(|p| p.into_inner()) = None;
+            let mut delay = std::time::Duration::from_millis(50);
+            loop {
+                match Actor::spawn_linked(None, PrizeWheel, state.args.clone(), myself.get_cell()).await {
+                    Ok((wheel, _)) => {
+                        *state.current.write().unwrap_or_else(|p| p.into_inner()) = Some(wheel);
+                        break;
+                    }
+                    Err(e) => {
+                        // Typically the store is down; keep trying rather than leave no wheel.
+                        tracing::error!(error = %e, "restarting the prize wheel failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! The Hub and the per-socket outbox.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use tokio::sync::Notify;
+
+use super::message::ServerMessage;
+
+/// At most this many live sockets per customer; a new one closes the oldest.
+pub const SOCKETS_PER_USER: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The outbox overflowed: the client cannot keep up.
+    Overflow,
+    /// A newer socket of the same customer took this one's place.
+    Replaced,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// What the socket task takes out of its outbox in one go.
+pub struct Batch {
+    pub messages: Vec<Arc<str>>,
+    pub close: Option<CloseReason>,
+}
+
+struct OutboxState {
+    /// Events for this customer and broadcasts, in order.
+    events: VecDeque<Arc<str>>,
+    /// Latest value per key ("stock:7", "prize:3"): a newer value replaces an unsent older one.
+    latest: HashMap<String, Arc<str>>,
+    latest_order: Vec<String>,
+    /// `None` = every product's stock updates.
+    products: Option<HashSet<i64>>,
+    close: Option<CloseReason>,
+}
+
+/// One socket's queue. Publishers push and return at once; the socket's task drains it.
+pub struct Outbox {
+    pub id: u64,
+    pub user_id: i64,
+    pub is_merchant: bool,
+    capacity: usize,
+    state: Mutex<OutboxState>,
+    notify: Notify,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        // A poisoned lock only means a publisher panicked mid-push; the queue is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, text: Arc<str>) {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return;
+        }
+        if s.events.len() >= self.capacity {
+            s.close = Some(CloseReason::Overflow);
+            s.events.clear();
+        } else {
+            s.events.push_back(text);
+        }
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    fn push_latest(&self, key: &str, product: Option<i64>, text: Arc<str>) {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return;
+        }
+        if let (Some(p), Some(wanted)) = (product, &s.products) {
+            if !wanted.contains(&p) {
+                return;
+            }
+        }
+        if s.latest.insert(key.to_string(), text).is_none() {
+            s.latest_order.push(key.to_string());
+        }
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    pub fn close(&self, reason: CloseReason) {
+        let mut s = self.lock();
+        if s.close.is_none() {
+            s.close = Some(reason);
+        }
+        drop(s);
+        self.notify.notify_one();
+    }
+
+    /// Narrows stock updates to these products.
+    pub fn subscribe_products(&self, ids: HashSet<i64>) {
+        self.lock().products = Some(ids);
+    }
+
+    /// Waits until there is something to send.
+    pub async fn ready(&self) {
+        self.notify.notified().await
+    }
+
+    /// Takes everything queued: events first (in order), then the latest coalesced values.
+    pub fn take(&self) -> Batch {
+        let mut s = self.lock();
+        let mut messages: Vec<Arc<str>> = s.events.drain(..).collect();
+        let order = std::mem::take(&mut s.latest_order);
+        let mut latest = std::mem::take(&mut s.latest);
+        messages.extend(order.iter().filter_map(|k| latest.remove(k)));
+        Batch { messages, close: s.close }
+    }
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sockets: DashMap<u64, Arc<Outbox>>,
+    by_user: DashMap<i64, Vec<Arc<Outbox>>>,
+    next_id: AtomicU64,
+    capacity: usize,
+}
+
+impl Hub {
+    /// `capacity`: events a socket may have queued before it is considered too slow.
+    pub fn new(capacity: usize) -> Hub {
+        Hub {
+            inner: Arc::new(Inner {
+                sockets: DashMap::new(),
+                by_user: DashMap::new(),
+                next_id: AtomicU64::new(1),
+                capacity: capacity.max(1),
+            }),
+        }
+    }
+
+    /// Registers a new socket; the customer's oldest socket is closed when this is their fourth.
+    pub fn register(&self, user_id: i64, is_merchant: bool) -> Arc<Outbox> {
+        let outbox = Arc::new(Outbox {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            user_id,
+            is_merchant,
+            capacity: self.inner.capacity,
+            state: Mutex::new(OutboxState {
+                events: VecDeque::new(),
+                latest: HashMap::new(),
+                latest_order: Vec::new(),
+                products: None,
+                close: None,
+            }),
+            notify: Notify::new(),
+        });
+        self.inner.sockets.insert(outbox.id, outbox.clone());
+        let mut mine = self.inner.by_user.entry(user_id).or_default();
+        mine.push(outbox.clone());
+        while mine.len() > SOCKETS_PER_USER {
+            let oldest = mine.remove(0);
+            oldest.close(CloseReason::Replaced);
+        }
+        outbox
+    }
+
+    pub fn unregister(&self, outbox: &Outbox) {
+        self.inner.sockets.remove(&outbox.id);
+        if let Some(mut mine) = self.inner.by_user.get_mut(&outbox.user_id) {
+            mine.retain(|o| o.id != outbox.id);
+        }
+        self.inner.by_user.remove_if(&outbox.user_id, |_, v| v.is_empty());
+    }
+
+    pub fn sockets(&self) -> usize {
+        self.inner.sockets.len()
+    }
+
+    /// To every socket of one customer, in order.
+    pub fn to_user(&self, user_id: i64, msg: &ServerMessage) {
+        if let Some(mine) = self.inner.by_user.get(&user_id) {
+            for o in mine.iter() {
+                o.push(msg.text.clone());
+            }
+        }
+    }
+
+    /// To every socket.
+    pub fn broadcast(&self, msg: &ServerMessage) {
+        for o in self.inner.sockets.iter() {
+            o.push(msg.text.clone());
+        }
+    }
+
+    /// To every socket, coalesced under `key`: a slow socket gets only the latest value.
+    /// With `product`, sockets subscribed to other products skip it.
+    pub fn broadcast_latest(&self, key: &str, product: Option<i64>, msg: &ServerMessage) {
+        for o in self.inner.sockets.iter() {
+            o.push_latest(key, product, msg.text.clone());
+        }
+    }
+
+    /// To merchants' sockets only.
+    pub fn to_merchants(&self, msg: &ServerMessage) {
+        for o in self.inner.sockets.iter().filter(|o| o.is_merchant) {
+            o.push(msg.text.clone());
+        }
+    }
+
+    pub fn close_all(&self, reason: CloseReason) {
+        for o in self.inner.sockets.iter() {
+            o.close(reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn texts(b: &Batch) -> Vec<String> {
+        b.messages.iter().map(|m| m.to_string()).collect()
+    }
+
+    #[test]
+    fn a_fourth_socket_closes_the_oldest() {
+        let hub = Hub::new(10);
+        let first = hub.register(1, false);
+        for _ in 0..3 {
+            hub.register(1, false);
+        }
+        assert_eq!(first.take().close, Some(CloseReason::Replaced));
+        assert_eq!(hub.sockets(), 4, "still registered until its task ends");
+        hub.unregister(&first);
+        assert_eq!(hub.sockets(), 3);
+    }
+
+    #[test]
+    fn stock_values_coalesce_and_events_keep_their_order() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        hub.to_user(1, &ServerMessage::new("a", json!(1)));
+        for stock in [5, 4, 3] {
+            hub.broadcast_latest("stock:9", Some(9), &ServerMessage::new("stock_update", json!({ "stock": stock })));
+        }
+        hub.to_user(1, &ServerMessage::new("b", json!(2)));
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 3);
+        assert!(got[0].contains("\"type\":\"a\""));
+        assert!(got[1].contains("\"type\":\"b\""));
+        assert!(got[2].contains("\"stock\":3"));
+    }
+
+    #[test]
+    fn an_overflowing_socket_is_closed_not_waited_for() {
+        let hub = Hub::new(3);
+        let slow = hub.register(1, false);
+        let other = hub.register(2, false);
+        for i in 0..4 {
+            hub.broadcast(&ServerMessage::new("wheel_win", json!(i)));
+            other.take();
+        }
+        assert_eq!(slow.take().close, Some(CloseReason::Overflow));
+        assert_eq!(other.take().close, None);
+    }
+
+    #[test]
+    fn product_subscriptions_narrow_stock_updates() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        o.subscribe_products([2].into_iter().collect());
+        hub.broadcast_latest("stock:1", Some(1), &ServerMessage::new("stock_update", json!({ "product_id": 1 })));
+        hub.broadcast_latest("stock:2", Some(2), &ServerMessage::new("stock_update", json!({ "product_id": 2 })));
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("\"product_id\":2"));
+    }
+
+    #[test]
+    fn merchants_only_messages() {
+        let hub = Hub::new(10);
+        let customer = hub.register(1, false);
+        let merchant = hub.register(2, true);
+        hub.to_merchants(&ServerMessage::new("new_review", json!({})));
+        assert!(customer.take().messages.is_empty());
+        assert_eq!(merchant.take().messages.len(), 1);
+    }
+}

@@ -1,0 +1,10 @@
+//! Live updates: the Hub maps customers to their sockets and fans events out. Actors publish
+//! after commit and never wait on a socket: each socket has a bounded outbox, stock values
+//! coalesce to the latest per product or prize, a customer's own events stay in order, and a
+//! socket that cannot keep up is closed instead of slowing anyone down.
+
+pub mod hub;
+pub mod message;
+
+pub use hub::{CloseReason, Hub, Outbox};
+pub use message::ServerMessage;

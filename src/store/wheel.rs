@@ -1,0 +1,467 @@
+//! The wheel's tables: sectors (retired, never updated in place, when the wheel is replaced),
+//! settings, and draws. A draw batch is written here in one transaction.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use super::audit::{self, AuditEntry};
+use super::ledger::insert_idempotency;
+use super::{flag, inserted_id, Store, StoreError, StoreResult, WriteTx};
+use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
+use crate::domain::{PageRequest, PointsSource};
+
+const SECTOR_COLUMNS: &str =
+    "id, name, prize_type, prize_value, angle, color, probability, is_activity, stock_left, is_pity_prize, is_fallback";
+
+fn sector_row(row: &AnyRow) -> Result<Sector, sqlx::Error> {
+    let kind: String = row.try_get("prize_type")?;
+    Ok(Sector {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: PrizeKind::parse(&kind)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown prize type {kind}").into()))?,
+        value: row.try_get("prize_value")?,
+        angle: row.try_get("angle")?,
+        color: row.try_get("color")?,
+        probability: row.try_get("probability")?,
+        is_activity: flag(row, "is_activity")?,
+        stock_left: row.try_get("stock_left")?,
+        is_pity_prize: flag(row, "is_pity_prize")?,
+        is_fallback: flag(row, "is_fallback")?,
+    })
+}
+
+/// One draw of a batch as the wheel decided it.
+#[derive(Debug, Clone)]
+pub struct DrawWrite {
+    pub prize: Sector,
+    pub is_pity: bool,
+    pub is_near_miss: bool,
+    pub redemption_code: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DrawBatchWrite {
+    pub user_id: i64,
+    pub batch_id: String,
+    pub balance_before: i64,
+    pub cost_per_draw: i64,
+    pub draws: Vec<DrawWrite>,
+    pub pity_before: i64,
+    pub pity_after: i64,
+    pub pity_limit: i64,
+    pub idempotency_key: Option<String>,
+    pub at: i64,
+}
+
+/// A committed draw, as the customer is told about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommittedDraw {
+    pub draw_id: i64,
+    pub prize_id: i64,
+    pub prize_name: String,
+    pub prize_type: String,
+    pub prize_value: i64,
+    pub angle: i64,
+    pub is_near_miss: bool,
+    pub is_pity: bool,
+    pub redemption_code: Option<String>,
+    pub is_activity: bool,
+    /// Units of this prize left after the batch, for limited prizes.
+    pub stock_left: Option<i64>,
+}
+
+/// What a committed batch produced; stored as the idempotent result too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommittedBatch {
+    pub batch_id: String,
+    pub user_id: i64,
+    pub draws: Vec<CommittedDraw>,
+    pub points_cost: i64,
+    pub points_won: i64,
+    pub balance_after: i64,
+    pub pity_count: i64,
+    pub pity_limit: i64,
+    pub debit_record_id: i64,
+}
+
+pub const DRAW_OPERATION: &str = "lottery_draw";
+
+#[derive(Debug, Clone)]
+pub struct DrawRow {
+    pub id: i64,
+    pub prize_id: i64,
+    pub prize_name: String,
+    pub prize_type: String,
+    pub prize_value: i64,
+    pub angle: i64,
+    pub is_pity: bool,
+    pub is_near_miss: bool,
+    pub points_cost: i64,
+    pub redemption_code: Option<String>,
+    pub status: Option<String>,
+    pub used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl<'r> FromRow<'r, AnyRow> for DrawRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(DrawRow {
+            id: row.try_get("id")?,
+            prize_id: row.try_get("prize_id")?,
+            prize_name: row.try_get("prize_name")?,
+            prize_type: row.try_get("prize_type")?,
+            prize_value: row.try_get("prize_value")?,
+            angle: row.try_get("angle")?,
+            is_pity: flag(row, "is_pity")?,
+            is_near_miss: flag(row, "is_near_miss")?,
+            points_cost: row.try_get("points_cost")?,
+            redemption_code: row.try_get("redemption_code")?,
+            status: row.try_get("status")?,
+            used_at: row.try_get("used_at")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at";
+
+/// A customer's draw totals.
+#[derive(Debug, Clone, Default)]
+pub struct DrawTotals {
+    pub draws: i64,
+    pub by_type: Vec<(String, i64)>,
+    pub points_spent: i64,
+    pub points_won: i64,
+}
+
+impl Store {
+    /// The current sectors (by angle) and settings; `None` when no wheel is configured.
+    pub async fn wheel(&self) -> StoreResult<Option<(Vec<Sector>, WheelSettings)>> {
+        let sql = format!("SELECT {SECTOR_COLUMNS} FROM wheel_prizes WHERE active = 1 ORDER BY angle");
+        let sectors =
+            sqlx::query(&sql).fetch_all(self.pool()).await?.iter().map(sector_row).collect::<Result<Vec<_>, _>>()?;
+        let settings = sqlx::query(
+            "SELECT campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at FROM wheel_settings WHERE id = 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(s) = settings else { return Ok(None) };
+        if sectors.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((
+            sectors,
+            WheelSettings {
+                campaign_name: s.try_get("campaign_name")?,
+                cost_points: s.try_get("cost_points")?,
+                pity_enabled: flag(&s, "pity_enabled")?,
+                pity_limit: s.try_get("pity_limit")?,
+                daily_limit: s.try_get("daily_limit")?,
+                starts_at: s.try_get("starts_at")?,
+                ends_at: s.try_get("ends_at")?,
+            },
+        )))
+    }
+
+    /// Seeds the contract's demo wheel when no wheel exists. Returns whether it seeded.
+    pub async fn seed_demo_wheel(&self, now: i64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wheel_prizes").fetch_one(&mut **tx).await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        insert_sectors(&mut tx, &demo_sectors(), now).await?;
+        write_settings(&mut tx, &WheelSettings::demo(), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces all eight sectors at once; returns them with their new ids.
+    pub async fn replace_sectors(&self, sectors: &[Sector], audit_entry: &AuditEntry) -> StoreResult<Vec<Sector>> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE active = 1").execute(&mut **tx).await?;
+        let saved = insert_sectors(&mut tx, sectors, audit_entry.at).await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM wheel_settings WHERE id = 1").fetch_one(&mut **tx).await?;
+        if exists == 0 {
+            write_settings(&mut tx, &WheelSettings::demo(), audit_entry.at).await?;
+        }
+        audit::insert(&mut tx, audit_entry).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    pub async fn save_wheel_settings(&self, settings: &WheelSettings, audit_entry: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        write_settings(&mut tx, settings, audit_entry.at).await?;
+        audit::insert(&mut tx, audit_entry).await?;
+        tx.commit().await
+    }
+
+    /// Adds units to a limited sector; returns the new stock_left, or `None` when the sector is
+    /// not current or unlimited.
+    pub async fn add_prize_stock(&self, prize_id: i64, add: i64, audit_entry: &AuditEntry) -> StoreResult<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE wheel_prizes SET stock_left = stock_left + ?, stock_total = stock_total + ? \
+             WHERE id = ? AND active = 1 AND stock_left IS NOT NULL",
+        )
+        .bind(add)
+        .bind(add)
+        .bind(prize_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Ok(None);
+        }
+        let left: i64 = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
+            .bind(prize_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        audit::insert(&mut tx, audit_entry).await?;
+        tx.commit().await?;
+        Ok(Some(left))
+    }
+
+    /// Writes a draw batch: the debit, a row per draw, limited prize stock, a credit per points
+    /// prize and the pity counter — one transaction, so all of it happens or none does.
+    pub async fn commit_draw_batch(&self, w: &DrawBatchWrite) -> StoreResult<CommittedBatch> {
+        let n = w.draws.len() as i64;
+        let cost = w.cost_per_draw * n;
+        let mut tx = self.begin_write().await?;
+        let mut balance = w.balance_before - cost;
+        let debit = sqlx::query(
+            "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(w.user_id)
+        .bind(-cost)
+        .bind(balance)
+        .bind(PointsSource::Lottery.as_str())
+        .bind(format!("抽奖 {n} 次"))
+        .bind(w.batch_id.clone())
+        .bind(w.idempotency_key.clone())
+        .bind(w.at)
+        .execute(&mut **tx)
+        .await?;
+        let debit_record_id = inserted_id(&mut tx, debit).await?;
+        let mut draws = Vec::with_capacity(w.draws.len());
+        let mut won = 0;
+        for d in &w.draws {
+            let status = d.prize.kind.is_inventory().then_some("unused");
+            let inserted = sqlx::query(
+                "INSERT INTO lottery_draws (user_id, batch_id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+            )
+            .bind(w.user_id)
+            .bind(w.batch_id.clone())
+            .bind(d.prize.id)
+            .bind(d.prize.name.clone())
+            .bind(d.prize.kind.as_str())
+            .bind(d.prize.value)
+            .bind(d.prize.angle)
+            .bind(d.is_pity as i64)
+            .bind(d.is_near_miss as i64)
+            .bind(w.cost_per_draw)
+            .bind(d.redemption_code.clone())
+            .bind(status)
+            .bind(w.at)
+            .execute(&mut **tx)
+            .await?;
+            let draw_id = inserted_id(&mut tx, inserted).await?;
+            let mut stock_left = None;
+            if d.prize.stock_left.is_some() {
+                // The guard makes overselling impossible even if memory and store disagreed.
+                let took =
+                    sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - 1 WHERE id = ? AND stock_left >= 1")
+                        .bind(d.prize.id)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected();
+                if took != 1 {
+                    return Err(StoreError::Conflict(format!("prize {} is out of stock", d.prize.id)));
+                }
+                stock_left = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
+                    .bind(d.prize.id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            }
+            if d.prize.kind == PrizeKind::Points {
+                balance += d.prize.value;
+                won += d.prize.value;
+                sqlx::query(
+                    "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                )
+                .bind(w.user_id)
+                .bind(d.prize.value)
+                .bind(balance)
+                .bind(PointsSource::LotteryWin.as_str())
+                .bind(format!("抽中 {}", d.prize.name))
+                .bind(draw_id.to_string())
+                .bind(w.at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            draws.push(CommittedDraw {
+                draw_id,
+                prize_id: d.prize.id,
+                prize_name: d.prize.name.clone(),
+                prize_type: d.prize.kind.as_str().to_string(),
+                prize_value: d.prize.value,
+                angle: d.prize.angle,
+                is_near_miss: d.is_near_miss,
+                is_pity: d.is_pity,
+                redemption_code: d.redemption_code.clone(),
+                is_activity: d.prize.is_activity,
+                stock_left,
+            });
+        }
+        let updated = sqlx::query("UPDATE users SET points = ?, pity_count = ?, updated_at = ? WHERE id = ? AND points = ? AND pity_count = ?")
+            .bind(balance)
+            .bind(w.pity_after)
+            .bind(w.at)
+            .bind(w.user_id)
+            .bind(w.balance_before)
+            .bind(w.pity_before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::Conflict(format!("user {} wallet changed underneath the draw", w.user_id)));
+        }
+        let committed = CommittedBatch {
+            batch_id: w.batch_id.clone(),
+            user_id: w.user_id,
+            draws,
+            points_cost: cost,
+            points_won: won,
+            balance_after: balance,
+            pity_count: w.pity_after,
+            pity_limit: w.pity_limit,
+            debit_record_id,
+        };
+        if let Some(key) = &w.idempotency_key {
+            let response = serde_json::to_string(&committed).map_err(|e| StoreError::Conflict(e.to_string()))?;
+            insert_idempotency(&mut tx, w.user_id, key, DRAW_OPERATION, &response, w.at).await?;
+        }
+        tx.commit().await?;
+        Ok(committed)
+    }
+
+    /// Draws a customer made since `since` (epoch ms), for the daily cap.
+    pub async fn draws_since(&self, user_id: i64, since: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND created_at >= ?")
+            .bind(user_id)
+            .bind(since)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    pub async fn draw_page(
+        &self,
+        user_id: i64,
+        inventory_only: bool,
+        page: PageRequest,
+    ) -> StoreResult<(Vec<DrawRow>, i64)> {
+        let filter = if inventory_only { " AND redemption_code IS NOT NULL" } else { "" };
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM lottery_draws WHERE user_id = ?{filter}"))
+            .bind(user_id)
+            .fetch_one(self.pool())
+            .await?;
+        let rows = sqlx::query_as::<_, DrawRow>(&format!(
+            "SELECT {DRAW_COLUMNS} FROM lottery_draws WHERE user_id = ?{filter} ORDER BY id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(user_id)
+        .bind(page.limit)
+        .bind(page.offset())
+        .fetch_all(self.pool())
+        .await?;
+        Ok((rows, total))
+    }
+
+    pub async fn draw_totals(&self, user_id: i64) -> StoreResult<DrawTotals> {
+        let mut totals = DrawTotals::default();
+        let rows = sqlx::query(
+            "SELECT prize_type, COUNT(*) AS n, CAST(COALESCE(SUM(points_cost), 0) AS SIGNED) AS spent, \
+             CAST(COALESCE(SUM(CASE WHEN prize_type = 'points' THEN prize_value ELSE 0 END), 0) AS SIGNED) AS won \
+             FROM lottery_draws WHERE user_id = ? GROUP BY prize_type",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        for r in rows {
+            let n: i64 = r.try_get("n")?;
+            totals.draws += n;
+            totals.points_spent += r.try_get::<i64, _>("spent")?;
+            totals.points_won += r.try_get::<i64, _>("won")?;
+            totals.by_type.push((r.try_get("prize_type")?, n));
+        }
+        Ok(totals)
+    }
+
+    /// How often each of these sectors has been drawn, across all customers.
+    pub async fn draw_counts(&self, prize_ids: &[i64]) -> StoreResult<Vec<(i64, i64)>> {
+        if prize_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks = vec!["?"; prize_ids.len()].join(", ");
+        let sql =
+            format!("SELECT prize_id, COUNT(*) AS n FROM lottery_draws WHERE prize_id IN ({marks}) GROUP BY prize_id");
+        let mut q = sqlx::query(&sql);
+        for id in prize_ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(self.pool()).await?.iter().map(|r| Ok((r.try_get("prize_id")?, r.try_get("n")?))).collect()
+    }
+}
+
+async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> StoreResult<Vec<Sector>> {
+    let mut saved = Vec::with_capacity(sectors.len());
+    for s in sectors {
+        let result = sqlx::query(
+            "INSERT INTO wheel_prizes (name, prize_type, prize_value, angle, color, probability, is_activity, stock_total, stock_left, is_pity_prize, is_fallback, active, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+        )
+        .bind(s.name.clone())
+        .bind(s.kind.as_str())
+        .bind(s.value)
+        .bind(s.angle)
+        .bind(s.color.clone())
+        .bind(s.probability)
+        .bind(s.is_activity as i64)
+        .bind(s.stock_left)
+        .bind(s.stock_left)
+        .bind(s.is_pity_prize as i64)
+        .bind(s.is_fallback as i64)
+        .bind(now)
+        .execute(&mut ***tx)
+        .await?;
+        let id = inserted_id(tx, result).await?;
+        saved.push(Sector { id, ..s.clone() });
+    }
+    Ok(saved)
+}
+
+async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreResult<()> {
+    // Delete + insert is the one upsert both dialects spell the same way.
+    sqlx::query("DELETE FROM wheel_settings WHERE id = 1").execute(&mut ***tx).await?;
+    sqlx::query(
+        "INSERT INTO wheel_settings (id, campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at, updated_at) \
+         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(s.campaign_name.clone())
+    .bind(s.cost_points)
+    .bind(s.pity_enabled as i64)
+    .bind(s.pity_limit)
+    .bind(s.daily_limit)
+    .bind(s.starts_at)
+    .bind(s.ends_at)
+    .bind(now)
+    .execute(&mut ***tx)
+    .await?;
+    Ok(())
+}
