@@ -88,10 +88,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let (database_url, mysql_db) = match backend {
-            Backend::Sqlite => (
-                format!("sqlite://{}", dir.path().join("lottery.db").display()),
-                None,
-            ),
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("lottery.db").display()), None),
             Backend::MariaDb => {
                 let name = format!("rl_test_{}_{}_{}", std::process::id(), n, rand_suffix());
                 (format!("{}/{}", mysql_base(), name), Some(name))
@@ -114,20 +111,14 @@ impl TestServer {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         env.push(("DATABASE_URL".into(), database_url.clone()));
-        env.push((
-            "UPLOAD_DIR".into(),
-            dir.path().join("uploads").display().to_string(),
-        ));
+        env.push(("UPLOAD_DIR".into(), dir.path().join("uploads").display().to_string()));
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }
         let mut server = TestServer {
             base: String::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
             database_url,
             env,
             child: None,
@@ -164,9 +155,7 @@ impl TestServer {
                 }
             }
         });
-        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-            .await
-            .expect("join");
+        let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60))).await.expect("join");
         match addr {
             Ok(a) => self.base = a,
             Err(_) => {
@@ -200,20 +189,14 @@ impl TestServer {
     /// reaps the process.
     pub fn sigkill(&self) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(c.id().to_string())
-                .status();
+            let _ = Command::new("kill").arg("-KILL").arg(c.id().to_string()).status();
         }
     }
 
     /// SIGTERM, then waits for the process to exit by itself.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("server running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
         c.wait().expect("wait")
     }
 
@@ -235,20 +218,12 @@ impl TestServer {
         let mut child = cmd.spawn().expect("spawn cli");
         if let Some(input) = stdin {
             use std::io::Write;
-            let _ = child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes());
+            let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
         } else {
             drop(child.stdin.take());
         }
         let out = child.wait_with_output().expect("cli output");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
     }
 
@@ -281,8 +256,8 @@ impl TestServer {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("non-JSON body for {path} ({status}): {text}"));
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body for {path} ({status}): {text}"));
         (status, value)
     }
 
@@ -299,79 +274,39 @@ impl TestServer {
     }
 
     /// Sends raw bytes as the body, for malformed-input tests.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        body: &'static [u8],
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body);
+    pub async fn post_raw(&self, path: &str, token: Option<&str>, body: &'static [u8]) -> (StatusCode, Value) {
+        let mut req = self.http.post(self.url(path)).header("content-type", "application/json").body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let text = resp.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body: {text}")),
-        )
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body: {text}")))
     }
 
     /// Signs a customer in with the development code.
     pub async fn login(&self, phone: &str) -> Customer {
-        let (status, body) = self
-            .post(
-                "/api/auth/login",
-                None,
-                json!({ "phone": phone, "code": "123456" }),
-            )
-            .await;
+        let (status, body) = self.post("/api/auth/login", None, json!({ "phone": phone, "code": "123456" })).await;
         assert_eq!(status, StatusCode::OK, "login {phone}: {body}");
         let data = &body["data"];
         Customer {
             user_id: data["user_info"]["user_id"].as_i64().expect("user_id"),
             phone: phone.to_string(),
-            token: data["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_string(),
-            refresh: data["refresh_token"]
-                .as_str()
-                .expect("refresh_token")
-                .to_string(),
+            token: data["access_token"].as_str().expect("access_token").to_string(),
+            refresh: data["refresh_token"].as_str().expect("refresh_token").to_string(),
         }
     }
 
     /// Creates the test admin (through the CLI) and signs in; returns the access token.
     pub async fn admin(&self) -> String {
-        let (ok, out) = self.cli(
-            &[
-                "create-admin",
-                "--username",
-                ADMIN_USER,
-                "--password",
-                ADMIN_PASSWORD,
-            ],
-            None,
-        );
+        let (ok, out) = self.cli(&["create-admin", "--username", ADMIN_USER, "--password", ADMIN_PASSWORD], None);
         assert!(ok, "create-admin: {out}");
         let (status, body) = self
-            .post(
-                "/api/auth/admin-login",
-                None,
-                json!({ "username": ADMIN_USER, "password": ADMIN_PASSWORD }),
-            )
+            .post("/api/auth/admin-login", None, json!({ "username": ADMIN_USER, "password": ADMIN_PASSWORD }))
             .await;
         assert_eq!(status, StatusCode::OK, "admin login: {body}");
-        body["data"]["access_token"]
-            .as_str()
-            .expect("admin token")
-            .to_string()
+        body["data"]["access_token"].as_str().expect("admin token").to_string()
     }
 
     /// The customer's balance as `GET /api/user/info` reports it.
@@ -385,23 +320,13 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
-                "--- server log (last lines) ---\n{}",
-                self.log_tail(self.starts)
-            );
+            eprintln!("--- server log (last lines) ---\n{}", self.log_tail(self.starts));
         }
         self.kill9();
         if let Some(db) = &self.mysql_db {
             // Best effort: a leftover test database is harmless and uniquely named.
             let _ = Command::new("mariadb")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-u",
-                    "root",
-                    "-e",
-                    &format!("DROP DATABASE IF EXISTS `{db}`"),
-                ])
+                .args(["-h", "127.0.0.1", "-u", "root", "-e", &format!("DROP DATABASE IF EXISTS `{db}`")])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -426,11 +351,7 @@ pub fn phone(seed: u32, i: u32) -> String {
 pub fn assert_error(got: &(StatusCode, Value), status: u16, code: i64) {
     assert_eq!(got.0.as_u16(), status, "status for {}", got.1);
     assert_eq!(got.1["code"].as_i64(), Some(code), "code in {}", got.1);
-    assert!(
-        got.1["msg"].as_str().is_some_and(|m| !m.is_empty()),
-        "msg in {}",
-        got.1
-    );
+    assert!(got.1["msg"].as_str().is_some_and(|m| !m.is_empty()), "msg in {}", got.1);
 }
 
 #[track_caller]
@@ -438,4 +359,93 @@ pub fn assert_ok(got: &(StatusCode, Value)) -> Value {
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(got.1["code"].as_i64(), Some(0), "{}", got.1);
     got.1["data"].clone()
+}
+
+/// A real WebSocket client (tokio-tungstenite) on `/ws`.
+pub struct WsClient {
+    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// What reading a socket produced.
+#[derive(Debug)]
+pub enum WsEvent {
+    Json(Value),
+    Closed(Option<(u16, String)>),
+    Timeout,
+}
+
+impl TestServer {
+    pub fn ws_url(&self) -> String {
+        format!("{}/ws", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Opens `/ws?token=…` and returns the socket after its `connected` message.
+    pub async fn ws(&self, token: &str) -> WsClient {
+        let (stream, _) = tokio_tungstenite::connect_async(format!("{}?token={token}", self.ws_url()))
+            .await
+            .expect("websocket connect");
+        let mut client = WsClient { stream };
+        match client.next(Duration::from_secs(10)).await {
+            WsEvent::Json(v) if v["type"] == "connected" => client,
+            other => panic!("expected `connected`, got {other:?}"),
+        }
+    }
+}
+
+impl WsClient {
+    /// The next server message as JSON (pings are answered by the client library and skipped).
+    pub async fn next(&mut self, timeout: Duration) -> WsEvent {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return WsEvent::Timeout,
+                Ok(None) | Ok(Some(Err(_))) => return WsEvent::Closed(None),
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                Message::Text(t) => return WsEvent::Json(serde_json::from_str(t.as_str()).expect("server sent JSON")),
+                Message::Close(frame) => {
+                    return WsEvent::Closed(frame.map(|f| (u16::from(f.code), f.reason.to_string())))
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips messages until one of type `kind` arrives; `None` on timeout or close.
+    pub async fn next_of(&mut self, kind: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                WsEvent::Json(v) if v["type"] == kind => return Some(v),
+                WsEvent::Json(_) => continue,
+                _ => return None,
+            }
+        }
+    }
+
+    /// Everything that arrives within `window`.
+    pub async fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + window;
+        let mut out = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                WsEvent::Json(v) => out.push(v),
+                _ => return out,
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        use futures_util::SinkExt;
+        self.stream.send(tokio_tungstenite::tungstenite::Message::Text(text.into())).await.expect("websocket send");
+    }
+
+    pub async fn send_json(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await
+    }
 }
