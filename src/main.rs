@@ -26,6 +26,8 @@ enum Command {
     Migrate,
     /// Check every ledger invariant; exit 1 and name the subject on any violation.
     Reconcile,
+    /// Seed the demo wheel (and, later, the demo shop) into a database that has none.
+    SeedDemo,
     /// Create an admin account, or reset its password. The password comes from --password or stdin.
     CreateAdmin {
         #[arg(long)]
@@ -50,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Reconcile => return reconcile(&config).await,
+        Command::SeedDemo => seed_demo(&config).await,
         Command::CreateAdmin { username, password } => create_admin(&config, username, password).await,
     };
     match result {
@@ -79,6 +82,16 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 async fn migrate(config: &Config) -> anyhow::Result<()> {
     open_store(config).await?;
     println!("migrations applied");
+    Ok(())
+}
+
+async fn seed_demo(config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    if store.seed_demo_wheel(now_ms()).await? {
+        println!("seeded the demo wheel");
+    } else {
+        println!("a wheel is already configured; left it as it is");
+    }
     Ok(())
 }
 

@@ -56,10 +56,7 @@ async fn concurrent_adjustments_keep_every_ledger_exact(backend: Backend) {
             other => panic!("unexpected answer {other:?}: {body}"),
         }
     }
-    assert!(
-        refused > 0,
-        "some changes must have been refused for lack of points"
-    );
+    assert!(refused > 0, "some changes must have been refused for lack of points");
     for c in &customers {
         let expected = 1000 + acknowledged.get(&c.user_id).copied().unwrap_or(0);
         assert!(expected >= 0);
@@ -99,10 +96,7 @@ async fn sigkill_mid_burst_loses_no_acknowledged_change(backend: Backend) {
                     break;
                 };
                 if body["code"].as_i64() == Some(0) {
-                    acked.push((
-                        body["data"]["record_id"].as_i64().expect("record_id"),
-                        delta,
-                    ));
+                    acked.push((body["data"]["record_id"].as_i64().expect("record_id"), delta));
                 }
             }
             (uid, acked)
@@ -118,40 +112,24 @@ async fn sigkill_mid_burst_loses_no_acknowledged_change(backend: Backend) {
     after_crash(server, acked_all, &customers).await
 }
 
-async fn after_crash(
-    mut server: TestServer,
-    acked_all: Vec<(i64, Vec<(i64, i64)>)>,
-    customers: &[Customer],
-) {
+async fn after_crash(mut server: TestServer, acked_all: Vec<(i64, Vec<(i64, i64)>)>, customers: &[Customer]) {
     let total_acked: usize = acked_all.iter().map(|(_, a)| a.len()).sum();
-    assert!(
-        total_acked > 0,
-        "the burst should have been under way when the server died"
-    );
+    assert!(total_acked > 0, "the burst should have been under way when the server died");
     server.start_again().await;
     server.assert_reconciled();
     for c in customers {
-        let acked: Vec<(i64, i64)> = acked_all
-            .iter()
-            .find(|(u, _)| *u == c.user_id)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_default();
+        let acked: Vec<(i64, i64)> =
+            acked_all.iter().find(|(u, _)| *u == c.user_id).map(|(_, a)| a.clone()).unwrap_or_default();
         let c = server.login(&c.phone).await;
         let mut ids = HashSet::new();
         let mut page = 1;
         loop {
             let (_, body) = server
-                .get(
-                    &format!("/api/user/points-records?source=admin_adjust&limit=50&page={page}"),
-                    Some(&c.token),
-                )
+                .get(&format!("/api/user/points-records?source=admin_adjust&limit=50&page={page}"), Some(&c.token))
                 .await;
             let records = body["data"]["records"].as_array().expect("records").clone();
             for r in &records {
-                assert!(
-                    ids.insert(r["id"].as_i64().unwrap()),
-                    "ledger row listed twice"
-                );
+                assert!(ids.insert(r["id"].as_i64().unwrap()), "ledger row listed twice");
             }
             if records.len() < 50 {
                 break;
@@ -159,11 +137,7 @@ async fn after_crash(
             page += 1;
         }
         for (record_id, _) in &acked {
-            assert!(
-                ids.contains(record_id),
-                "acknowledged ledger row {record_id} of user {} is missing",
-                c.user_id
-            );
+            assert!(ids.contains(record_id), "acknowledged ledger row {record_id} of user {} is missing", c.user_id);
         }
     }
 }
@@ -177,32 +151,18 @@ async fn a_panicking_wallet_is_rebuilt_from_the_store(backend: Backend) {
     let other = server.login(&phone(43, 2)).await;
     assert_ok(
         &server
-            .post(
-                &format!("/api/admin/users/{}/points", victim.user_id),
-                Some(&admin),
-                json!({ "delta": 250 }),
-            )
+            .post(&format!("/api/admin/users/{}/points", victim.user_id), Some(&admin), json!({ "delta": 250 }))
             .await,
     );
     assert_eq!(server.balance(&victim).await, 1250);
 
     assert_ok(
-        &server
-            .post(
-                &format!("/api/admin/test-hooks/wallets/{}/panic", victim.user_id),
-                Some(&admin),
-                json!({}),
-            )
-            .await,
+        &server.post(&format!("/api/admin/test-hooks/wallets/{}/panic", victim.user_id), Some(&admin), json!({})).await,
     );
     // The other customer is unaffected.
     assert_ok(
         &server
-            .post(
-                &format!("/api/admin/users/{}/points", other.user_id),
-                Some(&admin),
-                json!({ "delta": -100 }),
-            )
+            .post(&format!("/api/admin/users/{}/points", other.user_id), Some(&admin), json!({ "delta": -100 }))
             .await,
     );
     assert_eq!(server.balance(&other).await, 900);
@@ -210,27 +170,12 @@ async fn a_panicking_wallet_is_rebuilt_from_the_store(backend: Backend) {
     assert_eq!(server.balance(&victim).await, 1250);
     assert_ok(
         &server
-            .post(
-                &format!("/api/admin/users/{}/points", victim.user_id),
-                Some(&admin),
-                json!({ "delta": -50 }),
-            )
+            .post(&format!("/api/admin/users/{}/points", victim.user_id), Some(&admin), json!({ "delta": -50 }))
             .await,
     );
     assert_eq!(server.balance(&victim).await, 1200);
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("wallet_actor_restarts_total 1"),
-        "{metrics}"
-    );
+    let metrics = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("wallet_actor_restarts_total 1"), "{metrics}");
     server.assert_reconciled();
 }
 
