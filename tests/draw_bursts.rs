@@ -127,7 +127,8 @@ async fn limited_stock_gives_exactly_n_winners(backend: Backend) {
     }
     assert_eq!(winners, 20, "exactly the stocked units are won");
     let (_, config) = server.get("/api/lottery/config", Some(&customers[0].token)).await;
-    let dessert = config["data"]["prizes"].as_array().unwrap().iter().find(|p| p["name"] == "甜品一份").cloned().unwrap();
+    let dessert =
+        config["data"]["prizes"].as_array().unwrap().iter().find(|p| p["name"] == "甜品一份").cloned().unwrap();
     assert_eq!(dessert["stock_left"], 0);
     server.assert_reconciled();
 }
@@ -157,7 +158,9 @@ async fn sigkill_during_a_draw_burst_keeps_every_acknowledged_draw(backend: Back
                 let Ok(resp) = resp else { break };
                 let Ok(body) = resp.json::<Value>().await else { break };
                 match body["code"].as_i64() {
-                    Some(0) => acked.extend(body["data"]["results"].as_array().unwrap().iter().map(|r| r["draw_id"].as_i64().unwrap())),
+                    Some(0) => acked.extend(
+                        body["data"]["results"].as_array().unwrap().iter().map(|r| r["draw_id"].as_i64().unwrap()),
+                    ),
                     Some(3001) => break,
                     _ => {}
                 }
@@ -201,7 +204,8 @@ async fn a_wallet_panic_does_not_disturb_other_customers(backend: Backend) {
     let server = Arc::new(TestServer::start(backend).await);
     let admin = server.admin().await;
     let victim = server.login(&phone(54, 0)).await;
-    let first = assert_ok(&server.post("/api/lottery/draw", Some(&victim.token), json!({ "draw_type": "triple" })).await);
+    let first =
+        assert_ok(&server.post("/api/lottery/draw", Some(&victim.token), json!({ "draw_type": "triple" })).await);
     let victim_balance = first["remaining_points"].as_i64().unwrap();
     let mut others = Vec::new();
     for i in 1..=30 {
@@ -229,7 +233,8 @@ async fn a_wallet_panic_does_not_disturb_other_customers(backend: Backend) {
     assert_eq!(server.balance(&victim).await, victim_balance);
     let (_, pity) = server.get("/api/lottery/pity-status", Some(&victim.token)).await;
     assert_eq!(pity["data"]["count"], first["pity"]["count"], "the pity counter came back from the store");
-    let again = assert_ok(&server.post("/api/lottery/draw", Some(&victim.token), json!({ "draw_type": "single" })).await);
+    let again =
+        assert_ok(&server.post("/api/lottery/draw", Some(&victim.token), json!({ "draw_type": "single" })).await);
     assert_eq!(again["remaining_points"].as_i64().unwrap(), victim_balance - 100 + points_won(&again));
     server.assert_reconciled();
 }
