@@ -3,6 +3,7 @@
 //! the store before it is acknowledged.
 
 pub mod prize_wheel;
+pub mod supervision;
 pub mod user_session;
 pub mod wallets;
 

@@ -4,13 +4,13 @@
 //! (committed → the units are gone; released → they return to the wheel).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde_json::json;
 
+use super::supervision::Supervised;
 use super::CALL_TIMEOUT_MS;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
@@ -68,6 +68,7 @@ pub enum PrizeWheelMessage {
     },
 }
 
+#[derive(Clone)]
 pub struct PrizeWheel;
 
 #[derive(Clone)]
@@ -284,32 +285,19 @@ impl PrizeWheelState {
     }
 }
 
-type Slot = Arc<RwLock<Option<ActorRef<PrizeWheelMessage>>>>;
-
-/// The current PrizeWheel actor. The supervisor swaps in a fresh one after a failure.
+/// The current PrizeWheel, restarted from the store by its supervisor after a failure.
 #[derive(Clone)]
 pub struct WheelHandle {
-    current: Slot,
-    supervisor: ActorRef<()>,
+    actor: Supervised<PrizeWheel>,
 }
 
 impl WheelHandle {
     pub async fn start(args: PrizeWheelArgs) -> anyhow::Result<WheelHandle> {
-        let current: Slot = Arc::new(RwLock::new(None));
-        let (supervisor, _) =
-            Actor::spawn(None, WheelSupervisor, WheelSupervisorState { args: args.clone(), current: current.clone() })
-                .await?;
-        let (wheel, _) = Actor::spawn_linked(None, PrizeWheel, args, supervisor.get_cell()).await?;
-        *current.write().unwrap_or_else(|p| p.into_inner()) = Some(wheel);
-        Ok(WheelHandle { current, supervisor })
+        Ok(WheelHandle { actor: Supervised::start("prize_wheel", PrizeWheel, args).await? })
     }
 
     fn try_actor(&self) -> Result<ActorRef<PrizeWheelMessage>, DomainError> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| DomainError::Internal("the prize wheel is restarting".into()))
+        self.actor.get()
     }
 
     pub async fn spin(&self, request: SpinRequest) -> Result<SpunBatch, DomainError> {
@@ -354,58 +342,6 @@ impl WheelHandle {
     }
 
     pub fn stop(&self) {
-        self.supervisor.stop_children(None);
-        self.supervisor.stop(None);
-    }
-}
-
-/// Restarts the PrizeWheel from the store when it fails. Overrides ractor's default, which would
-/// stop the supervisor too.
-struct WheelSupervisor;
-
-struct WheelSupervisorState {
-    args: PrizeWheelArgs,
-    current: Slot,
-}
-
-impl Actor for WheelSupervisor {
-    type Msg = ();
-    type State = WheelSupervisorState;
-    type Arguments = WheelSupervisorState;
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<()>,
-        state: WheelSupervisorState,
-    ) -> Result<WheelSupervisorState, ActorProcessingErr> {
-        Ok(state)
-    }
-
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<()>,
-        event: SupervisionEvent,
-        state: &mut WheelSupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(_, err) = event {
-            tracing::error!(error = %err, "prize wheel failed; restarting it from the store");
-            *state.current.write().unwrap_or_else(|p| p.into_inner()) = None;
-            let mut delay = std::time::Duration::from_millis(50);
-            loop {
-                match Actor::spawn_linked(None, PrizeWheel, state.args.clone(), myself.get_cell()).await {
-                    Ok((wheel, _)) => {
-                        *state.current.write().unwrap_or_else(|p| p.into_inner()) = Some(wheel);
-                        break;
-                    }
-                    Err(e) => {
-                        // Typically the store is down; keep trying rather than leave no wheel.
-                        tracing::error!(error = %e, "restarting the prize wheel failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.actor.stop();
     }
 }

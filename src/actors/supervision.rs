@@ -1,0 +1,111 @@
+//! A supervisor for the singleton actors (PrizeWheel, StockLedger, ReviewQueue): when the actor
+//! fails it is spawned again from its arguments, which makes it reload from the store — correct,
+//! because every acknowledged change is already there. Callers reach the current instance
+//! through [`Supervised::get`].
+//!
+//! ractor's default supervision stops the parent when a child fails; this one never does.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+
+use crate::domain::DomainError;
+
+type Slot<M> = Arc<RwLock<Option<ActorRef<M>>>>;
+
+/// The current instance of a supervised singleton actor.
+pub struct Supervised<A: Actor> {
+    current: Slot<A::Msg>,
+    supervisor: ActorRef<()>,
+}
+
+impl<A: Actor> Clone for Supervised<A> {
+    fn clone(&self) -> Self {
+        Supervised { current: self.current.clone(), supervisor: self.supervisor.clone() }
+    }
+}
+
+impl<A> Supervised<A>
+where
+    A: Actor + Clone,
+    A::Arguments: Clone + Sync,
+{
+    /// Spawns the actor under a new supervisor; fails when the first start fails.
+    pub async fn start(name: &'static str, actor: A, args: A::Arguments) -> anyhow::Result<Supervised<A>> {
+        let current: Slot<A::Msg> = Arc::new(RwLock::new(None));
+        let state = RestarterState { name, actor: actor.clone(), args: args.clone(), current: current.clone() };
+        let (supervisor, _) = Actor::spawn(None, Restarter::<A>(std::marker::PhantomData), state).await?;
+        let (child, _) = Actor::spawn_linked(None, actor, args, supervisor.get_cell()).await?;
+        *current.write().unwrap_or_else(|p| p.into_inner()) = Some(child);
+        Ok(Supervised { current, supervisor })
+    }
+
+    /// The live instance, or an error while it is being restarted.
+    pub fn get(&self) -> Result<ActorRef<A::Msg>, DomainError> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| DomainError::Internal("the actor is restarting".into()))
+    }
+
+    pub fn stop(&self) {
+        self.supervisor.stop_children(None);
+        self.supervisor.stop(None);
+    }
+}
+
+struct Restarter<A>(std::marker::PhantomData<fn() -> A>);
+
+struct RestarterState<A: Actor> {
+    name: &'static str,
+    actor: A,
+    args: A::Arguments,
+    current: Slot<A::Msg>,
+}
+
+impl<A> Actor for Restarter<A>
+where
+    A: Actor + Clone,
+    A::Arguments: Clone + Sync,
+{
+    type Msg = ();
+    type State = RestarterState<A>;
+    type Arguments = RestarterState<A>;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<()>,
+        state: RestarterState<A>,
+    ) -> Result<RestarterState<A>, ActorProcessingErr> {
+        Ok(state)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<()>,
+        event: SupervisionEvent,
+        state: &mut RestarterState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisionEvent::ActorFailed(_, err) = event else { return Ok(()) };
+        tracing::error!(actor = state.name, error = %err, "actor failed; restarting it from the store");
+        metrics::counter!("actor_restarts_total", "actor" => state.name).increment(1);
+        *state.current.write().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match Actor::spawn_linked(None, state.actor.clone(), state.args.clone(), myself.get_cell()).await {
+                Ok((child, _)) => {
+                    *state.current.write().unwrap_or_else(|p| p.into_inner()) = Some(child);
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Typically the store is down: keep trying rather than leave nobody in charge.
+                    tracing::error!(actor = state.name, error = %e, "restart failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
