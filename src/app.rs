@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actors::prize_wheel::PrizeWheelArgs;
+use crate::actors::stock_ledger::StockLedgerArgs;
 use crate::actors::user_session::WalletDeps;
-use crate::actors::{Wallets, WheelHandle};
+use crate::actors::{StockHandle, Wallets, WheelHandle};
 use crate::auth::{LogSms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
@@ -47,17 +48,24 @@ impl Application {
         for id in store.banned_user_ids().await? {
             banned.insert(id);
         }
-        if config.seed_demo && store.seed_demo_wheel(now_ms()).await? {
-            tracing::info!("seeded the demo wheel");
+        if config.seed_demo {
+            if store.seed_demo_wheel(now_ms()).await? {
+                tracing::info!("seeded the demo wheel");
+            }
+            if store.seed_demo_shop(now_ms()).await? {
+                tracing::info!("seeded the demo shop");
+            }
         }
         let hub = Hub::new(config.ws.queue);
         let wheel =
             WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: config.wheel_seed })
                 .await?;
+        let stock = StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await?;
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),
             hub: hub.clone(),
             wheel: wheel.clone(),
+            stock: stock.clone(),
             draws_per_min: config.limits.draws_per_min,
             default_daily_limit: i64::from(config.limits.daily_draws),
             idle_after: config.wallet_idle,
@@ -80,6 +88,7 @@ impl Application {
             store,
             wallets,
             wheel,
+            stock,
             hub,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -124,6 +133,7 @@ impl Application {
         housekeeping.abort();
         state.wallets.stop();
         state.wheel.stop();
+        state.stock.stop();
         state.store.close().await;
         tracing::info!("server stopped");
         Ok(())

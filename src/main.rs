@@ -26,7 +26,7 @@ enum Command {
     Migrate,
     /// Check every ledger invariant; exit 1 and name the subject on any violation.
     Reconcile,
-    /// Seed the demo wheel (and, later, the demo shop) into a database that has none.
+    /// Seed the demo wheel and the demo shop into a database that has none.
     SeedDemo,
     /// Create an admin account, or reset its password. The password comes from --password or stdin.
     CreateAdmin {
@@ -91,6 +91,11 @@ async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         println!("seeded the demo wheel");
     } else {
         println!("a wheel is already configured; left it as it is");
+    }
+    if store.seed_demo_shop(now_ms()).await? {
+        println!("seeded the demo shop");
+    } else {
+        println!("the shop already has products; left them as they are");
     }
     Ok(())
 }

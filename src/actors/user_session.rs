@@ -18,6 +18,7 @@ use rand::Rng;
 use serde_json::json;
 
 use super::prize_wheel::{SpinRequest, WheelHandle};
+use super::stock_ledger::{ReserveRequest, StockHandle};
 use crate::domain::points::apply_delta;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{local_day, PrizeKind};
@@ -25,6 +26,7 @@ use crate::domain::{DomainError, PointsSource};
 use crate::notify::{Hub, ServerMessage};
 use crate::store::audit::AuditEntry;
 use crate::store::ledger::{CommittedChange, PointsChangeWrite};
+use crate::store::shop::{CommittedOrder, ExchangeWrite, EXCHANGE_OPERATION};
 use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite, DRAW_OPERATION};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +41,7 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 enum Remembered {
     Change(CommittedChange),
     Draw(CommittedBatch),
+    Order(CommittedOrder),
 }
 
 fn key_reused() -> DomainError {
@@ -90,12 +93,28 @@ pub struct DrawOutcome {
     pub replayed: bool,
 }
 
+/// A points-shop redemption.
+#[derive(Debug, Clone)]
+pub struct RedeemRequest {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub delivery_info: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedeemOutcome {
+    pub order: CommittedOrder,
+    pub replayed: bool,
+}
+
 /// What every wallet actor shares.
 #[derive(Clone)]
 pub struct WalletDeps {
     pub store: Store,
     pub hub: Hub,
     pub wheel: WheelHandle,
+    pub stock: StockHandle,
     pub draws_per_min: u32,
     pub default_daily_limit: i64,
     pub idle_after: Duration,
@@ -108,6 +127,8 @@ pub enum UserSessionMessage {
     Change(Box<PointsChange>, Arc<AtomicBool>, RpcReplyPort<Result<ChangeOutcome, DomainError>>),
     /// Same contract as `Change`, for a draw batch.
     Draw(DrawRequest, Arc<AtomicBool>, RpcReplyPort<Result<DrawOutcome, DomainError>>),
+    /// Same contract as `Change`, for a shop redemption.
+    Redeem(RedeemRequest, Arc<AtomicBool>, RpcReplyPort<Result<RedeemOutcome, DomainError>>),
     /// Periodic: stop when idle, so memory follows active users, not all users.
     IdleCheck,
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
@@ -204,6 +225,12 @@ impl Actor for UserSession {
                 started.store(true, Ordering::SeqCst);
                 state.last_active = Instant::now();
                 let result = state.draw(request).await;
+                let _ = reply.send(result);
+            }
+            UserSessionMessage::Redeem(request, started, reply) => {
+                started.store(true, Ordering::SeqCst);
+                state.last_active = Instant::now();
+                let result = state.redeem(request).await;
                 let _ = reply.send(result);
             }
             UserSessionMessage::IdleCheck => {
@@ -436,7 +463,7 @@ impl UserSessionState {
         match self.remembered(key).await? {
             None => Ok(None),
             Some(Remembered::Change(c)) => Ok(Some(c)),
-            Some(Remembered::Draw(_)) => Err(key_reused()),
+            Some(_) => Err(key_reused()),
         }
     }
 
@@ -444,7 +471,79 @@ impl UserSessionState {
         match self.remembered(key).await? {
             None => Ok(None),
             Some(Remembered::Draw(b)) => Ok(Some(b)),
-            Some(Remembered::Change(_)) => Err(key_reused()),
+            Some(_) => Err(key_reused()),
+        }
+    }
+
+    async fn earlier_order(&mut self, key: &str) -> Result<Option<CommittedOrder>, DomainError> {
+        match self.remembered(key).await? {
+            None => Ok(None),
+            Some(Remembered::Order(o)) => Ok(Some(o)),
+            Some(_) => Err(key_reused()),
+        }
+    }
+
+    async fn redeem(&mut self, req: RedeemRequest) -> Result<RedeemOutcome, DomainError> {
+        self.refresh_if_stale().await?;
+        if let Some(key) = &req.idempotency_key {
+            if let Some(order) = self.earlier_order(key).await? {
+                return Ok(RedeemOutcome { order, replayed: true });
+            }
+        }
+        let held = self
+            .deps
+            .stock
+            .reserve(ReserveRequest { product_id: req.product_id, quantity: req.quantity, balance: self.balance })
+            .await?;
+        let write = ExchangeWrite {
+            user_id: self.user_id,
+            balance_before: self.balance,
+            product_id: held.product_id,
+            product_name: held.product_name.clone(),
+            quantity: held.quantity,
+            points_cost: held.unit_points * held.quantity,
+            exchange_code: redemption_code(),
+            delivery_info: req.delivery_info,
+            idempotency_key: req.idempotency_key.clone(),
+            at: now_ms(),
+        };
+        match self.store.commit_exchange(&write).await {
+            Ok(order) => {
+                self.deps.stock.settle(held.reservation, true);
+                self.balance = order.balance_after;
+                if let Some(key) = req.idempotency_key {
+                    self.remember(key, Remembered::Order(order.clone()));
+                }
+                self.deps.hub.to_user(
+                    self.user_id,
+                    &ServerMessage::points_update(
+                        self.user_id,
+                        order.balance_after,
+                        -order.points_cost,
+                        PointsSource::Exchange.as_str(),
+                        &order.order_id.to_string(),
+                    ),
+                );
+                Ok(RedeemOutcome { order, replayed: false })
+            }
+            Err(e) => {
+                self.deps.stock.settle(held.reservation, false);
+                self.stale = true;
+                if e.is_unique_violation() {
+                    if let Some(key) = &req.idempotency_key {
+                        if let Some(order) = self.earlier_order(key).await? {
+                            return Ok(RedeemOutcome { order, replayed: true });
+                        }
+                    }
+                }
+                match e {
+                    StoreError::Unavailable(_) => Err(DomainError::StoreUnavailable),
+                    other => {
+                        tracing::error!(user_id = self.user_id, error = %other, "exchange failed");
+                        Err(DomainError::ExchangeFailed)
+                    }
+                }
+            }
         }
     }
 
@@ -459,6 +558,7 @@ impl UserSessionState {
         let parsed = match op.as_str() {
             CHANGE_OPERATION => serde_json::from_str(&response).map(Remembered::Change),
             DRAW_OPERATION => serde_json::from_str(&response).map(Remembered::Draw),
+            EXCHANGE_OPERATION => serde_json::from_str(&response).map(Remembered::Order),
             _ => return Err(key_reused()),
         };
         parsed.map(Some).map_err(|e| DomainError::Internal(format!("stored idempotent result: {e}")))

@@ -15,8 +15,8 @@ use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use super::user_session::{
-    ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, UserSession, UserSessionArgs, UserSessionMessage,
-    WalletDeps, WalletSnapshot,
+    ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, UserSession, UserSessionArgs,
+    UserSessionMessage, WalletDeps, WalletSnapshot,
 };
 use super::CALL_TIMEOUT_MS;
 use crate::domain::phone::mask_phone;
@@ -115,6 +115,26 @@ impl Wallets {
                     self.forget(user_id, &actor);
                     if started.load(Ordering::SeqCst) {
                         return Err(DomainError::Internal(format!("wallet {user_id} failed during a draw: {e}")));
+                    }
+                }
+            }
+        }
+        Err(unavailable(user_id))
+    }
+
+    /// Runs a shop redemption through the user's wallet actor; answers after it committed.
+    pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Result<RedeemOutcome, DomainError> {
+        for _ in 0..3 {
+            let actor = self.actor(user_id).await?;
+            let started = Arc::new(AtomicBool::new(false));
+            let flag = started.clone();
+            match call_t!(actor, UserSessionMessage::Redeem, CALL_TIMEOUT_MS, request.clone(), flag) {
+                Ok(result) => return result,
+                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
+                Err(e) => {
+                    self.forget(user_id, &actor);
+                    if started.load(Ordering::SeqCst) {
+                        return Err(DomainError::Internal(format!("wallet {user_id} failed during a redemption: {e}")));
                     }
                 }
             }

@@ -25,6 +25,16 @@ pub enum DomainError {
     WheelClosed,
     #[error("the draw could not be completed")]
     DrawFailed,
+    #[error("product not found or not on sale")]
+    ProductUnavailable,
+    #[error("not enough stock: {available} available, {requested} requested")]
+    OutOfStock { available: i64, requested: i64 },
+    #[error("the exchange could not be completed")]
+    ExchangeFailed,
+    #[error("order not found")]
+    OrderNotFound,
+    #[error("code already used")]
+    AlreadyUsed,
     #[error("the store is unavailable")]
     StoreUnavailable,
     #[error("internal error: {0}")]

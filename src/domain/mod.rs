@@ -4,6 +4,7 @@ pub mod error;
 pub mod page;
 pub mod phone;
 pub mod points;
+pub mod shop;
 pub mod time;
 pub mod wheel;
 

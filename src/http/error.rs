@@ -44,6 +44,18 @@ pub enum ApiError {
     Banned,
     #[error("not enough points")]
     InsufficientPoints { required: i64, current: i64 },
+    #[error("exchange failed")]
+    ExchangeFailed,
+    #[error("product unavailable")]
+    ProductUnavailable,
+    #[error("out of stock")]
+    OutOfStock { available: i64, requested: i64 },
+    #[error("not enough points for the exchange")]
+    ExchangeInsufficientPoints { required: i64, current: i64 },
+    #[error("order not found")]
+    OrderNotFound,
+    #[error("code already used")]
+    AlreadyUsed,
     #[error("draw failed")]
     DrawFailed,
     #[error("draws too frequent")]
@@ -103,6 +115,26 @@ impl ApiError {
             DrawTooFrequent => (3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
             DailyLimitReached => (3003, StatusCode::CONFLICT, "今日抽奖次数已达上限"),
             WheelClosed => (3004, StatusCode::CONFLICT, "抽奖活动未开始、已结束或未配置"),
+            ExchangeFailed => (4000, StatusCode::INTERNAL_SERVER_ERROR, "兑换失败，请稍后重试"),
+            ProductUnavailable => (4001, StatusCode::NOT_FOUND, "商品不存在或已下架"),
+            OutOfStock { available, requested } => {
+                return (
+                    4002,
+                    StatusCode::CONFLICT,
+                    "库存不足".into(),
+                    json!({ "available": available, "requested": requested }),
+                )
+            }
+            ExchangeInsufficientPoints { required, current } => {
+                return (
+                    4003,
+                    StatusCode::CONFLICT,
+                    "积分余额不足".into(),
+                    json!({ "required": required, "current": current }),
+                )
+            }
+            OrderNotFound => (4004, StatusCode::NOT_FOUND, "订单不存在"),
+            AlreadyUsed => (4005, StatusCode::CONFLICT, "该兑换码已核销"),
             NotFound(what) => return (9004, StatusCode::NOT_FOUND, format!("{what}不存在"), Value::Null),
             RateLimited(_) => (9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
             RouteNotFound => (9004, StatusCode::NOT_FOUND, "接口不存在"),
@@ -129,6 +161,11 @@ impl From<DomainError> for ApiError {
             DomainError::DailyLimitReached => ApiError::DailyLimitReached,
             DomainError::WheelClosed => ApiError::WheelClosed,
             DomainError::DrawFailed => ApiError::DrawFailed,
+            DomainError::ProductUnavailable => ApiError::ProductUnavailable,
+            DomainError::OutOfStock { available, requested } => ApiError::OutOfStock { available, requested },
+            DomainError::OrderNotFound => ApiError::OrderNotFound,
+            DomainError::ExchangeFailed => ApiError::ExchangeFailed,
+            DomainError::AlreadyUsed => ApiError::AlreadyUsed,
             DomainError::Banned => ApiError::Banned,
             DomainError::RequestInFlight => ApiError::InFlight,
             DomainError::StoreUnavailable => ApiError::StoreUnavailable,
@@ -192,6 +229,12 @@ mod tests {
             (ApiError::AdminRequired, 2004, 403),
             (ApiError::Banned, 2005, 403),
             (ApiError::InsufficientPoints { required: 300, current: 120 }, 3001, 409),
+            (ApiError::ExchangeFailed, 4000, 500),
+            (ApiError::ProductUnavailable, 4001, 404),
+            (ApiError::OutOfStock { available: 1, requested: 2 }, 4002, 409),
+            (ApiError::ExchangeInsufficientPoints { required: 2, current: 1 }, 4003, 409),
+            (ApiError::OrderNotFound, 4004, 404),
+            (ApiError::AlreadyUsed, 4005, 409),
             (ApiError::RateLimited(Duration::from_millis(1500)), 9001, 429),
             (ApiError::RouteNotFound, 9004, 404),
             (ApiError::MethodNotAllowed, 9004, 405),

@@ -143,6 +143,44 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
+/// A signed-in customer who holds the merchant role right now (the role is read live, so a
+/// revoked merchant loses access at once, whatever the token says).
+#[derive(Debug, Clone)]
+pub struct MerchantUser {
+    pub user_id: i64,
+}
+
+impl FromRequestParts<AppState> for MerchantUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let row = state.store.user(user.user_id).await?.ok_or(ApiError::TokenInvalid)?;
+        if !row.is_merchant {
+            return Err(ApiError::MerchantRequired);
+        }
+        Ok(MerchantUser { user_id: user.user_id })
+    }
+}
+
+/// An id a client may send as a number or as a numeric string.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum IdInput {
+    Number(i64),
+    Text(String),
+}
+
+impl IdInput {
+    pub fn parse(&self, field: &str) -> Result<i64, ApiError> {
+        let id = match self {
+            IdInput::Number(n) => Some(*n),
+            IdInput::Text(t) => t.trim().parse().ok(),
+        };
+        id.filter(|n| *n > 0).ok_or_else(|| ApiError::bad(field, "must be a positive integer id"))
+    }
+}
+
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the server is
 /// configured to trust its proxy.
 #[derive(Debug, Clone, Copy)]

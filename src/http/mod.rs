@@ -4,11 +4,14 @@
 
 pub mod admin;
 pub mod admin_lottery;
+pub mod admin_shop;
 pub mod auth;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod limits;
 pub mod lottery;
+pub mod merchant;
 pub mod ops;
 pub mod user;
 pub mod ws;
@@ -27,7 +30,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::actors::{Wallets, WheelHandle};
+use crate::actors::{StockHandle, Wallets, WheelHandle};
 use crate::auth::{SignInCodes, Tokens};
 use crate::config::Config;
 use crate::notify::Hub;
@@ -46,6 +49,7 @@ pub struct AppState {
     pub store: Store,
     pub wallets: Wallets,
     pub wheel: WheelHandle,
+    pub stock: StockHandle,
     pub hub: Hub,
     /// Cancelled when the server starts shutting down (sockets close with 1001).
     pub shutdown: CancellationToken,
@@ -66,7 +70,12 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/auth", auth::router())
         .nest("/api/user", user::router())
         .nest("/api/lottery", lottery::router())
-        .nest("/api/admin", admin::router(state.config.test_hooks).merge(admin_lottery::router()))
+        .nest("/api/exchange", exchange::router())
+        .nest("/api/merchant", merchant::router())
+        .nest(
+            "/api/admin",
+            admin::router(state.config.test_hooks).merge(admin_lottery::router()).merge(admin_shop::router()),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), limits::per_ip));
     Router::new()
         .merge(api)

@@ -46,6 +46,32 @@ impl Store {
         Ok(out)
     }
 
+    /// Shop products: stock + units in orders = units ever stocked; sales_count = units sold.
+    async fn reconcile_product_stock(&self) -> StoreResult<Vec<Violation>> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.stock, p.stock_total, p.sales_count, \
+               (SELECT CAST(COALESCE(SUM(o.quantity), 0) AS SIGNED) FROM exchange_orders o WHERE o.product_id = p.id) AS sold \
+             FROM products p",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let stock: i64 = r.try_get("stock")?;
+            let total: i64 = r.try_get("stock_total")?;
+            let sales: i64 = r.try_get("sales_count")?;
+            let sold: i64 = r.try_get("sold")?;
+            if stock < 0 || stock + sold != total || sales != sold {
+                out.push(Violation {
+                    subject: format!("product {id}"),
+                    problem: format!("stock {stock} + sold {sold} != stocked {total} (sales_count {sales})"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn reconcile(&self) -> StoreResult<ReconcileReport> {
         let mut report = ReconcileReport::default();
         let mut balances = std::collections::HashMap::new();
@@ -110,6 +136,7 @@ impl Store {
         }
         drop(totals);
         report.violations.extend(self.reconcile_prize_stock().await?);
+        report.violations.extend(self.reconcile_product_stock().await?);
         for user in sums_by_user.keys() {
             if !balances.contains_key(user) {
                 report.violations.push(Violation {

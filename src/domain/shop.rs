@@ -1,0 +1,314 @@
+//! The points shop's rules: what a product is, what an admin may set, and how the catalogue can
+//! be filtered and sorted (a whitelist — a client never names a column).
+
+use serde::Deserialize;
+
+use super::{DomainError, PageRequest};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub exchange_points: i64,
+    pub stock: i64,
+    pub sales_count: i64,
+    pub image: String,
+    pub is_hot: bool,
+    pub rating: f64,
+    pub sort_order: i64,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+/// Product fields as an admin sends them; every field optional so one type serves create
+/// (where some are required) and partial update.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProductInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub exchange_points: Option<i64>,
+    pub stock: Option<i64>,
+    pub image: Option<String>,
+    pub is_hot: Option<bool>,
+    pub rating: Option<f64>,
+    pub sort_order: Option<i64>,
+}
+
+/// A checked set of changes (or, with every field present, a new product).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub exchange_points: Option<i64>,
+    pub stock: Option<i64>,
+    pub image: Option<String>,
+    pub is_hot: Option<bool>,
+    pub rating: Option<f64>,
+    pub sort_order: Option<i64>,
+}
+
+fn text(field: &str, v: &str, min: usize, max: usize) -> Result<String, DomainError> {
+    let t = v.trim();
+    let n = t.chars().count();
+    if n < min || n > max || t.chars().any(char::is_control) {
+        return Err(DomainError::invalid(field, format!("must be {min}-{max} characters without control characters")));
+    }
+    Ok(t.to_string())
+}
+
+impl ProductInput {
+    pub fn into_patch(self) -> Result<ProductPatch, DomainError> {
+        let image = match self.image {
+            None => None,
+            Some(i) => {
+                let i = text("image", &i, 0, 512)?;
+                if !(i.is_empty() || i.starts_with("https://") || i.starts_with("http://") || i.starts_with('/')) {
+                    return Err(DomainError::invalid("image", "must be an http(s) URL or a server path"));
+                }
+                Some(i)
+            }
+        };
+        if let Some(p) = self.exchange_points {
+            if !(1..=10_000_000).contains(&p) {
+                return Err(DomainError::invalid("exchange_points", "must be 1-10000000"));
+            }
+        }
+        if let Some(s) = self.stock {
+            if !(0..=10_000_000).contains(&s) {
+                return Err(DomainError::invalid("stock", "must be 0-10000000"));
+            }
+        }
+        if let Some(r) = self.rating {
+            if !r.is_finite() || !(0.0..=5.0).contains(&r) {
+                return Err(DomainError::invalid("rating", "must be 0-5"));
+            }
+        }
+        if let Some(o) = self.sort_order {
+            if !(-1_000_000..=1_000_000).contains(&o) {
+                return Err(DomainError::invalid("sort_order", "must be within ±1000000"));
+            }
+        }
+        Ok(ProductPatch {
+            name: self.name.as_deref().map(|n| text("name", n, 1, 64)).transpose()?,
+            description: self.description.as_deref().map(|d| text("description", d, 0, 500)).transpose()?,
+            category: self.category.as_deref().map(|c| text("category", c, 1, 32)).transpose()?,
+            exchange_points: self.exchange_points,
+            stock: self.stock,
+            image,
+            is_hot: self.is_hot,
+            rating: self.rating,
+            sort_order: self.sort_order,
+        })
+    }
+}
+
+impl ProductPatch {
+    /// A new product needs a name, a category, a price and a stock.
+    pub fn require_new(&self) -> Result<(), DomainError> {
+        for (field, missing) in [
+            ("name", self.name.is_none()),
+            ("category", self.category.is_none()),
+            ("exchange_points", self.exchange_points.is_none()),
+            ("stock", self.stock.is_none()),
+        ] {
+            if missing {
+                return Err(DomainError::invalid(field, "is required"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ProductPatch::default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    SortOrder,
+    ExchangePoints,
+    SalesCount,
+    CreatedAt,
+}
+
+impl SortBy {
+    pub const NAMES: [&'static str; 4] = ["sort_order", "exchange_points", "sales_count", "created_at"];
+
+    pub fn parse(s: &str) -> Option<SortBy> {
+        match s {
+            "sort_order" => Some(SortBy::SortOrder),
+            "exchange_points" => Some(SortBy::ExchangePoints),
+            "sales_count" => Some(SortBy::SalesCount),
+            "created_at" => Some(SortBy::CreatedAt),
+            _ => None,
+        }
+    }
+
+    pub fn column(self) -> &'static str {
+        match self {
+            SortBy::SortOrder => "sort_order",
+            SortBy::ExchangePoints => "exchange_points",
+            SortBy::SalesCount => "sales_count",
+            SortBy::CreatedAt => "created_at",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockStatus {
+    InStock,
+    OutOfStock,
+}
+
+/// A catalogue query, parsed and checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductQuery {
+    pub category: Option<String>,
+    pub min_points: Option<i64>,
+    pub max_points: Option<i64>,
+    pub stock_status: Option<StockStatus>,
+    pub sort_by: SortBy,
+    pub descending: bool,
+    pub page: PageRequest,
+}
+
+impl ProductQuery {
+    /// Parses the query-string values (`get` returns a parameter's raw text).
+    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>, page: PageRequest) -> Result<ProductQuery, DomainError> {
+        let points = |field: &str| -> Result<Option<i64>, DomainError> {
+            match get(field) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .map(Some)
+                    .ok_or_else(|| DomainError::invalid(field, "must be a non-negative integer")),
+            }
+        };
+        let min_points = points("min_points")?;
+        let max_points = points("max_points")?;
+        if let (Some(lo), Some(hi)) = (min_points, max_points) {
+            if lo > hi {
+                return Err(DomainError::invalid("min_points", "must not exceed max_points"));
+            }
+        }
+        let stock_status = match get("stock_status") {
+            None => None,
+            Some("in_stock") => Some(StockStatus::InStock),
+            Some("out_of_stock") => Some(StockStatus::OutOfStock),
+            Some(_) => return Err(DomainError::invalid("stock_status", "must be in_stock or out_of_stock")),
+        };
+        let sort_by = match get("sort_by") {
+            None => SortBy::SortOrder,
+            Some(s) => SortBy::parse(s).ok_or_else(|| {
+                DomainError::invalid("sort_by", format!("must be one of {}", SortBy::NAMES.join(", ")))
+            })?,
+        };
+        let descending = match get("sort_order").map(|s| s.to_ascii_uppercase()) {
+            None => sort_by != SortBy::SortOrder,
+            Some(s) if s == "ASC" => false,
+            Some(s) if s == "DESC" => true,
+            Some(_) => return Err(DomainError::invalid("sort_order", "must be ASC or DESC")),
+        };
+        let category = match get("category") {
+            None => None,
+            Some(c) => Some(text("category", c, 1, 32)?),
+        };
+        Ok(ProductQuery { category, min_points, max_points, stock_status, sort_by, descending, page })
+    }
+}
+
+/// The demo shop: ten products over three categories, some with low stock.
+pub fn demo_products() -> Vec<ProductPatch> {
+    let p = |name: &str, desc: &str, cat: &str, points: i64, stock: i64, hot: bool, order: i64| ProductPatch {
+        name: Some(name.into()),
+        description: Some(desc.into()),
+        category: Some(cat.into()),
+        exchange_points: Some(points),
+        stock: Some(stock),
+        image: Some(String::new()),
+        is_hot: Some(hot),
+        rating: Some(4.8),
+        sort_order: Some(order),
+    };
+    vec![
+        p("柠檬茶", "手打鲜柠檬茶一杯", "饮品", 300, 200, true, 1),
+        p("珍珠奶茶", "招牌珍珠奶茶一杯", "饮品", 400, 150, true, 2),
+        p("鲜榨橙汁", "现榨橙汁一杯", "饮品", 500, 8, false, 3),
+        p("美式咖啡", "现磨美式咖啡一杯", "饮品", 450, 60, false, 4),
+        p("薯条", "香脆薯条一份", "小吃", 250, 300, true, 5),
+        p("鸡米花", "鸡米花一份", "小吃", 350, 5, false, 6),
+        p("蛋挞", "葡式蛋挞两只", "小吃", 300, 120, false, 7),
+        p("10元代金券", "满50元可用", "代金券", 800, 500, true, 8),
+        p("20元代金券", "满100元可用", "代金券", 1500, 3, false, 9),
+        p("50元代金券", "满200元可用", "代金券", 3500, 1, false, 10),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn query(pairs: &[(&str, &str)]) -> Result<ProductQuery, DomainError> {
+        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        ProductQuery::parse(|k| map.get(k).copied(), PageRequest::default())
+    }
+
+    #[test]
+    fn sort_is_a_whitelist() {
+        assert_eq!(query(&[]).unwrap().sort_by, SortBy::SortOrder);
+        assert!(!query(&[]).unwrap().descending);
+        let q = query(&[("sort_by", "sales_count"), ("sort_order", "asc")]).unwrap();
+        assert_eq!((q.sort_by, q.descending), (SortBy::SalesCount, false));
+        for bad in ["id; DROP TABLE products", "name", "stock", ""] {
+            assert!(query(&[("sort_by", bad)]).is_err(), "{bad}");
+        }
+        assert!(query(&[("sort_order", "sideways")]).is_err());
+    }
+
+    #[test]
+    fn filters_are_checked() {
+        let q =
+            query(&[("min_points", "100"), ("max_points", "500"), ("stock_status", "in_stock"), ("category", "饮品")])
+                .unwrap();
+        assert_eq!(q.min_points, Some(100));
+        assert_eq!(q.stock_status, Some(StockStatus::InStock));
+        assert!(query(&[("min_points", "-1")]).is_err());
+        assert!(query(&[("min_points", "9"), ("max_points", "1")]).is_err());
+        assert!(query(&[("stock_status", "some")]).is_err());
+    }
+
+    #[test]
+    fn products_are_validated() {
+        let ok = ProductInput {
+            name: Some("奶茶".into()),
+            category: Some("饮品".into()),
+            exchange_points: Some(300),
+            stock: Some(5),
+            ..Default::default()
+        };
+        assert!(ok.clone().into_patch().unwrap().require_new().is_ok());
+        let missing = ProductInput { stock: None, ..ok.clone() };
+        assert!(missing.into_patch().unwrap().require_new().is_err());
+        assert!(ProductInput { exchange_points: Some(0), ..ok.clone() }.into_patch().is_err());
+        assert!(ProductInput { stock: Some(-1), ..ok.clone() }.into_patch().is_err());
+        assert!(ProductInput { name: Some("x".repeat(65)), ..ok.clone() }.into_patch().is_err());
+        assert!(ProductInput { image: Some("javascript:alert(1)".into()), ..ok }.into_patch().is_err());
+    }
+
+    #[test]
+    fn the_demo_shop_spans_three_categories() {
+        let demo = demo_products();
+        let cats: std::collections::HashSet<_> = demo.iter().map(|p| p.category.clone().unwrap()).collect();
+        assert_eq!(cats.len(), 3);
+        assert!(demo.iter().all(|p| p.require_new().is_ok()));
+        assert!(demo.iter().any(|p| p.stock.unwrap() < 10));
+    }
+}

@@ -1,0 +1,497 @@
+//! The shop's tables: products (with stock) and exchange orders. A redemption is written here in
+//! one transaction: the order, the guarded stock decrement, the ledger debit and the balance.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use super::audit::{self, AuditEntry};
+use super::ledger::insert_idempotency;
+use super::{flag, inserted_id, Store, StoreError, StoreResult, WriteTx};
+use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
+use crate::domain::{PageRequest, PointsSource};
+
+const PRODUCT_COLUMNS: &str = "id, name, description, category, exchange_points, stock, sales_count, image, is_hot, rating, sort_order, active, created_at";
+
+impl<'r> FromRow<'r, AnyRow> for Product {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Product {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            category: row.try_get("category")?,
+            exchange_points: row.try_get("exchange_points")?,
+            stock: row.try_get("stock")?,
+            sales_count: row.try_get("sales_count")?,
+            image: row.try_get("image")?,
+            is_hot: flag(row, "is_hot")?,
+            rating: row.try_get("rating")?,
+            sort_order: row.try_get("sort_order")?,
+            active: flag(row, "active")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// A redemption as the wallet decided it.
+#[derive(Debug, Clone)]
+pub struct ExchangeWrite {
+    pub user_id: i64,
+    pub balance_before: i64,
+    pub product_id: i64,
+    pub product_name: String,
+    pub quantity: i64,
+    pub points_cost: i64,
+    pub exchange_code: String,
+    pub delivery_info: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub at: i64,
+}
+
+/// A committed redemption; stored as the idempotent result too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommittedOrder {
+    pub order_id: i64,
+    pub user_id: i64,
+    pub exchange_code: String,
+    pub product_id: i64,
+    pub product_name: String,
+    pub quantity: i64,
+    pub points_cost: i64,
+    pub balance_after: i64,
+    pub record_id: i64,
+    pub status: String,
+}
+
+pub const EXCHANGE_OPERATION: &str = "exchange";
+
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub product_name: String,
+    pub quantity: i64,
+    pub points_cost: i64,
+    pub exchange_code: String,
+    pub status: String,
+    pub delivery_info: Option<String>,
+    pub created_at: i64,
+    pub verified_at: Option<i64>,
+}
+
+impl<'r> FromRow<'r, AnyRow> for OrderRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(OrderRow {
+            id: row.try_get("id")?,
+            product_id: row.try_get("product_id")?,
+            product_name: row.try_get("product_name")?,
+            quantity: row.try_get("quantity")?,
+            points_cost: row.try_get("points_cost")?,
+            exchange_code: row.try_get("exchange_code")?,
+            status: row.try_get("status")?,
+            delivery_info: row.try_get("delivery_info")?,
+            created_at: row.try_get("created_at")?,
+            verified_at: row.try_get("verified_at")?,
+        })
+    }
+}
+
+/// What a merchant's code verification found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verification {
+    Order { order_id: i64, user_id: i64, product_name: String, quantity: i64 },
+    Prize { draw_id: i64, user_id: i64, prize_name: String },
+    AlreadyUsed { kind: &'static str, used_at: Option<i64> },
+    Unknown,
+}
+
+impl Store {
+    pub async fn products_for_ledger(&self) -> StoreResult<Vec<Product>> {
+        let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products");
+        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+    }
+
+    pub async fn product(&self, id: i64) -> StoreResult<Option<Product>> {
+        let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    /// The listed catalogue (active products) filtered, sorted and paginated.
+    pub async fn list_products(&self, q: &ProductQuery) -> StoreResult<(Vec<Product>, i64)> {
+        let mut filter = String::from(" WHERE active = 1");
+        if q.category.is_some() {
+            filter.push_str(" AND category = ?");
+        }
+        if q.min_points.is_some() {
+            filter.push_str(" AND exchange_points >= ?");
+        }
+        if q.max_points.is_some() {
+            filter.push_str(" AND exchange_points <= ?");
+        }
+        match q.stock_status {
+            Some(StockStatus::InStock) => filter.push_str(" AND stock > 0"),
+            Some(StockStatus::OutOfStock) => filter.push_str(" AND stock = 0"),
+            None => {}
+        }
+        let direction = if q.descending { "DESC" } else { "ASC" };
+        // The column comes from the SortBy whitelist, never from the client's text.
+        let order = format!(" ORDER BY {} {direction}, id ASC", q.sort_by.column());
+        let count_sql = format!("SELECT COUNT(*) FROM products{filter}");
+        let list_sql = format!("SELECT {PRODUCT_COLUMNS} FROM products{filter}{order} LIMIT ? OFFSET ?");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        let mut list = sqlx::query_as::<_, Product>(&list_sql);
+        if let Some(c) = &q.category {
+            count = count.bind(c.clone());
+            list = list.bind(c.clone());
+        }
+        for v in [q.min_points, q.max_points].into_iter().flatten() {
+            count = count.bind(v);
+            list = list.bind(v);
+        }
+        let total = count.fetch_one(self.pool()).await?;
+        let rows = list.bind(q.page.limit).bind(q.page.offset()).fetch_all(self.pool()).await?;
+        Ok((rows, total))
+    }
+
+    pub async fn categories(&self) -> StoreResult<Vec<(String, i64)>> {
+        sqlx::query("SELECT category, COUNT(*) AS n FROM products WHERE active = 1 GROUP BY category ORDER BY category")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("category")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// Hot products first, then best sellers.
+    pub async fn hot_products(&self, limit: i64) -> StoreResult<Vec<Product>> {
+        let sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE active = 1 ORDER BY is_hot DESC, sales_count DESC, sort_order ASC, id ASC LIMIT ?"
+        );
+        Ok(sqlx::query_as(&sql).bind(limit).fetch_all(self.pool()).await?)
+    }
+
+    pub async fn seed_demo_shop(&self, now: i64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&mut **tx).await?;
+        if existing > 0 {
+            return Ok(false);
+        }
+        for p in demo_products() {
+            insert_product(&mut tx, &p, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn create_product(&self, p: &ProductPatch, audit_entry: &AuditEntry) -> StoreResult<Product> {
+        let mut tx = self.begin_write().await?;
+        let id = insert_product(&mut tx, p, audit_entry.at).await?;
+        let mut entry = audit_entry.clone();
+        entry.target_id = id.to_string();
+        audit::insert(&mut tx, &entry).await?;
+        let product = fetch_product(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(product)
+    }
+
+    /// Applies the patch; a new stock value also moves `stock_total` by the difference, so the
+    /// units-stocked ledger stays true. `None` when the product does not exist.
+    pub async fn update_product(
+        &self,
+        id: i64,
+        p: &ProductPatch,
+        audit_entry: &AuditEntry,
+    ) -> StoreResult<Option<Product>> {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = fetch_product_opt(&mut tx, id).await? else { return Ok(None) };
+        let mut entry = audit_entry.clone();
+        entry.before = Some(product_json(&before));
+        let mut sets: Vec<(&str, Bind)> = Vec::new();
+        for (clause, v) in [
+            ("name = ?", &p.name),
+            ("description = ?", &p.description),
+            ("category = ?", &p.category),
+            ("image = ?", &p.image),
+        ] {
+            if let Some(v) = v {
+                sets.push((clause, Bind::Text(v.clone())));
+            }
+        }
+        for (clause, v) in [
+            ("exchange_points = ?", p.exchange_points),
+            ("is_hot = ?", p.is_hot.map(i64::from)),
+            ("sort_order = ?", p.sort_order),
+        ] {
+            if let Some(v) = v {
+                sets.push((clause, Bind::Int(v)));
+            }
+        }
+        if let Some(stock) = p.stock {
+            sets.push(("stock = ?", Bind::Int(stock)));
+            sets.push(("stock_total = stock_total + ?", Bind::Int(stock - before.stock)));
+        }
+        if let Some(r) = p.rating {
+            sets.push(("rating = ?", Bind::Real(r)));
+        }
+        sets.push(("updated_at = ?", Bind::Int(audit_entry.at)));
+        let sql =
+            format!("UPDATE products SET {} WHERE id = ?", sets.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "));
+        let mut q = sqlx::query(&sql);
+        for (_, b) in sets {
+            q = match b {
+                Bind::Text(t) => q.bind(t),
+                Bind::Int(i) => q.bind(i),
+                Bind::Real(r) => q.bind(r),
+            };
+        }
+        q.bind(id).execute(&mut **tx).await?;
+        let after = fetch_product(&mut tx, id).await?;
+        entry.after = Some(product_json(&after));
+        audit::insert(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    /// Takes a product off the shelf (orders keep pointing at it). `None` when it does not exist.
+    pub async fn delist_product(&self, id: i64, audit_entry: &AuditEntry) -> StoreResult<Option<Product>> {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = fetch_product_opt(&mut tx, id).await? else { return Ok(None) };
+        sqlx::query("UPDATE products SET active = 0, updated_at = ? WHERE id = ?")
+            .bind(audit_entry.at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        let mut entry = audit_entry.clone();
+        entry.before = Some(json!({ "active": before.active }));
+        entry.after = Some(json!({ "active": false }));
+        audit::insert(&mut tx, &entry).await?;
+        let after = fetch_product(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    /// Adds units; returns the new stock, or `None` when the product does not exist.
+    pub async fn restock_product(&self, id: i64, quantity: i64, audit_entry: &AuditEntry) -> StoreResult<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = fetch_product_opt(&mut tx, id).await? else { return Ok(None) };
+        sqlx::query(
+            "UPDATE products SET stock = stock + ?, stock_total = stock_total + ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(quantity)
+        .bind(quantity)
+        .bind(audit_entry.at)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        let mut entry = audit_entry.clone();
+        entry.before = Some(json!({ "stock": before.stock }));
+        entry.after = Some(json!({ "stock": before.stock + quantity, "added": quantity }));
+        audit::insert(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(Some(before.stock + quantity))
+    }
+
+    /// Writes a redemption: order, stock (guarded: never below zero), debit and balance in one
+    /// transaction.
+    pub async fn commit_exchange(&self, w: &ExchangeWrite) -> StoreResult<CommittedOrder> {
+        let balance_after = w.balance_before - w.points_cost;
+        let mut tx = self.begin_write().await?;
+        let took = sqlx::query(
+            "UPDATE products SET stock = stock - ?, sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1 AND stock >= ?",
+        )
+        .bind(w.quantity)
+        .bind(w.quantity)
+        .bind(w.at)
+        .bind(w.product_id)
+        .bind(w.quantity)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if took != 1 {
+            return Err(StoreError::Conflict(format!("product {} cannot supply {}", w.product_id, w.quantity)));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO exchange_orders (user_id, product_id, product_name, quantity, points_cost, exchange_code, status, delivery_info, created_at, verified_at, verified_by) \
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
+        )
+        .bind(w.user_id)
+        .bind(w.product_id)
+        .bind(w.product_name.clone())
+        .bind(w.quantity)
+        .bind(w.points_cost)
+        .bind(w.exchange_code.clone())
+        .bind(w.delivery_info.clone())
+        .bind(w.at)
+        .execute(&mut **tx)
+        .await?;
+        let order_id = inserted_id(&mut tx, inserted).await?;
+        let debit = sqlx::query(
+            "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(w.user_id)
+        .bind(-w.points_cost)
+        .bind(balance_after)
+        .bind(PointsSource::Exchange.as_str())
+        .bind(format!("兑换 {} ×{}", w.product_name, w.quantity))
+        .bind(order_id.to_string())
+        .bind(w.idempotency_key.clone())
+        .bind(w.at)
+        .execute(&mut **tx)
+        .await?;
+        let record_id = inserted_id(&mut tx, debit).await?;
+        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
+            .bind(balance_after)
+            .bind(w.at)
+            .bind(w.user_id)
+            .bind(w.balance_before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::Conflict(format!("user {} wallet changed underneath the exchange", w.user_id)));
+        }
+        let committed = CommittedOrder {
+            order_id,
+            user_id: w.user_id,
+            exchange_code: w.exchange_code.clone(),
+            product_id: w.product_id,
+            product_name: w.product_name.clone(),
+            quantity: w.quantity,
+            points_cost: w.points_cost,
+            balance_after,
+            record_id,
+            status: "pending".into(),
+        };
+        if let Some(key) = &w.idempotency_key {
+            let response = serde_json::to_string(&committed).map_err(|e| StoreError::Conflict(e.to_string()))?;
+            insert_idempotency(&mut tx, w.user_id, key, EXCHANGE_OPERATION, &response, w.at).await?;
+        }
+        tx.commit().await?;
+        Ok(committed)
+    }
+
+    pub async fn orders_page(
+        &self,
+        user_id: i64,
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<(Vec<OrderRow>, i64)> {
+        let filter = if status.is_some() { " AND status = ?" } else { "" };
+        let count_sql = format!("SELECT COUNT(*) FROM exchange_orders WHERE user_id = ?{filter}");
+        let list_sql = format!(
+            "SELECT id, product_id, product_name, quantity, points_cost, exchange_code, status, delivery_info, created_at, verified_at \
+             FROM exchange_orders WHERE user_id = ?{filter} ORDER BY id DESC LIMIT ? OFFSET ?"
+        );
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql).bind(user_id);
+        let mut list = sqlx::query_as::<_, OrderRow>(&list_sql).bind(user_id);
+        if let Some(s) = status {
+            count = count.bind(s.to_string());
+            list = list.bind(s.to_string());
+        }
+        let total = count.fetch_one(self.pool()).await?;
+        let rows = list.bind(page.limit).bind(page.offset()).fetch_all(self.pool()).await?;
+        Ok((rows, total))
+    }
+
+    /// Marks the order or won prize behind `code` as fulfilled — exactly once, even when two
+    /// merchants scan the same code at the same moment.
+    pub async fn verify_code(&self, code: &str, merchant_id: i64, now: i64) -> StoreResult<Verification> {
+        let mut tx = self.begin_write().await?;
+        let order = sqlx::query("SELECT id, user_id, product_name, quantity, status, verified_at FROM exchange_orders WHERE exchange_code = ?")
+            .bind(code)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(o) = order {
+            let id: i64 = o.try_get("id")?;
+            let done = sqlx::query("UPDATE exchange_orders SET status = 'completed', verified_at = ?, verified_by = ? WHERE id = ? AND status = 'pending'")
+                .bind(now)
+                .bind(merchant_id)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if done != 1 {
+                return Ok(Verification::AlreadyUsed { kind: "order", used_at: o.try_get("verified_at")? });
+            }
+            tx.commit().await?;
+            return Ok(Verification::Order {
+                order_id: id,
+                user_id: o.try_get("user_id")?,
+                product_name: o.try_get("product_name")?,
+                quantity: o.try_get("quantity")?,
+            });
+        }
+        let prize = sqlx::query("SELECT id, user_id, prize_name, used_at FROM lottery_draws WHERE redemption_code = ?")
+            .bind(code)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(p) = prize else { return Ok(Verification::Unknown) };
+        let id: i64 = p.try_get("id")?;
+        let done =
+            sqlx::query("UPDATE lottery_draws SET status = 'used', used_at = ? WHERE id = ? AND status = 'unused'")
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        if done != 1 {
+            return Ok(Verification::AlreadyUsed { kind: "prize", used_at: p.try_get("used_at")? });
+        }
+        tx.commit().await?;
+        Ok(Verification::Prize { draw_id: id, user_id: p.try_get("user_id")?, prize_name: p.try_get("prize_name")? })
+    }
+}
+
+/// A value for a dynamically built UPDATE.
+enum Bind {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// A product's audit snapshot.
+pub fn product_json(p: &Product) -> serde_json::Value {
+    json!({
+        "name": p.name,
+        "category": p.category,
+        "exchange_points": p.exchange_points,
+        "stock": p.stock,
+        "is_hot": p.is_hot,
+        "sort_order": p.sort_order,
+        "active": p.active,
+    })
+}
+
+async fn fetch_product_opt(tx: &mut WriteTx, id: i64) -> StoreResult<Option<Product>> {
+    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&mut ***tx).await?)
+}
+
+async fn fetch_product(tx: &mut WriteTx, id: i64) -> StoreResult<Product> {
+    fetch_product_opt(tx, id).await?.ok_or_else(|| StoreError::Conflict(format!("product {id} vanished")))
+}
+
+async fn insert_product(tx: &mut WriteTx, p: &ProductPatch, now: i64) -> StoreResult<i64> {
+    let stock = p.stock.unwrap_or(0);
+    let result = sqlx::query(
+        "INSERT INTO products (name, description, category, exchange_points, stock, stock_total, sales_count, image, is_hot, rating, sort_order, active, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 1, ?, ?)",
+    )
+    .bind(p.name.clone().unwrap_or_default())
+    .bind(p.description.clone().unwrap_or_default())
+    .bind(p.category.clone().unwrap_or_default())
+    .bind(p.exchange_points.unwrap_or(1))
+    .bind(stock)
+    .bind(stock)
+    .bind(p.image.clone().unwrap_or_default())
+    .bind(p.is_hot.unwrap_or(false) as i64)
+    .bind(p.rating.unwrap_or(5.0))
+    .bind(p.sort_order.unwrap_or(0))
+    .bind(now)
+    .bind(now)
+    .execute(&mut ***tx)
+    .await?;
+    inserted_id(tx, result).await
+}
