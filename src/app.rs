@@ -13,14 +13,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actors::prize_wheel::PrizeWheelArgs;
+use crate::actors::review_queue::ReviewQueueArgs;
 use crate::actors::stock_ledger::StockLedgerArgs;
 use crate::actors::user_session::WalletDeps;
-use crate::actors::{StockHandle, Wallets, WheelHandle};
+use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
 use crate::auth::{LogSms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState};
 use crate::notify::{CloseReason, Hub};
+use crate::objects::ObjectStore;
 use crate::store::Store;
 use crate::telemetry;
 
@@ -61,6 +63,7 @@ impl Application {
             WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: config.wheel_seed })
                 .await?;
         let stock = StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await?;
+        let objects = ObjectStore::from_config(&config).await.context("opening object storage")?;
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),
             hub: hub.clone(),
@@ -77,9 +80,9 @@ impl Application {
             !config.is_production(),
             Arc::new(LogSms { reveal_codes: !config.is_production() }),
         );
-        if let Err(e) = tokio::fs::create_dir_all(&config.upload_dir).await {
-            tracing::warn!(dir = %config.upload_dir.display(), error = %e, "cannot create the upload folder");
-        }
+        let reviews =
+            ReviewHandle::start(ReviewQueueArgs { store: store.clone(), wallets: wallets.clone(), hub: hub.clone() })
+                .await?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         let state = AppState {
@@ -89,6 +92,8 @@ impl Application {
             wallets,
             wheel,
             stock,
+            reviews,
+            objects,
             hub,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -134,6 +139,7 @@ impl Application {
         state.wallets.stop();
         state.wheel.stop();
         state.stock.stop();
+        state.reviews.stop();
         state.store.close().await;
         tracing::info!("server stopped");
         Ok(())

@@ -77,6 +77,20 @@ pub struct Config {
     /// A fixed seed for the wheel's random generator (repeatable draws in tests); unset = OS seed.
     pub wheel_seed: Option<u64>,
     pub ws: WsSettings,
+    /// S3-compatible object storage; `None` = the local `upload_dir`.
+    pub s3: Option<S3Settings>,
+    /// Prefix for URLs the server signs itself (`https://api.example.com`); empty = relative.
+    pub public_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: Secret,
+    pub secret_key: Secret,
+    pub force_path_style: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,7 +105,7 @@ pub struct WsSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0} is required in production")]
+    #[error("{0} is required")]
     Missing(&'static str),
     #[error("{0} must be at least 32 bytes in production")]
     TooShort(&'static str),
@@ -183,6 +197,19 @@ impl Config {
                 })?),
                 None => None,
             },
+            s3: match var("S3_BUCKET") {
+                None => None,
+                Some(bucket) => Some(S3Settings {
+                    endpoint: var("S3_ENDPOINT"),
+                    bucket,
+                    region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                    access_key: Secret(var("S3_ACCESS_KEY").ok_or(ConfigError::Missing("S3_ACCESS_KEY"))?),
+                    secret_key: Secret(var("S3_SECRET_KEY").ok_or(ConfigError::Missing("S3_SECRET_KEY"))?),
+                    // Path-style is what MinIO and most S3-compatible servers expect.
+                    force_path_style: var("S3_FORCE_PATH_STYLE").map(|v| flag(Some(&v))).unwrap_or(true),
+                }),
+            },
+            public_base_url: var("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             ws: WsSettings {
                 ping_every: Duration::from_secs(number(&var, "WS_PING_SECS", 30)?),
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),

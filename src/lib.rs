@@ -22,6 +22,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod notify;
+pub mod objects;
 pub mod store;
 pub mod telemetry;
 

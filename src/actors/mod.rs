@@ -3,12 +3,14 @@
 //! the store before it is acknowledged.
 
 pub mod prize_wheel;
+pub mod review_queue;
 pub mod stock_ledger;
 pub mod supervision;
 pub mod user_session;
 pub mod wallets;
 
 pub use prize_wheel::WheelHandle;
+pub use review_queue::ReviewHandle;
 pub use stock_ledger::StockHandle;
 pub use user_session::{PointsChange, WalletSnapshot};
 pub use wallets::Wallets;

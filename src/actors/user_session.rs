@@ -26,6 +26,7 @@ use crate::domain::{DomainError, PointsSource};
 use crate::notify::{Hub, ServerMessage};
 use crate::store::audit::AuditEntry;
 use crate::store::ledger::{CommittedChange, PointsChangeWrite};
+use crate::store::reviews::{ApprovalWrite, CommittedApproval};
 use crate::store::shop::{CommittedOrder, ExchangeWrite, EXCHANGE_OPERATION};
 use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite, DRAW_OPERATION};
 use crate::store::{Store, StoreError};
@@ -108,6 +109,16 @@ pub struct RedeemOutcome {
     pub replayed: bool,
 }
 
+/// A merchant's approval of a receipt, as the customer's wallet applies it.
+#[derive(Debug, Clone)]
+pub struct ApprovalRequest {
+    pub upload_id: i64,
+    pub points: i64,
+    pub actual_amount_cents: i64,
+    pub reviewer_id: i64,
+    pub reason: Option<String>,
+}
+
 /// What every wallet actor shares.
 #[derive(Clone)]
 pub struct WalletDeps {
@@ -129,6 +140,8 @@ pub enum UserSessionMessage {
     Draw(DrawRequest, Arc<AtomicBool>, RpcReplyPort<Result<DrawOutcome, DomainError>>),
     /// Same contract as `Change`, for a shop redemption.
     Redeem(RedeemRequest, Arc<AtomicBool>, RpcReplyPort<Result<RedeemOutcome, DomainError>>),
+    /// Same contract as `Change`: credit an approved receipt together with its status change.
+    Approve(ApprovalRequest, Arc<AtomicBool>, RpcReplyPort<Result<CommittedApproval, DomainError>>),
     /// Periodic: stop when idle, so memory follows active users, not all users.
     IdleCheck,
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
@@ -231,6 +244,12 @@ impl Actor for UserSession {
                 started.store(true, Ordering::SeqCst);
                 state.last_active = Instant::now();
                 let result = state.redeem(request).await;
+                let _ = reply.send(result);
+            }
+            UserSessionMessage::Approve(request, started, reply) => {
+                started.store(true, Ordering::SeqCst);
+                state.last_active = Instant::now();
+                let result = state.approve(request).await;
                 let _ = reply.send(result);
             }
             UserSessionMessage::IdleCheck => {
@@ -543,6 +562,44 @@ impl UserSessionState {
                         Err(DomainError::ExchangeFailed)
                     }
                 }
+            }
+        }
+    }
+
+    async fn approve(&mut self, req: ApprovalRequest) -> Result<CommittedApproval, DomainError> {
+        self.refresh_if_stale().await?;
+        let write = ApprovalWrite {
+            upload_id: req.upload_id,
+            user_id: self.user_id,
+            balance_before: self.balance,
+            points: req.points,
+            actual_amount_cents: req.actual_amount_cents,
+            reviewer_id: req.reviewer_id,
+            reason: req.reason,
+            at: now_ms(),
+        };
+        match self.store.commit_approval(&write).await {
+            Ok(done) => {
+                self.balance = done.balance_after;
+                self.deps.hub.to_user(
+                    self.user_id,
+                    &ServerMessage::points_update(
+                        self.user_id,
+                        done.balance_after,
+                        done.points,
+                        PointsSource::PhotoReview.as_str(),
+                        &done.upload_id.to_string(),
+                    ),
+                );
+                Ok(done)
+            }
+            Err(e) => {
+                self.stale = true;
+                tracing::error!(user_id = self.user_id, upload_id = req.upload_id, error = %e, "approval failed");
+                Err(match e {
+                    StoreError::Unavailable(_) => DomainError::StoreUnavailable,
+                    _ => DomainError::ReviewFailed,
+                })
             }
         }
     }

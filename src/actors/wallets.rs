@@ -14,9 +14,11 @@ use dashmap::DashMap;
 use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
+use crate::store::reviews::CommittedApproval;
+
 use super::user_session::{
-    ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, UserSession, UserSessionArgs,
-    UserSessionMessage, WalletDeps, WalletSnapshot,
+    ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, UserSession,
+    UserSessionArgs, UserSessionMessage, WalletDeps, WalletSnapshot,
 };
 use super::CALL_TIMEOUT_MS;
 use crate::domain::phone::mask_phone;
@@ -135,6 +137,27 @@ impl Wallets {
                     self.forget(user_id, &actor);
                     if started.load(Ordering::SeqCst) {
                         return Err(DomainError::Internal(format!("wallet {user_id} failed during a redemption: {e}")));
+                    }
+                }
+            }
+        }
+        Err(unavailable(user_id))
+    }
+
+    /// Credits an approved receipt through the customer's wallet, in one transaction with the
+    /// upload's status change.
+    pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Result<CommittedApproval, DomainError> {
+        for _ in 0..3 {
+            let actor = self.actor(user_id).await?;
+            let started = Arc::new(AtomicBool::new(false));
+            let flag = started.clone();
+            match call_t!(actor, UserSessionMessage::Approve, CALL_TIMEOUT_MS, request.clone(), flag) {
+                Ok(result) => return result,
+                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
+                Err(e) => {
+                    self.forget(user_id, &actor);
+                    if started.load(Ordering::SeqCst) {
+                        return Err(DomainError::Internal(format!("wallet {user_id} failed during an approval: {e}")));
                     }
                 }
             }

@@ -35,6 +35,12 @@ pub enum DomainError {
     OrderNotFound,
     #[error("code already used")]
     AlreadyUsed,
+    #[error("review not found")]
+    ReviewNotFound,
+    #[error("already reviewed: {current_status}")]
+    AlreadyReviewed { current_status: String },
+    #[error("the review could not be completed")]
+    ReviewFailed,
     #[error("the store is unavailable")]
     StoreUnavailable,
     #[error("internal error: {0}")]

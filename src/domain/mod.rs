@@ -1,6 +1,8 @@
 //! Pure business rules and types: no I/O, no framework. Everything here is unit-tested.
 
 pub mod error;
+pub mod image;
+pub mod money;
 pub mod page;
 pub mod phone;
 pub mod points;

@@ -16,6 +16,7 @@ use crate::domain::phone::mask_phone;
 use crate::domain::time::{iso, iso_opt, now_ms};
 use crate::domain::PointsSource;
 use crate::store::audit::AuditEntry;
+use crate::store::reviews::ApplicationDecision;
 use crate::store::users::UserFlag;
 
 /// The largest single manual adjustment; bigger corrections are several audited steps.
@@ -27,7 +28,10 @@ pub fn router(test_hooks: bool) -> Router<AppState> {
         .route("/users/{id}/points", post(adjust_points))
         .route("/users/{id}/ban", post(ban))
         .route("/users/{id}/merchant", post(merchant))
-        .route("/audit-log", get(audit_log));
+        .route("/audit-log", get(audit_log))
+        .route("/merchant-applications", get(applications))
+        .route("/merchant-applications/{id}/approve", post(approve_application))
+        .route("/merchant-applications/{id}/reject", post(reject_application));
     if test_hooks {
         r.route("/test-hooks/wallets/{id}/panic", post(inject_wallet_panic))
     } else {
@@ -184,6 +188,52 @@ async fn audit_log(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery
         })
         .collect();
     Ok(ok(json!({ "entries": entries, "pagination": page.of(total) })))
+}
+
+async fn applications(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> ApiResult {
+    let page = q.page()?;
+    let status = q.one_of("status", &["pending", "approved", "rejected"])?;
+    let (rows, total) = state.store.applications_page(status, page).await?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|a| {
+            json!({
+                "application_id": a.id,
+                "user_id": a.user_id,
+                "shop_name": a.shop_name,
+                "contact": a.contact,
+                "status": a.status,
+                "created_at": iso(a.created_at),
+                "reviewed_at": a.reviewed_at.and_then(iso_opt),
+            })
+        })
+        .collect();
+    Ok(ok(json!({ "applications": list, "pagination": page.of(total) })))
+}
+
+async fn decide_application(state: &AppState, admin: &AdminUser, id: i64, approve: bool) -> ApiResult {
+    let action = if approve { "merchant_application.approve" } else { "merchant_application.reject" };
+    let mut entry = audit(admin, action, "merchant_application", id.to_string());
+    entry.before = Some(json!({ "status": "pending" }));
+    entry.after = Some(json!({ "status": if approve { "approved" } else { "rejected" } }));
+    match state.store.decide_application(id, approve, &entry).await? {
+        ApplicationDecision::Done(user_id) => Ok(ok(json!({
+            "application_id": id,
+            "user_id": user_id,
+            "status": if approve { "approved" } else { "rejected" },
+            "is_merchant": approve,
+        }))),
+        ApplicationDecision::NotFound => Err(ApiError::NotFound("申请")),
+        ApplicationDecision::AlreadyDecided(status) => Err(ApiError::AlreadyReviewed { current_status: status }),
+    }
+}
+
+async fn approve_application(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult {
+    decide_application(&state, &admin, id, true).await
+}
+
+async fn reject_application(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult {
+    decide_application(&state, &admin, id, false).await
 }
 
 /// Test hook (the server must run with ENABLE_TEST_HOOKS, never in production): panics the

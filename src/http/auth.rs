@@ -34,13 +34,25 @@ pub fn router() -> Router<AppState> {
         .route("/admin-login", post(admin_login))
 }
 
+/// Avatars uploaded to object storage are stored as `object:<key>` and shown as signed links.
+pub const AVATAR_OBJECT_PREFIX: &str = "object:";
+const AVATAR_URL_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The avatar as a client can load it.
+pub async fn avatar_url(state: &AppState, stored: &str) -> String {
+    match stored.strip_prefix(AVATAR_OBJECT_PREFIX) {
+        Some(key) => state.objects.signed_url(key, AVATAR_URL_TTL).await.unwrap_or_default(),
+        None => stored.to_string(),
+    }
+}
+
 /// The customer as the mini-program shows them.
-pub fn user_info(u: &UserRow) -> Value {
+pub async fn user_info(state: &AppState, u: &UserRow) -> Value {
     json!({
         "user_id": u.id,
         "mobile": mask_phone(&u.phone),
         "nickname": u.nickname,
-        "avatar": u.avatar,
+        "avatar": avatar_url(state, &u.avatar).await,
         "total_points": u.points,
         "is_merchant": u.is_merchant,
         "is_admin": false,
@@ -48,8 +60,8 @@ pub fn user_info(u: &UserRow) -> Value {
 }
 
 /// Like [`user_info`], plus the account's dates (`GET /api/user/info`).
-pub fn user_detail(u: &UserRow) -> Value {
-    let mut v = user_info(u);
+pub async fn user_detail(state: &AppState, u: &UserRow) -> Value {
+    let mut v = user_info(state, u).await;
     if let Some(o) = v.as_object_mut() {
         o.insert("created_at".into(), json!(iso(u.created_at)));
         o.insert("last_login".into(), json!(iso_opt(u.last_login)));
@@ -124,7 +136,7 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
         "refresh_token": pair.refresh_token,
         "token_type": "Bearer",
         "expires_in": ACCESS_TTL_S,
-        "user_info": user_info(&user),
+        "user_info": user_info(&state, &user).await,
         "is_new_user": is_new_user,
     })))
 }
@@ -209,7 +221,7 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiR
             if let Ok(w) = state.wallets.snapshot(user.id).await {
                 user.points = w.balance;
             }
-            Ok(ok(json!({ "valid": true, "user_info": user_info(&user) })))
+            Ok(ok(json!({ "valid": true, "user_info": user_info(&state, &user).await })))
         }
         SubjectKind::Admin => Ok(ok(json!({
             "valid": true,

@@ -44,6 +44,26 @@ pub enum ApiError {
     Banned,
     #[error("not enough points")]
     InsufficientPoints { required: i64, current: i64 },
+    #[error("upload failed")]
+    UploadFailed,
+    #[error("no image")]
+    NoImage,
+    #[error("bad amount")]
+    BadAmount,
+    #[error("not an acceptable image")]
+    BadImage,
+    #[error("image too large")]
+    ImageTooLarge,
+    #[error("review failed")]
+    ReviewFailed,
+    #[error("review not found")]
+    ReviewNotFound,
+    #[error("approval needs the actual amount")]
+    ActualAmountRequired,
+    #[error("already reviewed")]
+    AlreadyReviewed { current_status: String },
+    #[error("signed link invalid or expired")]
+    LinkInvalid,
     #[error("exchange failed")]
     ExchangeFailed,
     #[error("product unavailable")]
@@ -115,6 +135,23 @@ impl ApiError {
             DrawTooFrequent => (3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
             DailyLimitReached => (3003, StatusCode::CONFLICT, "今日抽奖次数已达上限"),
             WheelClosed => (3004, StatusCode::CONFLICT, "抽奖活动未开始、已结束或未配置"),
+            UploadFailed => (5000, StatusCode::INTERNAL_SERVER_ERROR, "上传失败，请稍后重试"),
+            NoImage => (5001, StatusCode::BAD_REQUEST, "请选择要上传的图片"),
+            BadAmount => (5002, StatusCode::BAD_REQUEST, "消费金额必须在0.01-10000元之间"),
+            BadImage => (5003, StatusCode::BAD_REQUEST, "图片格式或大小不符合要求"),
+            ImageTooLarge => (5003, StatusCode::PAYLOAD_TOO_LARGE, "图片格式或大小不符合要求"),
+            ReviewFailed => (6000, StatusCode::INTERNAL_SERVER_ERROR, "审核操作失败"),
+            ReviewNotFound => (6001, StatusCode::NOT_FOUND, "审核记录不存在"),
+            ActualAmountRequired => (6002, StatusCode::BAD_REQUEST, "审核通过时必须确认实际消费金额"),
+            AlreadyReviewed { current_status } => {
+                return (
+                    6004,
+                    StatusCode::CONFLICT,
+                    "该记录已被审核".into(),
+                    json!({ "current_status": current_status }),
+                )
+            }
+            LinkInvalid => (2002, StatusCode::FORBIDDEN, "链接无效或已过期"),
             ExchangeFailed => (4000, StatusCode::INTERNAL_SERVER_ERROR, "兑换失败，请稍后重试"),
             ProductUnavailable => (4001, StatusCode::NOT_FOUND, "商品不存在或已下架"),
             OutOfStock { available, requested } => {
@@ -148,6 +185,15 @@ impl ApiError {
     pub fn code(&self) -> u32 {
         self.parts().0
     }
+
+    /// `(code, msg, data)` as a client sees them, for per-item results inside a batch.
+    pub fn public_parts(&self) -> (u32, String, Value) {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(cause = %cause, "internal error in a batch item");
+        }
+        let (code, _, msg, data) = self.parts();
+        (code, msg, data)
+    }
 }
 
 impl From<DomainError> for ApiError {
@@ -165,6 +211,9 @@ impl From<DomainError> for ApiError {
             DomainError::OutOfStock { available, requested } => ApiError::OutOfStock { available, requested },
             DomainError::OrderNotFound => ApiError::OrderNotFound,
             DomainError::ExchangeFailed => ApiError::ExchangeFailed,
+            DomainError::ReviewNotFound => ApiError::ReviewNotFound,
+            DomainError::AlreadyReviewed { current_status } => ApiError::AlreadyReviewed { current_status },
+            DomainError::ReviewFailed => ApiError::ReviewFailed,
             DomainError::AlreadyUsed => ApiError::AlreadyUsed,
             DomainError::Banned => ApiError::Banned,
             DomainError::RequestInFlight => ApiError::InFlight,
@@ -229,6 +278,15 @@ mod tests {
             (ApiError::AdminRequired, 2004, 403),
             (ApiError::Banned, 2005, 403),
             (ApiError::InsufficientPoints { required: 300, current: 120 }, 3001, 409),
+            (ApiError::UploadFailed, 5000, 500),
+            (ApiError::NoImage, 5001, 400),
+            (ApiError::BadAmount, 5002, 400),
+            (ApiError::BadImage, 5003, 400),
+            (ApiError::ImageTooLarge, 5003, 413),
+            (ApiError::ReviewFailed, 6000, 500),
+            (ApiError::ReviewNotFound, 6001, 404),
+            (ApiError::ActualAmountRequired, 6002, 400),
+            (ApiError::AlreadyReviewed { current_status: "approved".into() }, 6004, 409),
             (ApiError::ExchangeFailed, 4000, 500),
             (ApiError::ProductUnavailable, 4001, 404),
             (ApiError::OutOfStock { available: 1, requested: 2 }, 4002, 409),

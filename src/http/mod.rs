@@ -13,6 +13,8 @@ pub mod limits;
 pub mod lottery;
 pub mod merchant;
 pub mod ops;
+pub mod photo;
+pub mod upload;
 pub mod user;
 pub mod ws;
 
@@ -30,10 +32,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::actors::{StockHandle, Wallets, WheelHandle};
+use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
 use crate::auth::{SignInCodes, Tokens};
 use crate::config::Config;
 use crate::notify::Hub;
+use crate::objects::ObjectStore;
 use crate::store::Store;
 pub use error::{ok, ApiError, ApiResult};
 use tokio_util::sync::CancellationToken;
@@ -50,6 +53,8 @@ pub struct AppState {
     pub wallets: Wallets,
     pub wheel: WheelHandle,
     pub stock: StockHandle,
+    pub reviews: ReviewHandle,
+    pub objects: ObjectStore,
     pub hub: Hub,
     /// Cancelled when the server starts shutting down (sockets close with 1001).
     pub shutdown: CancellationToken,
@@ -71,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/user", user::router())
         .nest("/api/lottery", lottery::router())
         .nest("/api/exchange", exchange::router())
+        .nest("/api/photo", photo::router())
         .nest("/api/merchant", merchant::router())
         .nest(
             "/api/admin",

@@ -1,15 +1,20 @@
 //! `/api/user`: the signed-in customer's account, profile, points history and totals.
 
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{user_detail, user_info};
+use super::auth::{avatar_url, user_detail, user_info, AVATAR_OBJECT_PREFIX};
 use super::error::{ok, ApiError, ApiResult};
 use super::extract::{clean_text, ApiJson, ApiQuery, AuthUser};
+use super::photo::check_declared_length;
+use super::upload::{object_key, read_form, MAX_UPLOAD_BODY};
 use super::AppState;
 use crate::domain::time::{iso, now_ms};
 use crate::domain::{PointsSource, RecordDirection};
@@ -22,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/profile", put(profile).post(profile))
         .route("/points-records", get(points_records))
         .route("/statistics", get(statistics))
+        .route("/avatar", post(avatar).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)))
 }
 
 /// The account with the live balance (the wallet actor is the authority while it runs).
@@ -32,7 +38,7 @@ async fn current_user(state: &AppState, user_id: i64) -> Result<UserRow, ApiErro
 }
 
 async fn info(State(state): State<AppState>, auth: AuthUser) -> ApiResult {
-    Ok(ok(user_detail(&current_user(&state, auth.user_id).await?)))
+    Ok(ok(user_detail(&state, &current_user(&state, auth.user_id).await?).await))
 }
 
 #[derive(Deserialize)]
@@ -61,7 +67,7 @@ async fn profile(
         return Err(ApiError::bad("nickname", "nickname or avatar is required"));
     }
     state.store.update_profile(auth.user_id, nickname.as_deref(), avatar.as_deref(), now_ms()).await?;
-    Ok(ok(user_info(&current_user(&state, auth.user_id).await?)))
+    Ok(ok(user_info(&state, &current_user(&state, auth.user_id).await?).await))
 }
 
 async fn points_records(State(state): State<AppState>, auth: AuthUser, q: ApiQuery) -> ApiResult {
@@ -108,4 +114,34 @@ async fn statistics(State(state): State<AppState>, auth: AuthUser) -> ApiResult 
         "exchanges": totals.exchanges,
         "approved_uploads": totals.approved_uploads,
     })))
+}
+
+/// `POST /api/user/avatar`: an image (field `avatar`, or `photo`/`image`/`file`) stored like
+/// receipt photos; the previous uploaded avatar is removed.
+async fn avatar(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    headers: HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    check_declared_length(&headers)?;
+    let form = read_form(form.map_err(|_| ApiError::NoImage)?, &["avatar", "photo", "image", "file"]).await?;
+    let image = form.image.ok_or(ApiError::NoImage)?;
+    let key = object_key(&format!("avatars/{}", auth.user_id), image.kind);
+    if let Err(e) = state.objects.put(&key, image.bytes, image.kind.content_type()).await {
+        tracing::error!(error = %e, "storing an avatar failed");
+        return Err(ApiError::UploadFailed);
+    }
+    let previous = state.store.user(auth.user_id).await?.map(|u| u.avatar).unwrap_or_default();
+    let stored = format!("{AVATAR_OBJECT_PREFIX}{key}");
+    if let Err(e) = state.store.update_profile(auth.user_id, None, Some(&stored), now_ms()).await {
+        let _ = state.objects.delete(&key).await;
+        return Err(e.into());
+    }
+    if let Some(old) = previous.strip_prefix(AVATAR_OBJECT_PREFIX) {
+        if let Err(e) = state.objects.delete(old).await {
+            tracing::warn!(error = %e, "removing the previous avatar failed");
+        }
+    }
+    Ok(ok(json!({ "avatar": avatar_url(&state, &stored).await })))
 }

@@ -9,6 +9,7 @@ pub mod admins;
 pub mod audit;
 pub mod ledger;
 pub mod reconcile;
+pub mod reviews;
 pub mod shop;
 pub mod tokens;
 pub mod users;

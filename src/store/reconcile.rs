@@ -72,6 +72,47 @@ impl Store {
         Ok(out)
     }
 
+    /// Receipt reviews: every approved upload is credited exactly once with its points, and no
+    /// other upload is credited at all.
+    async fn reconcile_reviews(&self) -> StoreResult<Vec<Violation>> {
+        let mut credits: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+        let rows = sqlx::query("SELECT related_id, points FROM points_records WHERE source = 'photo_review'")
+            .fetch_all(self.pool())
+            .await?;
+        for r in rows {
+            let related: Option<String> = r.try_get("related_id")?;
+            let e = credits.entry(related.unwrap_or_default()).or_default();
+            e.0 += 1;
+            e.1 += r.try_get::<i64, _>("points")?;
+        }
+        let mut out = Vec::new();
+        let uploads =
+            sqlx::query("SELECT id, status, points_awarded FROM photo_uploads").fetch_all(self.pool()).await?;
+        for u in uploads {
+            let id: i64 = u.try_get("id")?;
+            let status: String = u.try_get("status")?;
+            let awarded: Option<i64> = u.try_get("points_awarded")?;
+            let (n, sum) = credits.remove(&id.to_string()).unwrap_or((0, 0));
+            let expected = if status == "approved" { (1, awarded.unwrap_or(0)) } else { (0, 0) };
+            if (n, sum) != expected {
+                out.push(Violation {
+                    subject: format!("upload {id}"),
+                    problem: format!(
+                        "status {status}: credited {n} time(s) with {sum} points, expected {} with {}",
+                        expected.0, expected.1
+                    ),
+                });
+            }
+        }
+        for (related, (n, _)) in credits {
+            out.push(Violation {
+                subject: format!("upload {related}"),
+                problem: format!("{n} credit(s) for an upload that does not exist"),
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn reconcile(&self) -> StoreResult<ReconcileReport> {
         let mut report = ReconcileReport::default();
         let mut balances = std::collections::HashMap::new();
@@ -137,6 +178,7 @@ impl Store {
         drop(totals);
         report.violations.extend(self.reconcile_prize_stock().await?);
         report.violations.extend(self.reconcile_product_stock().await?);
+        report.violations.extend(self.reconcile_reviews().await?);
         for user in sums_by_user.keys() {
             if !balances.contains_key(user) {
                 report.violations.push(Violation {

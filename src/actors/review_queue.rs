@@ -1,0 +1,257 @@
+//! `ReviewQueue`: owns the pending receipt reviews (reloaded from the store at start). Decisions
+//! arrive here one at a time, so each upload leaves `pending` exactly once: the first merchant
+//! wins, every later decision gets 6004 with the status it found. An approval asks the
+//! customer's wallet to credit the points in the same transaction as the status change.
+
+use std::collections::HashMap;
+
+use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::json;
+
+use super::supervision::Supervised;
+use super::user_session::ApprovalRequest;
+use super::wallets::Wallets;
+use super::CALL_TIMEOUT_MS;
+use crate::domain::money::{format_cents, review_points};
+use crate::domain::time::now_ms;
+use crate::domain::DomainError;
+use crate::notify::{Hub, ServerMessage};
+use crate::store::reviews::UploadRow;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub user_id: i64,
+    pub object_key: String,
+    pub content_type: String,
+    pub size: i64,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Approve { actual_amount_cents: i64 },
+    Reject,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub upload_id: i64,
+    pub reviewer_id: i64,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub upload_id: i64,
+    pub user_id: i64,
+    pub status: &'static str,
+    pub points_awarded: i64,
+    pub actual_amount_cents: Option<i64>,
+    pub reason: Option<String>,
+}
+
+pub enum ReviewQueueMessage {
+    Submit(Box<NewUpload>, RpcReplyPort<Result<UploadRow, DomainError>>),
+    Decide(Decision, RpcReplyPort<Result<Decided, DomainError>>),
+    /// The owner takes back a pending upload; answers its object key.
+    Withdraw {
+        upload_id: i64,
+        user_id: i64,
+        reply: RpcReplyPort<Result<String, DomainError>>,
+    },
+}
+
+#[derive(Clone)]
+pub struct ReviewQueue;
+
+#[derive(Clone)]
+pub struct ReviewQueueArgs {
+    pub store: Store,
+    pub wallets: Wallets,
+    pub hub: Hub,
+}
+
+pub struct ReviewQueueState {
+    /// upload id → owner.
+    pending: HashMap<i64, i64>,
+    args: ReviewQueueArgs,
+}
+
+impl Actor for ReviewQueue {
+    type Msg = ReviewQueueMessage;
+    type State = ReviewQueueState;
+    type Arguments = ReviewQueueArgs;
+
+    async fn pre_start(
+        &self,
+        _: ActorRef<Self::Msg>,
+        args: ReviewQueueArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let pending = args.store.pending_uploads().await?.into_iter().collect();
+        Ok(ReviewQueueState { pending, args })
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ReviewQueueMessage::Submit(upload, reply) => {
+                let u = *upload;
+                let result = state
+                    .args
+                    .store
+                    .insert_upload(u.user_id, &u.object_key, &u.content_type, u.size, u.amount_cents, now_ms())
+                    .await
+                    .map_err(DomainError::from);
+                if let Ok(row) = &result {
+                    state.pending.insert(row.id, row.user_id);
+                }
+                let _ = reply.send(result);
+            }
+            ReviewQueueMessage::Decide(decision, reply) => {
+                let result = state.decide(decision).await;
+                let _ = reply.send(result);
+            }
+            ReviewQueueMessage::Withdraw { upload_id, user_id, reply } => {
+                let result = state.withdraw(upload_id, user_id).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ReviewQueueState {
+    /// Why `upload_id` cannot be decided: unknown (6001) or already decided (6004).
+    async fn not_pending(&self, upload_id: i64) -> DomainError {
+        match self.args.store.upload(upload_id).await {
+            Ok(Some(u)) => DomainError::AlreadyReviewed { current_status: u.status },
+            Ok(None) => DomainError::ReviewNotFound,
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn decide(&mut self, d: Decision) -> Result<Decided, DomainError> {
+        let Some(&user_id) = self.pending.get(&d.upload_id) else {
+            return Err(self.not_pending(d.upload_id).await);
+        };
+        let decided = match d.verdict {
+            Verdict::Approve { actual_amount_cents } => {
+                let points = review_points(actual_amount_cents);
+                let request = ApprovalRequest {
+                    upload_id: d.upload_id,
+                    points,
+                    actual_amount_cents,
+                    reviewer_id: d.reviewer_id,
+                    reason: d.reason.clone(),
+                };
+                if let Err(e) = self.args.wallets.approve(user_id, request).await {
+                    // The outcome may be unknown (a lost commit acknowledgement): trust the store.
+                    if let Ok(Some(u)) = self.args.store.upload(d.upload_id).await {
+                        if u.status != "pending" {
+                            self.pending.remove(&d.upload_id);
+                        }
+                    }
+                    return Err(e);
+                }
+                Decided {
+                    upload_id: d.upload_id,
+                    user_id,
+                    status: "approved",
+                    points_awarded: points,
+                    actual_amount_cents: Some(actual_amount_cents),
+                    reason: d.reason,
+                }
+            }
+            Verdict::Reject => {
+                let moved =
+                    self.args.store.reject_upload(d.upload_id, d.reviewer_id, d.reason.as_deref(), now_ms()).await?;
+                if !moved {
+                    self.pending.remove(&d.upload_id);
+                    return Err(self.not_pending(d.upload_id).await);
+                }
+                Decided {
+                    upload_id: d.upload_id,
+                    user_id,
+                    status: "rejected",
+                    points_awarded: 0,
+                    actual_amount_cents: None,
+                    reason: d.reason,
+                }
+            }
+        };
+        self.pending.remove(&d.upload_id);
+        self.args.hub.to_user(
+            user_id,
+            &ServerMessage::new(
+                "review_result",
+                json!({
+                    "upload_id": decided.upload_id,
+                    "status": decided.status,
+                    "points_awarded": decided.points_awarded,
+                    "actual_amount": decided.actual_amount_cents.map(format_cents),
+                    "review_reason": decided.reason,
+                }),
+            ),
+        );
+        Ok(decided)
+    }
+
+    async fn withdraw(&mut self, upload_id: i64, user_id: i64) -> Result<String, DomainError> {
+        match self.pending.get(&upload_id) {
+            Some(owner) if *owner == user_id => {}
+            Some(_) => return Err(DomainError::ReviewNotFound),
+            None => {
+                return match self.args.store.upload(upload_id).await? {
+                    Some(u) if u.user_id == user_id => Err(DomainError::AlreadyReviewed { current_status: u.status }),
+                    _ => Err(DomainError::ReviewNotFound),
+                }
+            }
+        }
+        let key =
+            self.args.store.delete_pending_upload(upload_id, user_id).await?.ok_or(DomainError::ReviewNotFound)?;
+        self.pending.remove(&upload_id);
+        Ok(key)
+    }
+}
+
+/// The live ReviewQueue, restarted from the store by its supervisor after a failure.
+#[derive(Clone)]
+pub struct ReviewHandle {
+    actor: Supervised<ReviewQueue>,
+}
+
+fn unreachable_queue(e: impl std::fmt::Display) -> DomainError {
+    DomainError::Internal(format!("review queue: {e}"))
+}
+
+impl ReviewHandle {
+    pub async fn start(args: ReviewQueueArgs) -> anyhow::Result<ReviewHandle> {
+        Ok(ReviewHandle { actor: Supervised::start("review_queue", ReviewQueue, args).await? })
+    }
+
+    pub async fn submit(&self, upload: NewUpload) -> Result<UploadRow, DomainError> {
+        let actor = self.actor.get()?;
+        call_t!(actor, ReviewQueueMessage::Submit, CALL_TIMEOUT_MS, Box::new(upload)).map_err(unreachable_queue)?
+    }
+
+    pub async fn decide(&self, decision: Decision) -> Result<Decided, DomainError> {
+        let actor = self.actor.get()?;
+        call_t!(actor, ReviewQueueMessage::Decide, CALL_TIMEOUT_MS, decision).map_err(unreachable_queue)?
+    }
+
+    pub async fn withdraw(&self, upload_id: i64, user_id: i64) -> Result<String, DomainError> {
+        let actor = self.actor.get()?;
+        call_t!(actor, |reply| ReviewQueueMessage::Withdraw { upload_id, user_id, reply }, CALL_TIMEOUT_MS)
+            .map_err(unreachable_queue)?
+    }
+
+    pub fn stop(&self) {
+        self.actor.stop();
+    }
+}

@@ -1,0 +1,430 @@
+//! Receipt uploads and their review, and merchant applications. An approval is written here in
+//! one transaction: the upload's status change (guarded: only from pending), the points ledger
+//! row that names the upload, and the balance.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
+
+use super::audit::{self, AuditEntry};
+use super::{inserted_id, Store, StoreError, StoreResult};
+use crate::domain::{PageRequest, PointsSource};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub object_key: String,
+    pub amount_cents: i64,
+    pub status: String,
+    pub actual_amount_cents: Option<i64>,
+    pub points_awarded: Option<i64>,
+    pub review_reason: Option<String>,
+    pub reviewer_id: Option<i64>,
+    pub reviewed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl<'r> FromRow<'r, AnyRow> for UploadRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(UploadRow {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            object_key: row.try_get("object_key")?,
+            amount_cents: row.try_get("amount_cents")?,
+            status: row.try_get("status")?,
+            actual_amount_cents: row.try_get("actual_amount_cents")?,
+            points_awarded: row.try_get("points_awarded")?,
+            review_reason: row.try_get("review_reason")?,
+            reviewer_id: row.try_get("reviewer_id")?,
+            reviewed_at: row.try_get("reviewed_at")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+const UPLOAD_COLUMNS: &str = "id, user_id, object_key, amount_cents, status, actual_amount_cents, points_awarded, review_reason, reviewer_id, reviewed_at, created_at";
+
+/// An approval as the customer's wallet writes it.
+#[derive(Debug, Clone)]
+pub struct ApprovalWrite {
+    pub upload_id: i64,
+    pub user_id: i64,
+    pub balance_before: i64,
+    pub points: i64,
+    pub actual_amount_cents: i64,
+    pub reviewer_id: i64,
+    pub reason: Option<String>,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommittedApproval {
+    pub upload_id: i64,
+    pub points: i64,
+    pub balance_after: i64,
+    pub record_id: i64,
+}
+
+/// Counts and totals per review status.
+#[derive(Debug, Clone, Default)]
+pub struct StatusTotals {
+    pub by_status: Vec<(String, i64)>,
+    pub points_awarded: i64,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewerTotals {
+    pub reviewer_id: i64,
+    pub approved: i64,
+    pub rejected: i64,
+    pub points_awarded: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub shop_name: String,
+    pub contact: String,
+    pub status: String,
+    pub reviewed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl<'r> FromRow<'r, AnyRow> for ApplicationRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(ApplicationRow {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            shop_name: row.try_get("shop_name")?,
+            contact: row.try_get("contact")?,
+            status: row.try_get("status")?,
+            reviewed_at: row.try_get("reviewed_at")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+/// How an application decision went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplicationDecision {
+    Done(i64),
+    NotFound,
+    AlreadyDecided(String),
+}
+
+impl Store {
+    pub async fn insert_upload(
+        &self,
+        user_id: i64,
+        key: &str,
+        content_type: &str,
+        size: i64,
+        amount_cents: i64,
+        now: i64,
+    ) -> StoreResult<UploadRow> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            "INSERT INTO photo_uploads (user_id, object_key, content_type, size_bytes, amount_cents, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(content_type)
+        .bind(size)
+        .bind(amount_cents)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        let id = inserted_id(&mut tx, result).await?;
+        tx.commit().await?;
+        Ok(UploadRow {
+            id,
+            user_id,
+            object_key: key.to_string(),
+            amount_cents,
+            status: "pending".into(),
+            actual_amount_cents: None,
+            points_awarded: None,
+            review_reason: None,
+            reviewer_id: None,
+            reviewed_at: None,
+            created_at: now,
+        })
+    }
+
+    pub async fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM photo_uploads WHERE id = ?");
+        Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    /// Pending uploads, for the ReviewQueue to load at start: `(upload id, owner)`.
+    pub async fn pending_uploads(&self) -> StoreResult<Vec<(i64, i64)>> {
+        sqlx::query("SELECT id, user_id FROM photo_uploads WHERE status = 'pending'")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("user_id")?)))
+            .collect()
+    }
+
+    /// A customer's uploads (newest first), or with `user_id = None` the pending queue (oldest first).
+    pub async fn uploads_page(
+        &self,
+        user_id: Option<i64>,
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<(Vec<UploadRow>, i64)> {
+        let mut filter = String::from(" WHERE 1 = 1");
+        if user_id.is_some() {
+            filter.push_str(" AND user_id = ?");
+        }
+        if status.is_some() {
+            filter.push_str(" AND status = ?");
+        }
+        let order = if user_id.is_some() { "DESC" } else { "ASC" };
+        let count_sql = format!("SELECT COUNT(*) FROM photo_uploads{filter}");
+        let list_sql =
+            format!("SELECT {UPLOAD_COLUMNS} FROM photo_uploads{filter} ORDER BY id {order} LIMIT ? OFFSET ?");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        let mut list = sqlx::query_as::<_, UploadRow>(&list_sql);
+        if let Some(u) = user_id {
+            count = count.bind(u);
+            list = list.bind(u);
+        }
+        if let Some(s) = status {
+            count = count.bind(s.to_string());
+            list = list.bind(s.to_string());
+        }
+        let total = count.fetch_one(self.pool()).await?;
+        let rows = list.bind(page.limit).bind(page.offset()).fetch_all(self.pool()).await?;
+        Ok((rows, total))
+    }
+
+    /// Rejects a pending upload; false when it was no longer pending.
+    pub async fn reject_upload(&self, id: i64, reviewer_id: i64, reason: Option<&str>, now: i64) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE photo_uploads SET status = 'rejected', review_reason = ?, reviewer_id = ?, reviewed_at = ?, points_awarded = 0 WHERE id = ? AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(reviewer_id)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// The approval: status change, ledger credit naming the upload, balance — one transaction.
+    pub async fn commit_approval(&self, w: &ApprovalWrite) -> StoreResult<CommittedApproval> {
+        let balance_after = w.balance_before + w.points;
+        let mut tx = self.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE photo_uploads SET status = 'approved', actual_amount_cents = ?, points_awarded = ?, review_reason = ?, reviewer_id = ?, reviewed_at = ? \
+             WHERE id = ? AND user_id = ? AND status = 'pending'",
+        )
+        .bind(w.actual_amount_cents)
+        .bind(w.points)
+        .bind(w.reason.clone())
+        .bind(w.reviewer_id)
+        .bind(w.at)
+        .bind(w.upload_id)
+        .bind(w.user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Err(StoreError::Conflict(format!("upload {} is no longer pending", w.upload_id)));
+        }
+        let credit = sqlx::query(
+            "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+        )
+        .bind(w.user_id)
+        .bind(w.points)
+        .bind(balance_after)
+        .bind(PointsSource::PhotoReview.as_str())
+        .bind("消费小票审核通过")
+        .bind(w.upload_id.to_string())
+        .bind(w.at)
+        .execute(&mut **tx)
+        .await?;
+        let record_id = inserted_id(&mut tx, credit).await?;
+        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
+            .bind(balance_after)
+            .bind(w.at)
+            .bind(w.user_id)
+            .bind(w.balance_before)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if updated != 1 {
+            return Err(StoreError::Conflict(format!("user {} wallet changed underneath the approval", w.user_id)));
+        }
+        tx.commit().await?;
+        Ok(CommittedApproval { upload_id: w.upload_id, points: w.points, balance_after, record_id })
+    }
+
+    /// Removes a pending upload of `user_id`; returns its object key, or `None` when there was
+    /// no such pending upload.
+    pub async fn delete_pending_upload(&self, id: i64, user_id: i64) -> StoreResult<Option<String>> {
+        let mut tx = self.begin_write().await?;
+        let key: Option<String> = sqlx::query_scalar(
+            "SELECT object_key FROM photo_uploads WHERE id = ? AND user_id = ? AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if key.is_some() {
+            sqlx::query("DELETE FROM photo_uploads WHERE id = ? AND status = 'pending'")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// Totals by status; for one customer or, with `None`, everybody.
+    pub async fn upload_totals(&self, user_id: Option<i64>) -> StoreResult<StatusTotals> {
+        let filter = if user_id.is_some() { " WHERE user_id = ?" } else { "" };
+        let sql = format!(
+            "SELECT status, COUNT(*) AS n, CAST(COALESCE(SUM(points_awarded), 0) AS SIGNED) AS pts, \
+             CAST(COALESCE(SUM(amount_cents), 0) AS SIGNED) AS amt FROM photo_uploads{filter} GROUP BY status"
+        );
+        let mut q = sqlx::query(&sql);
+        if let Some(u) = user_id {
+            q = q.bind(u);
+        }
+        let mut totals = StatusTotals::default();
+        for r in q.fetch_all(self.pool()).await? {
+            totals.by_status.push((r.try_get("status")?, r.try_get("n")?));
+            totals.points_awarded += r.try_get::<i64, _>("pts")?;
+            totals.amount_cents += r.try_get::<i64, _>("amt")?;
+        }
+        Ok(totals)
+    }
+
+    pub async fn reviewer_totals(&self) -> StoreResult<Vec<ReviewerTotals>> {
+        sqlx::query(
+            "SELECT reviewer_id, \
+               CAST(COALESCE(SUM(CASE WHEN status = 'approved' THEN 1 ELSE 0 END), 0) AS SIGNED) AS approved, \
+               CAST(COALESCE(SUM(CASE WHEN status = 'rejected' THEN 1 ELSE 0 END), 0) AS SIGNED) AS rejected, \
+               CAST(COALESCE(SUM(points_awarded), 0) AS SIGNED) AS pts \
+             FROM photo_uploads WHERE reviewer_id IS NOT NULL GROUP BY reviewer_id ORDER BY reviewer_id",
+        )
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(ReviewerTotals {
+                reviewer_id: r.try_get("reviewer_id")?,
+                approved: r.try_get("approved")?,
+                rejected: r.try_get("rejected")?,
+                points_awarded: r.try_get("pts")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Files an application, or returns the customer's pending one.
+    pub async fn apply_merchant(
+        &self,
+        user_id: i64,
+        shop_name: &str,
+        contact: &str,
+        now: i64,
+    ) -> StoreResult<ApplicationRow> {
+        let mut tx = self.begin_write().await?;
+        let existing: Option<ApplicationRow> = sqlx::query_as(
+            "SELECT id, user_id, shop_name, contact, status, reviewed_at, created_at FROM merchant_applications WHERE user_id = ? AND status = 'pending'",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(e) = existing {
+            return Ok(e);
+        }
+        let result = sqlx::query("INSERT INTO merchant_applications (user_id, shop_name, contact, status, created_at) VALUES (?, ?, ?, 'pending', ?)")
+            .bind(user_id)
+            .bind(shop_name)
+            .bind(contact)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        let id = inserted_id(&mut tx, result).await?;
+        tx.commit().await?;
+        Ok(ApplicationRow {
+            id,
+            user_id,
+            shop_name: shop_name.to_string(),
+            contact: contact.to_string(),
+            status: "pending".into(),
+            reviewed_at: None,
+            created_at: now,
+        })
+    }
+
+    pub async fn applications_page(
+        &self,
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> StoreResult<(Vec<ApplicationRow>, i64)> {
+        let filter = if status.is_some() { " WHERE status = ?" } else { "" };
+        let count_sql = format!("SELECT COUNT(*) FROM merchant_applications{filter}");
+        let list_sql = format!(
+            "SELECT id, user_id, shop_name, contact, status, reviewed_at, created_at FROM merchant_applications{filter} ORDER BY id ASC LIMIT ? OFFSET ?"
+        );
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        let mut list = sqlx::query_as::<_, ApplicationRow>(&list_sql);
+        if let Some(s) = status {
+            count = count.bind(s.to_string());
+            list = list.bind(s.to_string());
+        }
+        let total = count.fetch_one(self.pool()).await?;
+        let rows = list.bind(page.limit).bind(page.offset()).fetch_all(self.pool()).await?;
+        Ok((rows, total))
+    }
+
+    /// Approves (granting the merchant role) or rejects a pending application, audited.
+    pub async fn decide_application(
+        &self,
+        id: i64,
+        approve: bool,
+        audit_entry: &AuditEntry,
+    ) -> StoreResult<ApplicationDecision> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT user_id, status FROM merchant_applications WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let Some(row) = row else { return Ok(ApplicationDecision::NotFound) };
+        let status: String = row.try_get("status")?;
+        if status != "pending" {
+            return Ok(ApplicationDecision::AlreadyDecided(status));
+        }
+        let user_id: i64 = row.try_get("user_id")?;
+        sqlx::query("UPDATE merchant_applications SET status = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ? AND status = 'pending'")
+            .bind(if approve { "approved" } else { "rejected" })
+            .bind(audit_entry.actor_id)
+            .bind(audit_entry.at)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        if approve {
+            sqlx::query("UPDATE users SET is_merchant = 1, updated_at = ? WHERE id = ?")
+                .bind(audit_entry.at)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        audit::insert(&mut tx, audit_entry).await?;
+        tx.commit().await?;
+        Ok(ApplicationDecision::Done(user_id))
+    }
+}
