@@ -449,3 +449,97 @@ impl WsClient {
         self.send_text(&v.to_string()).await
     }
 }
+
+/// Where object storage lives for a test server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objects {
+    /// The local directory with HMAC-signed `/files` links (the default).
+    Local,
+    /// A real S3-compatible server (moto), each server with its own bucket.
+    S3,
+}
+
+/// The S3-compatible server for tests: `TEST_S3_ENDPOINT` (scripts/test starts moto there), or
+/// moto started here on 127.0.0.1:5055 when nothing answers. Never skipped: when no server can be
+/// had, the S3 tests fail.
+pub fn s3_endpoint() -> String {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| {
+            let endpoint = std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".to_string());
+            let addr = endpoint.trim_start_matches("http://").to_string();
+            let up = || {
+                std::net::TcpStream::connect_timeout(&addr.parse().expect("host:port"), Duration::from_secs(1)).is_ok()
+            };
+            if !up() {
+                let port = addr.rsplit(':').next().unwrap_or("5055").to_string();
+                // Left running for later tests and runs, like the database server.
+                let _ = Command::new("moto_server")
+                    .args(["-H", "127.0.0.1", "-p", &port])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start moto_server (pip install 'moto[server]')");
+                for _ in 0..100 {
+                    if up() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                assert!(up(), "moto_server did not come up at {endpoint}");
+            }
+            endpoint
+        })
+        .clone()
+}
+
+impl TestServer {
+    /// A server whose object storage is `objects`.
+    pub async fn start_with_objects(backend: Backend, objects: Objects, extra: &[(&str, &str)]) -> TestServer {
+        let mut env: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if objects == Objects::S3 {
+            let bucket = format!("rl-test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+            env.push(("S3_ENDPOINT".into(), s3_endpoint()));
+            env.push(("S3_BUCKET".into(), bucket));
+            env.push(("S3_REGION".into(), "us-east-1".into()));
+            env.push(("S3_ACCESS_KEY".into(), "testing".into()));
+            env.push(("S3_SECRET_KEY".into(), "testing".into()));
+            env.push(("S3_FORCE_PATH_STYLE".into(), "true".into()));
+        }
+        let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        TestServer::start_with(backend, &refs).await
+    }
+
+    /// Resolves a link the server handed out (relative `/files/…` or an absolute S3 URL).
+    pub fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            self.url(url)
+        } else {
+            url.to_string()
+        }
+    }
+}
+
+/// Like `both_backends!`, for tests that also run against both object stores: each
+/// `async fn x(backend: Backend, objects: Objects)` becomes four tests.
+#[macro_export]
+macro_rules! all_storage {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_local {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::Sqlite, $crate::common::Objects::Local).await } )*
+        }
+        mod sqlite_s3 {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::Sqlite, $crate::common::Objects::S3).await } )*
+        }
+        mod mariadb_local {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::MariaDb, $crate::common::Objects::Local).await } )*
+        }
+        mod mariadb_s3 {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+               async fn $name() { super::$name($crate::common::Backend::MariaDb, $crate::common::Objects::S3).await } )*
+        }
+    };
+}
