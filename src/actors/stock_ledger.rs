@@ -189,7 +189,15 @@ impl StockLedgerState {
             ));
         }
         let p = self.store.update_product(id, patch, audit).await?.ok_or(DomainError::ProductUnavailable)?;
-        self.shelves.insert(id, shelf(&p));
+        let mut updated = shelf(&p);
+        if patch.stock.is_none() {
+            // The store's stock still counts units reserved by redemptions being committed;
+            // memory already took them off, so it stays the authority on what is available.
+            if let Some(current) = self.shelves.get(&id) {
+                updated.stock = current.stock;
+            }
+        }
+        self.shelves.insert(id, updated);
         if patch.stock.is_some() {
             self.publish(id, "admin_adjust");
         }

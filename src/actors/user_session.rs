@@ -363,7 +363,10 @@ impl UserSessionState {
             self.recent_draws.pop_front();
         }
         if self.recent_draws.len() >= self.deps.draws_per_min as usize {
-            return Err(DomainError::DrawTooFrequent);
+            // The window frees a place when its oldest request turns a minute old.
+            let oldest = self.recent_draws.front().copied().unwrap_or(now);
+            let wait = Duration::from_secs(60).saturating_sub(now.duration_since(oldest));
+            return Err(DomainError::DrawTooFrequent { retry_after_ms: wait.as_millis() as u64 });
         }
         self.recent_draws.push_back(now);
         let today = local_day(now_ms());

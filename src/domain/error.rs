@@ -18,7 +18,7 @@ pub enum DomainError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("too many draws in a short time")]
-    DrawTooFrequent,
+    DrawTooFrequent { retry_after_ms: u64 },
     #[error("daily draw limit reached")]
     DailyLimitReached,
     #[error("the lottery is not running")]

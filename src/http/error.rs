@@ -79,7 +79,7 @@ pub enum ApiError {
     #[error("draw failed")]
     DrawFailed,
     #[error("draws too frequent")]
-    DrawTooFrequent,
+    DrawTooFrequent(Duration),
     #[error("daily draw limit reached")]
     DailyLimitReached,
     #[error("lottery closed")]
@@ -132,7 +132,7 @@ impl ApiError {
                 )
             }
             DrawFailed => (3000, StatusCode::INTERNAL_SERVER_ERROR, "抽奖失败，请稍后重试"),
-            DrawTooFrequent => (3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
+            DrawTooFrequent(_) => (3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
             DailyLimitReached => (3003, StatusCode::CONFLICT, "今日抽奖次数已达上限"),
             WheelClosed => (3004, StatusCode::CONFLICT, "抽奖活动未开始、已结束或未配置"),
             UploadFailed => (5000, StatusCode::INTERNAL_SERVER_ERROR, "上传失败，请稍后重试"),
@@ -203,7 +203,9 @@ impl From<DomainError> for ApiError {
             DomainError::InsufficientPoints { required, current } => ApiError::InsufficientPoints { required, current },
             DomainError::UserNotFound => ApiError::NotFound("用户"),
             DomainError::NotFound(what) => ApiError::NotFound(what),
-            DomainError::DrawTooFrequent => ApiError::DrawTooFrequent,
+            DomainError::DrawTooFrequent { retry_after_ms } => {
+                ApiError::DrawTooFrequent(Duration::from_millis(retry_after_ms))
+            }
             DomainError::DailyLimitReached => ApiError::DailyLimitReached,
             DomainError::WheelClosed => ApiError::WheelClosed,
             DomainError::DrawFailed => ApiError::DrawFailed,
@@ -243,7 +245,7 @@ impl IntoResponse for ApiError {
         }
         let (code, status, msg, data) = self.parts();
         let mut response = (status, Json(json!({ "code": code, "msg": msg, "data": data }))).into_response();
-        if let ApiError::RateLimited(wait) | ApiError::CodeTooFrequent(wait) = &self {
+        if let ApiError::RateLimited(wait) | ApiError::CodeTooFrequent(wait) | ApiError::DrawTooFrequent(wait) = &self {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

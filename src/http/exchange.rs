@@ -16,7 +16,8 @@ use crate::domain::time::{iso, iso_opt};
 use crate::domain::DomainError;
 use crate::store::shop::CommittedOrder;
 
-const MAX_QUANTITY: i64 = 99;
+/// A sanity bound against overflow, far above any real order; stock and points decide the rest.
+const MAX_QUANTITY: i64 = 1_000_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()

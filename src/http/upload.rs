@@ -1,5 +1,9 @@
-//! Multipart image uploads (receipts, avatars): the file is read in chunks and refused with 413
-//! as soon as it passes 5 MB; its type is decided by its first bytes, never by its name.
+//! Multipart image uploads (receipts, avatars): the file is read in chunks and never held past
+//! 5 MB; its type is decided by its first bytes, never by its name.
+//!
+//! An image over the limit is refused with 413, but the rest of the request (up to
+//! [`MAX_UPLOAD_BODY`]) is read and dropped first: a client that is still sending when the server
+//! answers and closes gets a broken pipe instead of the answer.
 
 use std::collections::HashMap;
 
@@ -10,8 +14,9 @@ use super::error::ApiError;
 use crate::domain::image::ImageKind;
 
 pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
-/// The whole request may carry a little more than the image: boundaries and the text fields.
-pub const MAX_UPLOAD_BODY: usize = MAX_IMAGE_BYTES + 64 * 1024;
+/// Past this the connection is cut without reading further (a declared length this large is
+/// refused before anything is read).
+pub const MAX_UPLOAD_BODY: usize = 16 * 1024 * 1024;
 const MAX_TEXT_FIELD: usize = 1024;
 
 pub struct ImageFile {
@@ -36,17 +41,25 @@ fn multipart_error(e: MultipartError) -> ApiError {
 pub async fn read_form(mut form: Multipart, file_fields: &[&str]) -> Result<Form, ApiError> {
     let mut image = None;
     let mut fields = HashMap::new();
+    let mut too_large = false;
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
+        if too_large {
+            while field.chunk().await.map_err(multipart_error)?.is_some() {}
+            continue;
+        }
         if file_fields.contains(&name.as_str()) {
             let mut buf = BytesMut::new();
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                 if buf.len() + chunk.len() > MAX_IMAGE_BYTES {
-                    return Err(ApiError::ImageTooLarge);
+                    too_large = true;
+                    buf = BytesMut::new();
                 }
-                buf.extend_from_slice(&chunk);
+                if !too_large {
+                    buf.extend_from_slice(&chunk);
+                }
             }
-            if buf.is_empty() || image.is_some() {
+            if too_large || buf.is_empty() || image.is_some() {
                 continue;
             }
             let kind = ImageKind::sniff(&buf).ok_or(ApiError::BadImage)?;
@@ -62,6 +75,9 @@ pub async fn read_form(mut form: Multipart, file_fields: &[&str]) -> Result<Form
             let text = String::from_utf8(buf.to_vec()).map_err(|_| ApiError::bad(&name, "must be UTF-8 text"))?;
             fields.insert(name, text);
         }
+    }
+    if too_large {
+        return Err(ApiError::ImageTooLarge);
     }
     Ok(Form { image, fields })
 }

@@ -473,7 +473,9 @@ pub fn s3_endpoint() -> String {
             };
             if !up() {
                 let port = addr.rsplit(':').next().unwrap_or("5055").to_string();
-                // Left running for later tests and runs, like the database server.
+                // Left running for later tests and runs, like the database server; nobody waits
+                // for it on purpose.
+                #[allow(clippy::zombie_processes)]
                 let _ = Command::new("moto_server")
                     .args(["-H", "127.0.0.1", "-p", &port])
                     .stdout(Stdio::null())
