@@ -1,0 +1,605 @@
+//! Load generator: drives a running server over real HTTP and WebSocket the way a promotion does —
+//! many customers signing in, holding sockets, and spinning the wheel at once — then audits every
+//! balance against what the responses reported.
+//!
+//! ```text
+//! cargo bench --bench loadgen -- --url http://127.0.0.1:3000 --users 2000 --sockets 2000 \
+//!     --concurrency 256 --duration 60 --mix single --scenarios draws,exchange,fanout \
+//!     --admin-user bench --admin-password bench-password --json bench-results/run.json
+//! ```
+//!
+//! The server must run with the per-customer and per-IP limits raised (every request comes from
+//! one address and each customer draws far more than 10 times a minute), e.g.
+//! `DRAW_LIMIT_PER_MIN=100000000 RATE_LIMIT_PER_IP_PER_MIN=100000000`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Drives a running restaurant-lottery server with draw bursts and socket fan-out")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// Customers to sign in.
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    /// WebSockets to hold open (spread over the customers, at most 3 each).
+    #[arg(long, default_value_t = 0)]
+    sockets: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Seconds of the draw burst.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Seconds of the exchange burst.
+    #[arg(long, default_value_t = 15)]
+    exchange_duration: u64,
+    /// Draw types and weights, e.g. `single` or `single:70,triple:20,decade:10`.
+    #[arg(long, default_value = "single")]
+    mix: String,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "draws")]
+    scenarios: Vec<Scenario>,
+    #[arg(long, env = "BENCH_ADMIN_USER", default_value = "bench")]
+    admin_user: String,
+    #[arg(long, env = "BENCH_ADMIN_PASSWORD", default_value = "bench-password")]
+    admin_password: String,
+    /// First phone number of the simulated customers (11 digits, 1[3-9]…).
+    #[arg(long, default_value_t = 17_000_000_000)]
+    phone_base: u64,
+    /// PID of the server, to report its resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Draws,
+    Exchange,
+    Fanout,
+}
+
+struct Customer {
+    id: i64,
+    token: String,
+    /// Balance after the top-up, as the server reported it.
+    start: AtomicI64,
+    /// Sum of changes the server acknowledged since then.
+    net: AtomicI64,
+}
+
+/// Latencies (µs) and outcomes of one request type.
+struct Series {
+    hist: Mutex<Histogram<u64>>,
+    ok: AtomicU64,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Series {
+    fn new() -> Series {
+        Series {
+            hist: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")),
+            ok: AtomicU64::new(0),
+            errors: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn record(&self, took: Duration, code: Option<i64>) {
+        let _ = self.hist.lock().unwrap_or_else(|p| p.into_inner()).record(took.as_micros().max(1) as u64);
+        match code {
+            Some(0) => {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            other => {
+                let key = other.map(|c| c.to_string()).unwrap_or_else(|| "transport".into());
+                *self.errors.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default() += 1;
+            }
+        }
+    }
+
+    fn summary(&self, seconds: f64) -> Value {
+        let h = self.hist.lock().unwrap_or_else(|p| p.into_inner());
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let ok = self.ok.load(Ordering::Relaxed);
+        json!({
+            "requests": h.len(),
+            "ok": ok,
+            "throughput_per_s": if seconds > 0.0 { ok as f64 / seconds } else { 0.0 },
+            "latency_ms": { "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99_9": ms(0.999), "max": h.max() as f64 / 1000.0 },
+            "errors": *self.errors.lock().unwrap_or_else(|p| p.into_inner()),
+        })
+    }
+}
+
+struct Shared {
+    args: Args,
+    http: reqwest::Client,
+    customers: Vec<Customer>,
+    series: BTreeMap<&'static str, Series>,
+    /// Commit → socket delivery of a customer's own updates (µs).
+    delivery: Mutex<Histogram<u64>>,
+    fanout: Mutex<Histogram<u64>>,
+    fanout_mark: Mutex<Option<(i64, Instant)>>,
+    fanout_seen: AtomicUsize,
+    sockets_open: AtomicUsize,
+}
+
+fn hist() -> Mutex<Histogram<u64>> {
+    Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds"))
+}
+
+async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> (Option<i64>, Value) {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(r) => match r.json::<Value>().await {
+            Ok(v) => (v["code"].as_i64(), v),
+            Err(_) => (None, Value::Null),
+        },
+        Err(_) => (None, Value::Null),
+    }
+}
+
+fn parse_mix(mix: &str) -> Vec<(String, u32)> {
+    mix.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| match part.split_once(':') {
+            Some((t, w)) => (t.trim().to_string(), w.trim().parse().unwrap_or(1)),
+            None => (part.trim().to_string(), 1),
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(16))
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let base = args.url.trim_end_matches('/').to_string();
+
+    let (code, admin) = post(
+        &http,
+        format!("{base}/api/auth/admin-login"),
+        None,
+        json!({ "username": args.admin_user, "password": args.admin_password }),
+    )
+    .await;
+    anyhow::ensure!(code == Some(0), "admin login failed ({admin}); create one with `restaurant-lottery create-admin`");
+    let admin_token = admin["data"]["access_token"].as_str().unwrap_or_default().to_string();
+
+    // Sign in and top up every customer so nobody runs dry during the burst.
+    println!("signing in {} customers …", args.users);
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(64));
+    let mut joins = Vec::new();
+    for i in 0..args.users {
+        let (http, base, gate, admin) = (http.clone(), base.clone(), gate.clone(), admin_token.clone());
+        let phone = (args.phone_base + i as u64).to_string();
+        joins.push(tokio::spawn(async move {
+            let _p = gate.acquire().await.ok()?;
+            let (code, v) =
+                post(&http, format!("{base}/api/auth/login"), None, json!({ "phone": phone, "code": "123456" })).await;
+            if code != Some(0) {
+                return None;
+            }
+            let id = v["data"]["user_info"]["user_id"].as_i64()?;
+            let token = v["data"]["access_token"].as_str()?.to_string();
+            let (code, top) = post(
+                &http,
+                format!("{base}/api/admin/users/{id}/points"),
+                Some(&admin),
+                json!({ "delta": 1_000_000, "reason": "load test" }),
+            )
+            .await;
+            let start = if code == Some(0) {
+                top["data"]["total_points"].as_i64()?
+            } else {
+                // Already topped up by an earlier run past the cap: read the balance instead.
+                let info = http
+                    .get(format!("{base}/api/user/info"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<Value>()
+                    .await
+                    .ok()?;
+                info["data"]["total_points"].as_i64()?
+            };
+            Some(Customer { id, token, start: AtomicI64::new(start), net: AtomicI64::new(0) })
+        }));
+    }
+    let mut customers = Vec::new();
+    for j in joins {
+        if let Ok(Some(c)) = j.await {
+            customers.push(c);
+        }
+    }
+    anyhow::ensure!(!customers.is_empty(), "no customer could sign in");
+    println!("  {} signed in and topped up in {:.1} s", customers.len(), started.elapsed().as_secs_f64());
+
+    let mut series = BTreeMap::new();
+    for (t, _) in parse_mix(&args.mix) {
+        let name: &'static str = Box::leak(format!("draw_{t}").into_boxed_str());
+        series.insert(name, Series::new());
+    }
+    series.insert("exchange", Series::new());
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        http: http.clone(),
+        customers,
+        series,
+        delivery: hist(),
+        fanout: hist(),
+        fanout_mark: Mutex::new(None),
+        fanout_seen: AtomicUsize::new(0),
+        sockets_open: AtomicUsize::new(0),
+    });
+
+    open_sockets(&shared, &base).await;
+    let mut report = serde_json::Map::new();
+    report.insert("users".into(), json!(shared.customers.len()));
+    report.insert("sockets".into(), json!(shared.sockets_open.load(Ordering::Relaxed)));
+    report.insert("concurrency".into(), json!(args.concurrency));
+    if let Some(pid) = args.server_pid {
+        report.insert("server_rss_mib_with_sockets".into(), json!(rss_mib(pid)));
+    }
+
+    if args.scenarios.contains(&Scenario::Draws) {
+        let secs = burst(&shared, &base, Duration::from_secs(args.duration), Work::Draws).await;
+        report.insert("draw_seconds".into(), json!(secs));
+        for (name, s) in &shared.series {
+            if name.starts_with("draw_") {
+                report.insert((*name).into(), s.summary(secs));
+            }
+        }
+    }
+    let bench_product = if args.scenarios.iter().any(|s| *s != Scenario::Draws) {
+        Some(bench_product(&shared, &base, &admin_token).await?)
+    } else {
+        None
+    };
+    if let (true, Some(pid)) = (args.scenarios.contains(&Scenario::Exchange), bench_product) {
+        let secs = burst(&shared, &base, Duration::from_secs(args.exchange_duration), Work::Exchange(pid)).await;
+        report.insert("exchange".into(), shared.series["exchange"].summary(secs));
+    }
+    if let (true, Some(pid)) = (args.scenarios.contains(&Scenario::Fanout), bench_product) {
+        report.insert("fanout".into(), fanout(&shared, &base, &admin_token, pid).await);
+    }
+    // Let the last socket messages arrive before reading the delivery histogram.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    {
+        let d = shared.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        report.insert("ws_delivery_ms".into(), quantiles(&d));
+    }
+    let mismatches = audit(&shared, &base).await;
+    report.insert("audit_mismatches".into(), json!(mismatches));
+    if let Some(pid) = args.server_pid {
+        report.insert("server_rss_mib_end".into(), json!(rss_mib(pid)));
+    }
+
+    print_table(&report);
+    if let Some(path) = &args.json {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(report))?)?;
+        println!("results written to {}", path.display());
+    }
+    anyhow::ensure!(mismatches == 0, "{mismatches} balances disagree with the acknowledged responses");
+    Ok(())
+}
+
+fn quantiles(h: &Histogram<u64>) -> Value {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    json!({ "samples": h.len(), "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99_9": ms(0.999), "max": h.max() as f64 / 1000.0 })
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Server timestamps are ISO 8601 UTC with milliseconds; both ends share this machine's clock.
+fn age_us(ts: &str) -> Option<u64> {
+    let sent = chrono::DateTime::parse_from_rfc3339(ts).ok()?.timestamp_micros();
+    let now = chrono::Utc::now().timestamp_micros();
+    Some((now - sent).max(1) as u64)
+}
+
+async fn open_sockets(shared: &Arc<Shared>, base: &str) {
+    let n = shared.args.sockets.min(shared.customers.len() * 3);
+    if n == 0 {
+        return;
+    }
+    println!("opening {n} sockets …");
+    let started = Instant::now();
+    let ws_base = base.replacen("http://", "ws://", 1);
+    let gate = Arc::new(Semaphore::new(128));
+    let mut joins = Vec::new();
+    for i in 0..n {
+        let (shared, gate) = (shared.clone(), gate.clone());
+        let url = format!("{ws_base}/ws?token={}", shared.customers[i % shared.customers.len()].token);
+        joins.push(tokio::spawn(async move {
+            let _p = gate.acquire().await.ok()?;
+            let (stream, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+            shared.sockets_open.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(read_socket(shared.clone(), stream));
+            Some(())
+        }));
+    }
+    for j in joins {
+        let _ = j.await;
+    }
+    println!("  {} open in {:.1} s", shared.sockets_open.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+}
+
+async fn read_socket(
+    shared: Arc<Shared>,
+    mut stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+) {
+    use tokio_tungstenite::tungstenite::Message;
+    while let Some(Ok(msg)) = stream.next().await {
+        let Message::Text(text) = msg else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+        match v["type"].as_str() {
+            Some("points_update") | Some("lottery_result") => {
+                if let Some(us) = v["timestamp"].as_str().and_then(age_us) {
+                    let _ = shared.delivery.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+                }
+            }
+            Some("stock_update") => {
+                let mark = *shared.fanout_mark.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((product, t0)) = mark {
+                    if v["data"]["product_id"].as_i64() == Some(product) && v["data"]["operation"] == "restock" {
+                        let _ = shared
+                            .fanout
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .record(t0.elapsed().as_micros().max(1) as u64);
+                        shared.fanout_seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Work {
+    Draws,
+    Exchange(i64),
+}
+
+/// Runs `work` at the configured concurrency for `length`; returns the measured seconds.
+async fn burst(shared: &Arc<Shared>, base: &str, length: Duration, work: Work) -> f64 {
+    let label = match work {
+        Work::Draws => "draw",
+        Work::Exchange(_) => "exchange",
+    };
+    println!("{label} burst: {} in flight for {} s …", shared.args.concurrency, length.as_secs());
+    let mix: Vec<(String, u32)> = parse_mix(&shared.args.mix);
+    let total_weight: u32 = mix.iter().map(|(_, w)| w).sum::<u32>().max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + length;
+    let mut workers = Vec::new();
+    for w in 0..shared.args.concurrency {
+        let (shared, next, mix, base) = (shared.clone(), next.clone(), mix.clone(), base.to_string());
+        workers.push(tokio::spawn(async move {
+            let mut k = w as u32;
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed) % shared.customers.len();
+                let c = &shared.customers[i];
+                let t0 = Instant::now();
+                match work {
+                    Work::Draws => {
+                        k = k.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        let mut pick = k % total_weight;
+                        let kind = mix
+                            .iter()
+                            .find(|(_, wgt)| {
+                                if pick < *wgt {
+                                    true
+                                } else {
+                                    pick -= wgt;
+                                    false
+                                }
+                            })
+                            .map(|(t, _)| t.as_str())
+                            .unwrap_or("single");
+                        let (code, v) = post(
+                            &shared.http,
+                            format!("{base}/api/lottery/draw"),
+                            Some(&c.token),
+                            json!({ "draw_type": kind }),
+                        )
+                        .await;
+                        let key = format!("draw_{kind}");
+                        if let Some(s) = shared.series.get(key.as_str()) {
+                            s.record(t0.elapsed(), code);
+                        }
+                        if code == Some(0) {
+                            let cost = v["data"]["points_cost"].as_i64().unwrap_or(0);
+                            let won = v["data"]["points_won"].as_i64().unwrap_or(0);
+                            c.net.fetch_add(won - cost, Ordering::Relaxed);
+                        }
+                    }
+                    Work::Exchange(product) => {
+                        let (code, v) = post(
+                            &shared.http,
+                            format!("{base}/api/exchange/redeem"),
+                            Some(&c.token),
+                            json!({ "product_id": product, "quantity": 1 }),
+                        )
+                        .await;
+                        shared.series["exchange"].record(t0.elapsed(), code);
+                        if code == Some(0) {
+                            c.net.fetch_sub(v["data"]["points_cost"].as_i64().unwrap_or(0), Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let progress = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let done: u64 = shared.series.values().map(|s| s.ok.load(Ordering::Relaxed)).sum();
+                let errors: u64 = shared
+                    .series
+                    .values()
+                    .map(|s| s.errors.lock().unwrap_or_else(|p| p.into_inner()).values().sum::<u64>())
+                    .sum();
+                println!(
+                    "  {:>5.1} s  {:>7} ok/s  {:>9} ok  {:>6} errors",
+                    started.elapsed().as_secs_f64(),
+                    done - last,
+                    done,
+                    errors
+                );
+                last = done;
+            }
+        })
+    };
+    for w in workers {
+        let _ = w.await;
+    }
+    progress.abort();
+    started.elapsed().as_secs_f64()
+}
+
+/// A product with stock for the whole exchange burst.
+async fn bench_product(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow::Result<i64> {
+    let (code, v) = post(
+        &shared.http,
+        format!("{base}/api/admin/products"),
+        Some(admin),
+        json!({ "name": "压测套餐", "description": "load test", "category": "压测", "exchange_points": 10, "stock": 5_000_000, "sort_order": 999 }),
+    )
+    .await;
+    anyhow::ensure!(code == Some(0), "creating the bench product failed: {v}");
+    v["data"]["id"].as_i64().ok_or_else(|| anyhow::anyhow!("no product id in {v}"))
+}
+
+/// One restock, measured until every open socket has seen it.
+async fn fanout(shared: &Arc<Shared>, base: &str, admin: &str, product: i64) -> Value {
+    let open = shared.sockets_open.load(Ordering::Relaxed);
+    println!("fan-out: one restock to {open} sockets …");
+    shared.fanout_seen.store(0, Ordering::Relaxed);
+    *shared.fanout_mark.lock().unwrap_or_else(|p| p.into_inner()) = Some((product, Instant::now()));
+    let (code, _) = post(
+        &shared.http,
+        format!("{base}/api/admin/products/{product}/restock"),
+        Some(admin),
+        json!({ "quantity": 1 }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while shared.fanout_seen.load(Ordering::Relaxed) < open && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let h = shared.fanout.lock().unwrap_or_else(|p| p.into_inner());
+    let mut v = quantiles(&h);
+    v["restock_ok"] = json!(code == Some(0));
+    v["sockets"] = json!(open);
+    v["delivered"] = json!(shared.fanout_seen.load(Ordering::Relaxed));
+    v
+}
+
+/// Every balance must equal its start plus what the acknowledged responses reported.
+async fn audit(shared: &Arc<Shared>, base: &str) -> u64 {
+    println!("auditing {} balances …", shared.customers.len());
+    let gate = Arc::new(Semaphore::new(64));
+    let mismatches = Arc::new(AtomicU64::new(0));
+    let mut joins = Vec::new();
+    for i in 0..shared.customers.len() {
+        let (shared, gate, mismatches, base) = (shared.clone(), gate.clone(), mismatches.clone(), base.to_string());
+        joins.push(tokio::spawn(async move {
+            let _p = gate.acquire().await;
+            let c = &shared.customers[i];
+            let expected = c.start.load(Ordering::Relaxed) + c.net.load(Ordering::Relaxed);
+            let got = match shared.http.get(format!("{base}/api/user/info")).bearer_auth(&c.token).send().await {
+                Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["data"]["total_points"].as_i64()),
+                Err(_) => None,
+            };
+            if got != Some(expected) {
+                mismatches.fetch_add(1, Ordering::Relaxed);
+                eprintln!("MISMATCH user {}: expected {expected}, server says {got:?}", c.id);
+            }
+        }));
+    }
+    for j in joins {
+        let _ = j.await;
+    }
+    mismatches.load(Ordering::Relaxed)
+}
+
+fn print_table(report: &serde_json::Map<String, Value>) {
+    println!();
+    println!(
+        "{:<16} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}  errors",
+        "request", "ok", "ok/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
+    for (name, v) in report {
+        let Some(lat) = v.get("latency_ms") else { continue };
+        println!(
+            "{:<16} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}  {}",
+            name,
+            v["ok"],
+            v["throughput_per_s"].as_f64().unwrap_or(0.0),
+            lat["p50"].as_f64().unwrap_or(0.0),
+            lat["p90"].as_f64().unwrap_or(0.0),
+            lat["p99"].as_f64().unwrap_or(0.0),
+            lat["p99_9"].as_f64().unwrap_or(0.0),
+            lat["max"].as_f64().unwrap_or(0.0),
+            v["errors"],
+        );
+    }
+    for key in ["ws_delivery_ms", "fanout"] {
+        if let Some(v) = report.get(key) {
+            println!(
+                "{:<16} {:>9} {:>10} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                key,
+                v["samples"],
+                "",
+                v["p50"].as_f64().unwrap_or(0.0),
+                v["p90"].as_f64().unwrap_or(0.0),
+                v["p99"].as_f64().unwrap_or(0.0),
+                v["p99_9"].as_f64().unwrap_or(0.0),
+                v["max"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    for key in
+        ["users", "sockets", "concurrency", "server_rss_mib_with_sockets", "server_rss_mib_end", "audit_mismatches"]
+    {
+        if let Some(v) = report.get(key) {
+            println!("{key}: {v}");
+        }
+    }
+}
