@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_lottery;
 pub mod admin_shop;
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod exchange;
 pub mod extract;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(ops::router())
+        .merge(docs::router())
         .route("/ws", axum::routing::get(ws::upgrade))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
