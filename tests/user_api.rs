@@ -233,10 +233,27 @@ async fn statistics_total_the_ledger(backend: Backend) {
     assert_eq!(s["total_points"].as_i64(), Some(1145), "{s}");
     assert_eq!(s["total_earned"].as_i64(), Some(1345), "{s}");
     assert_eq!(s["total_spent"].as_i64(), Some(200), "{s}");
-    assert_eq!(s["lottery_batches"].as_i64(), Some(0), "{s}");
+    assert_eq!(s["draws"].as_i64(), Some(0), "{s}");
     assert_eq!(s["exchanges"].as_i64(), Some(0), "{s}");
-    assert_eq!(s["approved_uploads"].as_i64(), Some(0), "{s}");
+    assert_eq!(s["uploads"].as_i64(), Some(0), "{s}");
     assert_eq!(server.balance(&c).await, 1145);
+
+    // A triple draw counts three draws; a redemption counts one exchange.
+    let drawn = assert_ok(&server.post("/api/lottery/draw", Some(&c.token), json!({ "draw_type": "triple" })).await);
+    let product = assert_ok(
+        &server.get("/api/exchange/products?sort_by=exchange_points&sort_order=ASC&limit=1", Some(&c.token)).await,
+    )["products"][0]["id"]
+        .as_i64()
+        .expect("a product");
+    let order = assert_ok(&server.post("/api/exchange/redeem", Some(&c.token), json!({ "product_id": product })).await);
+    let s = assert_ok(&server.get("/api/user/statistics", Some(&c.token)).await);
+    assert_eq!(s["draws"].as_i64(), Some(3), "{s}");
+    assert_eq!(s["exchanges"].as_i64(), Some(1), "{s}");
+    assert_eq!(s["total_points"].as_i64(), order["remaining_points"].as_i64(), "{s}");
+    let won = drawn["points_won"].as_i64().unwrap();
+    assert_eq!(s["total_earned"].as_i64(), Some(1345 + won), "{s}");
+    assert_eq!(s["total_spent"].as_i64(), Some(200 + 300 + order["points_cost"].as_i64().unwrap()), "{s}");
+    server.assert_reconciled();
 }
 
 /// (method, path, body) of every customer endpoint.

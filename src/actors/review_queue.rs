@@ -12,7 +12,7 @@ use super::supervision::Supervised;
 use super::user_session::ApprovalRequest;
 use super::wallets::Wallets;
 use super::CALL_TIMEOUT_MS;
-use crate::domain::money::{format_cents, review_points};
+use crate::domain::money::review_points;
 use crate::domain::time::now_ms;
 use crate::domain::DomainError;
 use crate::notify::{Hub, ServerMessage};
@@ -194,7 +194,8 @@ impl ReviewQueueState {
                     "upload_id": decided.upload_id,
                     "status": decided.status,
                     "points_awarded": decided.points_awarded,
-                    "actual_amount": decided.actual_amount_cents.map(format_cents),
+                    // Yuan as a number, the same as the HTTP answers give it.
+                    "actual_amount": decided.actual_amount_cents.map(|c| c as f64 / 100.0),
                     "review_reason": decided.reason,
                 }),
             ),

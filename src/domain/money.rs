@@ -26,11 +26,6 @@ pub fn parse_cents(raw: &str) -> Option<i64> {
     whole.checked_mul(100)?.checked_add(frac)
 }
 
-/// "88.50".
-pub fn format_cents(cents: i64) -> String {
-    format!("{}.{:02}", cents / 100, (cents % 100).abs())
-}
-
 /// Receipt amounts a customer may claim: 0.01–10000 yuan.
 pub const MIN_RECEIPT_CENTS: i64 = 1;
 pub const MAX_RECEIPT_CENTS: i64 = 1_000_000;
@@ -54,13 +49,6 @@ mod tests {
         for bad in ["", ".5", "5.", "1.234", "-1", "+1", "1e3", "abc", "1,5", "1.5.5", "１"] {
             assert_eq!(parse_cents(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn formats_cents() {
-        assert_eq!(format_cents(8850), "88.50");
-        assert_eq!(format_cents(1), "0.01");
-        assert_eq!(format_cents(1_000_000), "10000.00");
     }
 
     #[test]

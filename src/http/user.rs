@@ -104,15 +104,17 @@ async fn points_records(State(state): State<AppState>, auth: AuthUser, q: ApiQue
 
 async fn statistics(State(state): State<AppState>, auth: AuthUser) -> ApiResult {
     let totals = state.store.ledger_totals(auth.user_id).await?;
+    let activity = state.store.activity_counts(auth.user_id).await?;
     let balance = state.wallets.snapshot(auth.user_id).await?.balance;
     Ok(ok(json!({
         "total_points": balance,
         "total_earned": totals.earned,
         "total_spent": totals.spent,
         "records": totals.records,
-        "lottery_batches": totals.lottery_batches,
-        "exchanges": totals.exchanges,
-        "approved_uploads": totals.approved_uploads,
+        "draws": activity.draws,
+        "exchanges": activity.exchanges,
+        "uploads": activity.uploads,
+        "approved_uploads": activity.approved_uploads,
     })))
 }
 

@@ -77,8 +77,14 @@ pub struct LedgerTotals {
     pub earned: i64,
     pub spent: i64,
     pub records: i64,
-    pub lottery_batches: i64,
+}
+
+/// How much a customer has done: draws, shop orders, receipt uploads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityCounts {
+    pub draws: i64,
     pub exchanges: i64,
+    pub uploads: i64,
     pub approved_uploads: i64,
 }
 
@@ -209,10 +215,7 @@ impl Store {
             "SELECT \
                CAST(COALESCE(SUM(CASE WHEN points > 0 THEN points ELSE 0 END), 0) AS SIGNED) AS earned, \
                CAST(COALESCE(SUM(CASE WHEN points < 0 THEN -points ELSE 0 END), 0) AS SIGNED) AS spent, \
-               COUNT(*) AS records, \
-               CAST(COALESCE(SUM(CASE WHEN source = 'lottery' THEN 1 ELSE 0 END), 0) AS SIGNED) AS lottery_batches, \
-               CAST(COALESCE(SUM(CASE WHEN source = 'exchange' THEN 1 ELSE 0 END), 0) AS SIGNED) AS exchanges, \
-               CAST(COALESCE(SUM(CASE WHEN source = 'photo_review' THEN 1 ELSE 0 END), 0) AS SIGNED) AS approved_uploads \
+               COUNT(*) AS records \
              FROM points_records WHERE user_id = ?",
         )
         .bind(user_id)
@@ -222,8 +225,27 @@ impl Store {
             earned: row.try_get("earned")?,
             spent: row.try_get("spent")?,
             records: row.try_get("records")?,
-            lottery_batches: row.try_get("lottery_batches")?,
+        })
+    }
+
+    pub async fn activity_counts(&self, user_id: i64) -> StoreResult<ActivityCounts> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM lottery_draws WHERE user_id = ?) AS draws, \
+               (SELECT COUNT(*) FROM exchange_orders WHERE user_id = ?) AS exchanges, \
+               (SELECT COUNT(*) FROM photo_uploads WHERE user_id = ?) AS uploads, \
+               (SELECT COUNT(*) FROM photo_uploads WHERE user_id = ? AND status = 'approved') AS approved_uploads",
+        )
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(ActivityCounts {
+            draws: row.try_get("draws")?,
             exchanges: row.try_get("exchanges")?,
+            uploads: row.try_get("uploads")?,
             approved_uploads: row.try_get("approved_uploads")?,
         })
     }
