@@ -16,6 +16,7 @@ use restaurant_lottery::auth::tokens::{Subject, SubjectKind, Tokens};
 use restaurant_lottery::domain::wheel::{demo_sectors, spin, Pity, SamplingTable};
 use restaurant_lottery::http::lottery::batch_json;
 use restaurant_lottery::notify::Hub;
+use restaurant_lottery::store::group_commit::DrawCommitter;
 use restaurant_lottery::store::wheel::{CommittedBatch, CommittedDraw};
 use restaurant_lottery::store::Store;
 use restaurant_lottery::Config;
@@ -60,7 +61,6 @@ fn envelope(c: &mut Criterion) {
         is_pity: false,
         redemption_code: None,
         is_activity: false,
-        stock_left: None,
     };
     let batch = CommittedBatch {
         batch_id: "0f3a".into(),
@@ -71,7 +71,6 @@ fn envelope(c: &mut Criterion) {
         balance_after: 5000,
         pity_count: 3,
         pity_limit: 10,
-        debit_record_id: 9,
     };
     c.bench_function("http: render a decade draw into the envelope", |b| {
         b.iter(|| {
@@ -100,10 +99,11 @@ fn wallet_round_trip(c: &mut Criterion) {
         let stock =
             StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await.expect("stock");
         let wallets = Wallets::start(WalletDeps {
-            store,
+            store: store.clone(),
             hub,
             wheel,
             stock,
+            draws: DrawCommitter::start(store.clone(), 1),
             draws_per_min: 10,
             default_daily_limit: 0,
             idle_after: std::time::Duration::from_secs(600),

@@ -23,6 +23,7 @@ use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState};
 use crate::notify::{CloseReason, Hub};
 use crate::objects::ObjectStore;
+use crate::store::group_commit::DrawCommitter;
 use crate::store::Store;
 use crate::telemetry;
 
@@ -69,6 +70,10 @@ impl Application {
             hub: hub.clone(),
             wheel: wheel.clone(),
             stock: stock.clone(),
+            draws: DrawCommitter::start(
+                store.clone(),
+                config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 4 }),
+            ),
             draws_per_min: config.limits.draws_per_min,
             default_daily_limit: i64::from(config.limits.daily_draws),
             idle_after: config.wallet_idle,

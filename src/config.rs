@@ -77,6 +77,8 @@ pub struct Config {
     /// A fixed seed for the wheel's random generator (repeatable draws in tests); unset = OS seed.
     pub wheel_seed: Option<u64>,
     pub ws: WsSettings,
+    /// Committer tasks writing draw batches (group commit); default 4 on MySQL, 1 on SQLite.
+    pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
     pub s3: Option<S3Settings>,
     /// Prefix for URLs the server signs itself (`https://api.example.com`); empty = relative.
@@ -208,6 +210,10 @@ impl Config {
                     // Path-style is what MinIO and most S3-compatible servers expect.
                     force_path_style: var("S3_FORCE_PATH_STYLE").map(|v| flag(Some(&v))).unwrap_or(true),
                 }),
+            },
+            group_commit_workers: match var("GROUP_COMMIT_WORKERS") {
+                Some(_) => Some(number(&var, "GROUP_COMMIT_WORKERS", 1)?),
+                None => None,
             },
             public_base_url: var("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             ws: WsSettings {

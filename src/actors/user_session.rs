@@ -25,6 +25,7 @@ use crate::domain::wheel::{local_day, PrizeKind};
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::{Hub, ServerMessage};
 use crate::store::audit::AuditEntry;
+use crate::store::group_commit::DrawCommitter;
 use crate::store::ledger::{CommittedChange, PointsChangeWrite};
 use crate::store::reviews::{ApprovalWrite, CommittedApproval};
 use crate::store::shop::{CommittedOrder, ExchangeWrite, EXCHANGE_OPERATION};
@@ -126,6 +127,8 @@ pub struct WalletDeps {
     pub hub: Hub,
     pub wheel: WheelHandle,
     pub stock: StockHandle,
+    /// Draw batches are written through group commit.
+    pub draws: DrawCommitter,
     pub draws_per_min: u32,
     pub default_daily_limit: i64,
     pub idle_after: Duration,
@@ -405,7 +408,7 @@ impl UserSessionState {
             idempotency_key: req.idempotency_key.clone(),
             at: now_ms(),
         };
-        match self.store.commit_draw_batch(&write).await {
+        match self.deps.draws.commit(write).await {
             Ok(batch) => {
                 self.deps.wheel.settle(spun.reservation, true);
                 self.balance = batch.balance_after;

@@ -7,6 +7,7 @@
 
 pub mod admins;
 pub mod audit;
+pub mod group_commit;
 pub mod ledger;
 pub mod reconcile;
 pub mod reviews;
@@ -37,6 +38,8 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: serializes write transactions (SQLite has a single writer).
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Server-assigned draw ids (see `group_commit`).
+    pub(crate) draw_ids: Arc<group_commit::IdBlocks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +154,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
+            // A ping before every checkout is a round trip per transaction; broken connections
+            // surface as errors on use instead, which the callers already handle.
+            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -170,7 +176,12 @@ impl Store {
             .connect(&url)
             .await
             .context("connecting to the database")?;
-        Ok(Store { pool, backend, write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) })
+        Ok(Store {
+            pool,
+            backend,
+            write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            draw_ids: Arc::new(group_commit::IdBlocks::new("lottery_draws")),
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -213,6 +224,37 @@ fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// A value for SQL built at run time (multi-row inserts, partial updates).
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+    OptText(Option<String>),
+    Real(f64),
+}
+
+/// Binds `values` in order.
+pub(crate) fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    values: Vec<Bind>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for v in values {
+        q = match v {
+            Bind::Int(i) => q.bind(i),
+            Bind::Text(t) => q.bind(t),
+            Bind::OptText(t) => q.bind(t),
+            Bind::Real(r) => q.bind(r),
+        };
+    }
+    q
+}
+
+/// `INSERT INTO table (columns) VALUES (?, …), (?, …), …` for `rows` rows.
+pub(crate) fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
+    let one = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), vec![one; rows].join(", "))
 }
 
 /// The id of the row an INSERT just created. SQLite through the Any driver does not report it,

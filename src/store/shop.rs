@@ -8,7 +8,7 @@ use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
 use super::ledger::insert_idempotency;
-use super::{flag, inserted_id, Store, StoreError, StoreResult, WriteTx};
+use super::{bind_all, flag, inserted_id, Bind, Store, StoreError, StoreResult, WriteTx};
 use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -237,14 +237,7 @@ impl Store {
         sets.push(("updated_at = ?", Bind::Int(audit_entry.at)));
         let sql =
             format!("UPDATE products SET {} WHERE id = ?", sets.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "));
-        let mut q = sqlx::query(&sql);
-        for (_, b) in sets {
-            q = match b {
-                Bind::Text(t) => q.bind(t),
-                Bind::Int(i) => q.bind(i),
-                Bind::Real(r) => q.bind(r),
-            };
-        }
+        let q = bind_all(sqlx::query(&sql), sets.into_iter().map(|(_, b)| b).collect());
         q.bind(id).execute(&mut **tx).await?;
         let after = fetch_product(&mut tx, id).await?;
         entry.after = Some(product_json(&after));
@@ -442,13 +435,6 @@ impl Store {
         tx.commit().await?;
         Ok(Verification::Prize { draw_id: id, user_id: p.try_get("user_id")?, prize_name: p.try_get("prize_name")? })
     }
-}
-
-/// A value for a dynamically built UPDATE.
-enum Bind {
-    Text(String),
-    Int(i64),
-    Real(f64),
 }
 
 /// A product's audit snapshot.

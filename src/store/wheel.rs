@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
-use super::ledger::insert_idempotency;
-use super::{flag, inserted_id, Store, StoreError, StoreResult, WriteTx};
+use std::collections::BTreeMap;
+
+use super::{bind_all, flag, inserted_id, multi_insert, Bind, Store, StoreError, StoreResult, WriteTx};
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -68,8 +69,6 @@ pub struct CommittedDraw {
     pub is_pity: bool,
     pub redemption_code: Option<String>,
     pub is_activity: bool,
-    /// Units of this prize left after the batch, for limited prizes.
-    pub stock_left: Option<i64>,
 }
 
 /// What a committed batch produced; stored as the idempotent result too.
@@ -83,10 +82,30 @@ pub struct CommittedBatch {
     pub balance_after: i64,
     pub pity_count: i64,
     pub pity_limit: i64,
-    pub debit_record_id: i64,
 }
 
 pub const DRAW_OPERATION: &str = "lottery_draw";
+
+const DRAW_INSERT_COLUMNS: &[&str] = &[
+    "id",
+    "user_id",
+    "batch_id",
+    "prize_id",
+    "prize_name",
+    "prize_type",
+    "prize_value",
+    "angle",
+    "is_pity",
+    "is_near_miss",
+    "points_cost",
+    "redemption_code",
+    "status",
+    "created_at",
+];
+const LEDGER_INSERT_COLUMNS: &[&str] =
+    &["user_id", "points", "balance_after", "source", "description", "related_id", "idempotency_key", "created_at"];
+/// Rows per multi-row statement: well under both dialects' limits on bound parameters.
+const MAX_ROWS_PER_STATEMENT: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct DrawRow {
@@ -226,127 +245,162 @@ impl Store {
         Ok(Some(left))
     }
 
-    /// Writes a draw batch: the debit, a row per draw, limited prize stock, a credit per points
-    /// prize and the pity counter — one transaction, so all of it happens or none does.
-    pub async fn commit_draw_batch(&self, w: &DrawBatchWrite) -> StoreResult<CommittedBatch> {
-        let n = w.draws.len() as i64;
-        let cost = w.cost_per_draw * n;
-        let mut tx = self.begin_write().await?;
-        let mut balance = w.balance_before - cost;
-        let debit = sqlx::query(
-            "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(w.user_id)
-        .bind(-cost)
-        .bind(balance)
-        .bind(PointsSource::Lottery.as_str())
-        .bind(format!("抽奖 {n} 次"))
-        .bind(w.batch_id.clone())
-        .bind(w.idempotency_key.clone())
-        .bind(w.at)
-        .execute(&mut **tx)
-        .await?;
-        let debit_record_id = inserted_id(&mut tx, debit).await?;
-        let mut draws = Vec::with_capacity(w.draws.len());
-        let mut won = 0;
-        for d in &w.draws {
-            let status = d.prize.kind.is_inventory().then_some("unused");
-            let inserted = sqlx::query(
-                "INSERT INTO lottery_draws (user_id, batch_id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-            )
-            .bind(w.user_id)
-            .bind(w.batch_id.clone())
-            .bind(d.prize.id)
-            .bind(d.prize.name.clone())
-            .bind(d.prize.kind.as_str())
-            .bind(d.prize.value)
-            .bind(d.prize.angle)
-            .bind(d.is_pity as i64)
-            .bind(d.is_near_miss as i64)
-            .bind(w.cost_per_draw)
-            .bind(d.redemption_code.clone())
-            .bind(status)
-            .bind(w.at)
-            .execute(&mut **tx)
-            .await?;
-            let draw_id = inserted_id(&mut tx, inserted).await?;
-            let mut stock_left = None;
-            if d.prize.stock_left.is_some() {
-                // The guard makes overselling impossible even if memory and store disagreed.
-                let took =
-                    sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - 1 WHERE id = ? AND stock_left >= 1")
-                        .bind(d.prize.id)
-                        .execute(&mut **tx)
-                        .await?
-                        .rows_affected();
-                if took != 1 {
-                    return Err(StoreError::Conflict(format!("prize {} is out of stock", d.prize.id)));
+    /// Writes draw batches of several customers in one transaction: per batch the debit, a
+    /// row per draw, a credit per points prize; per limited prize one guarded stock decrement;
+    /// one guarded update of all the wallets (balance and pity counter). All of it happens or
+    /// none does. Each customer has at most one batch here (their wallet actor waits for it).
+    pub async fn commit_draw_group(&self, writes: &[DrawBatchWrite]) -> StoreResult<Vec<CommittedBatch>> {
+        let total: usize = writes.iter().map(|w| w.draws.len()).sum();
+        // Reserving ids takes its own transaction, so it comes before ours.
+        let mut next_id = self.draw_ids.allocate(self, total as i64).await?;
+        let mut draw_rows: Vec<Vec<Bind>> = Vec::with_capacity(total);
+        let mut ledger_rows: Vec<Vec<Bind>> = Vec::with_capacity(writes.len() * 2);
+        let mut idempotency_rows: Vec<Vec<Bind>> = Vec::new();
+        let mut prize_units: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut wallets: Vec<Bind> = Vec::new();
+        let mut committed = Vec::with_capacity(writes.len());
+        for w in writes {
+            let n = w.draws.len() as i64;
+            let cost = w.cost_per_draw * n;
+            let mut balance = w.balance_before - cost;
+            ledger_rows.push(vec![
+                Bind::Int(w.user_id),
+                Bind::Int(-cost),
+                Bind::Int(balance),
+                Bind::Text(PointsSource::Lottery.as_str().into()),
+                Bind::Text(format!("抽奖 {n} 次")),
+                Bind::OptText(Some(w.batch_id.clone())),
+                Bind::OptText(w.idempotency_key.clone()),
+                Bind::Int(w.at),
+            ]);
+            let mut draws = Vec::with_capacity(w.draws.len());
+            let mut won = 0;
+            for d in &w.draws {
+                let draw_id = next_id;
+                next_id += 1;
+                draw_rows.push(vec![
+                    Bind::Int(draw_id),
+                    Bind::Int(w.user_id),
+                    Bind::Text(w.batch_id.clone()),
+                    Bind::Int(d.prize.id),
+                    Bind::Text(d.prize.name.clone()),
+                    Bind::Text(d.prize.kind.as_str().into()),
+                    Bind::Int(d.prize.value),
+                    Bind::Int(d.prize.angle),
+                    Bind::Int(d.is_pity as i64),
+                    Bind::Int(d.is_near_miss as i64),
+                    Bind::Int(w.cost_per_draw),
+                    Bind::OptText(d.redemption_code.clone()),
+                    Bind::OptText(d.prize.kind.is_inventory().then(|| "unused".to_string())),
+                    Bind::Int(w.at),
+                ]);
+                if d.prize.stock_left.is_some() {
+                    *prize_units.entry(d.prize.id).or_default() += 1;
                 }
-                stock_left = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
-                    .bind(d.prize.id)
-                    .fetch_one(&mut **tx)
-                    .await?;
+                if d.prize.kind == PrizeKind::Points {
+                    balance += d.prize.value;
+                    won += d.prize.value;
+                    ledger_rows.push(vec![
+                        Bind::Int(w.user_id),
+                        Bind::Int(d.prize.value),
+                        Bind::Int(balance),
+                        Bind::Text(PointsSource::LotteryWin.as_str().into()),
+                        Bind::Text(format!("抽中 {}", d.prize.name)),
+                        Bind::OptText(Some(draw_id.to_string())),
+                        Bind::OptText(None),
+                        Bind::Int(w.at),
+                    ]);
+                }
+                draws.push(CommittedDraw {
+                    draw_id,
+                    prize_id: d.prize.id,
+                    prize_name: d.prize.name.clone(),
+                    prize_type: d.prize.kind.as_str().to_string(),
+                    prize_value: d.prize.value,
+                    angle: d.prize.angle,
+                    is_near_miss: d.is_near_miss,
+                    is_pity: d.is_pity,
+                    redemption_code: d.redemption_code.clone(),
+                    is_activity: d.prize.is_activity,
+                });
             }
-            if d.prize.kind == PrizeKind::Points {
-                balance += d.prize.value;
-                won += d.prize.value;
-                sqlx::query(
-                    "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                )
-                .bind(w.user_id)
-                .bind(d.prize.value)
-                .bind(balance)
-                .bind(PointsSource::LotteryWin.as_str())
-                .bind(format!("抽中 {}", d.prize.name))
-                .bind(draw_id.to_string())
-                .bind(w.at)
-                .execute(&mut **tx)
-                .await?;
+            wallets.extend([Bind::Int(w.user_id), Bind::Int(balance), Bind::Int(w.pity_after)]);
+            let batch = CommittedBatch {
+                batch_id: w.batch_id.clone(),
+                user_id: w.user_id,
+                draws,
+                points_cost: cost,
+                points_won: won,
+                balance_after: balance,
+                pity_count: w.pity_after,
+                pity_limit: w.pity_limit,
+            };
+            if let Some(key) = &w.idempotency_key {
+                let response = serde_json::to_string(&batch).map_err(|e| StoreError::Conflict(e.to_string()))?;
+                idempotency_rows.push(vec![
+                    Bind::Int(w.user_id),
+                    Bind::Text(key.clone()),
+                    Bind::Text(DRAW_OPERATION.into()),
+                    Bind::Text(response),
+                    Bind::Int(w.at),
+                ]);
             }
-            draws.push(CommittedDraw {
-                draw_id,
-                prize_id: d.prize.id,
-                prize_name: d.prize.name.clone(),
-                prize_type: d.prize.kind.as_str().to_string(),
-                prize_value: d.prize.value,
-                angle: d.prize.angle,
-                is_near_miss: d.is_near_miss,
-                is_pity: d.is_pity,
-                redemption_code: d.redemption_code.clone(),
-                is_activity: d.prize.is_activity,
-                stock_left,
-            });
+            committed.push(batch);
         }
-        let updated = sqlx::query("UPDATE users SET points = ?, pity_count = ?, updated_at = ? WHERE id = ? AND points = ? AND pity_count = ?")
-            .bind(balance)
-            .bind(w.pity_after)
-            .bind(w.at)
-            .bind(w.user_id)
-            .bind(w.balance_before)
-            .bind(w.pity_before)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if updated != 1 {
-            return Err(StoreError::Conflict(format!("user {} wallet changed underneath the draw", w.user_id)));
+
+        let mut tx = self.begin_write().await?;
+        insert_rows(&mut tx, "lottery_draws", DRAW_INSERT_COLUMNS, draw_rows).await?;
+        insert_rows(&mut tx, "points_records", LEDGER_INSERT_COLUMNS, ledger_rows).await?;
+        insert_rows(
+            &mut tx,
+            "idempotency_keys",
+            &["user_id", "idem_key", "operation", "response", "created_at"],
+            idempotency_rows,
+        )
+        .await?;
+        for (prize, units) in prize_units {
+            // The guard makes overselling impossible even if memory and store disagreed.
+            let took =
+                sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - ? WHERE id = ? AND stock_left >= ?")
+                    .bind(units)
+                    .bind(prize)
+                    .bind(units)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            if took != 1 {
+                return Err(StoreError::Conflict(format!("prize {prize} cannot give {units} more units")));
+            }
         }
-        let committed = CommittedBatch {
-            batch_id: w.batch_id.clone(),
-            user_id: w.user_id,
-            draws,
-            points_cost: cost,
-            points_won: won,
-            balance_after: balance,
-            pity_count: w.pity_after,
-            pity_limit: w.pity_limit,
-            debit_record_id,
-        };
-        if let Some(key) = &w.idempotency_key {
-            let response = serde_json::to_string(&committed).map_err(|e| StoreError::Conflict(e.to_string()))?;
-            insert_idempotency(&mut tx, w.user_id, key, DRAW_OPERATION, &response, w.at).await?;
+        // One statement for every wallet: new balance and pity counter where the stored ones are
+        // still what each actor started from.
+        let at = writes.first().map(|w| w.at).unwrap_or_default();
+        let pairs: Vec<(&DrawBatchWrite, &CommittedBatch)> = writes.iter().zip(&committed).collect();
+        for chunk in pairs.chunks(MAX_ROWS_PER_STATEMENT) {
+            let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
+            let guards = vec!["(id = ? AND points = ? AND pity_count = ?)"; chunk.len()].join(" OR ");
+            let sql = format!(
+                "UPDATE users SET points = CASE id {cases} END, pity_count = CASE id {cases} END, updated_at = ? WHERE {guards}"
+            );
+            let mut binds = Vec::with_capacity(chunk.len() * 7 + 1);
+            for (_, c) in chunk {
+                binds.extend([Bind::Int(c.user_id), Bind::Int(c.balance_after)]);
+            }
+            for (_, c) in chunk {
+                binds.extend([Bind::Int(c.user_id), Bind::Int(c.pity_count)]);
+            }
+            binds.push(Bind::Int(at));
+            for (w, _) in chunk {
+                binds.extend([Bind::Int(w.user_id), Bind::Int(w.balance_before), Bind::Int(w.pity_before)]);
+            }
+            let updated = bind_all(sqlx::query(&sql), binds).execute(&mut **tx).await?.rows_affected();
+            if updated != chunk.len() as u64 {
+                return Err(StoreError::Conflict(format!(
+                    "{} of {} wallets changed underneath their draws",
+                    chunk.len() as u64 - updated,
+                    chunk.len()
+                )));
+            }
         }
         tx.commit().await?;
         Ok(committed)
@@ -417,6 +471,18 @@ impl Store {
         }
         q.fetch_all(self.pool()).await?.iter().map(|r| Ok((r.try_get("prize_id")?, r.try_get("n")?))).collect()
     }
+}
+
+/// Inserts `rows` (each in `columns` order) with as few statements as the parameter limit
+/// allows. Rows keep their order, so ledger rows of one customer get ascending ids.
+async fn insert_rows(tx: &mut WriteTx, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) -> StoreResult<()> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Bind>> = rows.by_ref().take(MAX_ROWS_PER_STATEMENT).collect();
+        let sql = multi_insert(table, columns, chunk.len());
+        bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect()).execute(&mut ***tx).await?;
+    }
+    Ok(())
 }
 
 async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> StoreResult<Vec<Sector>> {

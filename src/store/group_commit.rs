@@ -1,0 +1,133 @@
+//! Group commit for draw batches: the hot write path.
+//!
+//! Wallet actors hand their committed-to-be draw batches to a small pool of committer tasks. A
+//! committer takes whatever is queued (up to [`MAX_GROUP`] batches, without waiting for more)
+//! and writes it all in ONE transaction: multi-row inserts for draws and ledger rows, one guarded
+//! stock update per limited prize, one guarded balance update for all the wallets. Each actor is
+//! answered only after that transaction has committed. If the group fails, every batch in it is
+//! retried on its own, so one bad write is refused alone and never sinks its neighbours.
+//!
+//! Draw ids are assigned by the server from reserved id blocks (`id_blocks`), so a multi-row
+//! insert still tells each customer their draw ids.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::wheel::{CommittedBatch, DrawBatchWrite};
+use super::{Store, StoreError, StoreResult};
+
+/// The most draw batches written in one transaction.
+pub const MAX_GROUP: usize = 256;
+/// How many draw ids a server reserves at a time.
+const ID_BLOCK: i64 = 10_000;
+
+struct Job {
+    write: DrawBatchWrite,
+    reply: oneshot::Sender<StoreResult<CommittedBatch>>,
+}
+
+/// Submits draw batches to the committers. Cheap to clone.
+#[derive(Clone)]
+pub struct DrawCommitter {
+    tx: mpsc::Sender<Job>,
+}
+
+impl DrawCommitter {
+    /// Starts `workers` committers over `store`.
+    pub fn start(store: Store, workers: usize) -> DrawCommitter {
+        let (tx, rx) = mpsc::channel::<Job>(MAX_GROUP * 16);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers.max(1) {
+            tokio::spawn(commit_loop(store.clone(), rx.clone()));
+        }
+        DrawCommitter { tx }
+    }
+
+    /// Writes one draw batch; answers after the transaction that holds it has committed.
+    pub async fn commit(&self, write: DrawBatchWrite) -> StoreResult<CommittedBatch> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { write, reply })
+            .await
+            .map_err(|_| StoreError::Conflict("the draw committer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Conflict("the draw committer dropped a batch".into()))?
+    }
+}
+
+async fn commit_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let mut jobs = Vec::new();
+        {
+            // One committer waits for work at a time; whoever holds the queue takes all it can.
+            let mut queue = rx.lock().await;
+            match queue.recv().await {
+                Some(job) => jobs.push(job),
+                None => return,
+            }
+            while jobs.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        metrics::histogram!("draw_group_size").record(jobs.len() as f64);
+        let writes: Vec<DrawBatchWrite> = jobs.iter().map(|j| j.write.clone()).collect();
+        match store.commit_draw_group(&writes).await {
+            Ok(done) => {
+                for (job, batch) in jobs.into_iter().zip(done) {
+                    // A dropped receiver means the wallet gave up waiting; the batch is committed.
+                    let _ = job.reply.send(Ok(batch));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                let _ = jobs.pop().map(|j| j.reply.send(Err(e)));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = jobs.len(), "group commit failed; committing its batches one by one");
+                for job in jobs {
+                    let result =
+                        store.commit_draw_group(std::slice::from_ref(&job.write)).await.map(|mut v| v.remove(0));
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Hands out server-assigned ids from blocks reserved in `id_blocks`.
+pub struct IdBlocks {
+    name: &'static str,
+    range: Mutex<(i64, i64)>,
+}
+
+impl IdBlocks {
+    pub fn new(name: &'static str) -> IdBlocks {
+        IdBlocks { name, range: Mutex::new((0, 0)) }
+    }
+
+    /// The first of `n` consecutive fresh ids. Must not be called inside a write transaction
+    /// (reserving a block takes one of its own).
+    pub async fn allocate(&self, store: &Store, n: i64) -> StoreResult<i64> {
+        let mut range = self.range.lock().await;
+        if range.0 + n > range.1 {
+            let size = ID_BLOCK.max(n);
+            let mut tx = store.begin_write().await?;
+            sqlx::query("UPDATE id_blocks SET next_id = next_id + ? WHERE name = ?")
+                .bind(size)
+                .bind(self.name)
+                .execute(&mut **tx)
+                .await?;
+            let end: i64 = sqlx::query_scalar("SELECT next_id FROM id_blocks WHERE name = ?")
+                .bind(self.name)
+                .fetch_one(&mut **tx)
+                .await?;
+            tx.commit().await?;
+            *range = (end - size, end);
+        }
+        let first = range.0;
+        range.0 += n;
+        Ok(first)
+    }
+}

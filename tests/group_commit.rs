@@ -1,0 +1,102 @@
+//! Group commit at the store level, against real SQLite and MariaDB: many customers' draw
+//! batches written in one transaction, and a group with one bad write (a wallet that changed
+//! underneath it) refusing only that write while its neighbours commit.
+
+mod common;
+
+use common::{mysql_base, Backend};
+use restaurant_lottery::store::group_commit::DrawCommitter;
+use restaurant_lottery::store::wheel::{DrawBatchWrite, DrawWrite};
+use restaurant_lottery::store::Store;
+
+async fn fresh_store(backend: Backend) -> (Store, tempfile::TempDir, Option<String>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, db) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("g.db").display()), None),
+        Backend::MariaDb => {
+            let name = format!("rl_test_gc_{}_{}", std::process::id(), rand_tag());
+            (format!("{}/{name}", mysql_base()), Some(name))
+        }
+    };
+    let store = Store::connect(&url, 8).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store.seed_demo_wheel(0).await.expect("seed");
+    (store, dir, db)
+}
+
+fn rand_tag() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000_007)
+        .unwrap_or(7)
+}
+
+fn drop_db(db: Option<String>) {
+    if let Some(db) = db {
+        let _ = std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e", &format!("DROP DATABASE IF EXISTS `{db}`")])
+            .status();
+    }
+}
+
+/// A single draw of 100积分 (points 100) for a customer believed to hold `balance`.
+async fn write_for(store: &Store, user_id: i64, balance: i64) -> DrawBatchWrite {
+    let (sectors, _) = store.wheel().await.expect("wheel").expect("configured");
+    let prize = sectors.iter().find(|s| s.name == "100积分").expect("100积分").clone();
+    DrawBatchWrite {
+        user_id,
+        batch_id: format!("b{user_id}"),
+        balance_before: balance,
+        cost_per_draw: 100,
+        draws: vec![DrawWrite { prize, is_pity: false, is_near_miss: false, redemption_code: None }],
+        pity_before: 0,
+        pity_after: 1,
+        pity_limit: 10,
+        idempotency_key: Some(format!("k{user_id}")),
+        at: 1,
+    }
+}
+
+async fn one_bad_write_is_refused_alone(backend: Backend) {
+    let (store, _dir, db) = fresh_store(backend).await;
+    let mut writes = Vec::new();
+    for i in 0..40 {
+        let u = store.create_user(&format!("1350000{:04}", i), "x", 1000, 0).await.expect("user");
+        // Customer 7's wallet is stale: the store holds 1000, the write believes 999.
+        writes.push(write_for(&store, u.id, if i == 7 { 999 } else { 1000 }).await);
+    }
+    let stale = writes[7].user_id;
+
+    // Written as one group, the stale wallet sinks the whole transaction…
+    assert!(store.commit_draw_group(&writes).await.is_err());
+    for w in &writes {
+        assert_eq!(store.wallet(w.user_id).await.unwrap().unwrap().0, 1000, "nothing of a failed group is kept");
+    }
+
+    // …so the committer retries a failed group's writes one by one: only the stale one fails.
+    let committer = DrawCommitter::start(store.clone(), 2);
+    let mut tasks = Vec::new();
+    for w in writes.clone() {
+        let c = committer.clone();
+        tasks.push(tokio::spawn(async move { (w.user_id, c.commit(w).await) }));
+    }
+    let mut draw_ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (user, result) = t.await.expect("task");
+        if user == stale {
+            assert!(result.is_err(), "the stale wallet's write must be refused");
+            assert_eq!(store.wallet(user).await.unwrap().unwrap(), (1000, 0));
+        } else {
+            let batch = result.expect("a good write commits");
+            assert_eq!(batch.balance_after, 1000, "100 spent, 100 won");
+            assert!(draw_ids.insert(batch.draws[0].draw_id), "draw ids are unique");
+            assert_eq!(store.wallet(user).await.unwrap().unwrap(), (1000, 1));
+        }
+    }
+    let report = store.reconcile().await.expect("reconcile");
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    assert_eq!(report.ledger_rows_checked, 40 + 39 * 2, "sign-up grants + a debit and a credit per good write");
+    drop_db(db);
+}
+
+both_backends!(one_bad_write_is_refused_alone);
