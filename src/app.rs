@@ -20,7 +20,7 @@ use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
 use crate::auth::{LogSms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
-use crate::http::{self, limits::IpLimiter, AppState};
+use crate::http::{self, limits::IpLimiter, AppState, Services};
 use crate::notify::{CloseReason, Hub};
 use crate::objects::ObjectStore;
 use crate::store::group_commit::DrawCommitter;
@@ -90,7 +90,7 @@ impl Application {
                 .await?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
-        let state = AppState {
+        let state = AppState::new(Services {
             ip_limiter: Arc::new(IpLimiter::per_minute(config.limits.per_ip_per_min)),
             config: Arc::new(config),
             store,
@@ -107,7 +107,7 @@ impl Application {
             banned: Arc::new(banned),
             metrics: telemetry::metrics_handle(),
             started: Instant::now(),
-        };
+        });
         Ok(Application { listener, state })
     }
 

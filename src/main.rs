@@ -11,6 +11,11 @@ use restaurant_lottery::domain::time::now_ms;
 use restaurant_lottery::store::Store;
 use restaurant_lottery::{telemetry, Application, Config};
 
+// glibc's malloc spent about a fifth of the server's CPU under a draw burst (perf, see
+// BENCHMARKS.md); mimalloc is the allocator for the whole binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "restaurant-lottery", version, about = "Realtime points-and-lottery server")]
 struct Cli {

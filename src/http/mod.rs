@@ -46,9 +46,25 @@ use tokio_util::task::TaskTracker;
 /// JSON bodies are small; uploads (later) get their own limit.
 const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-/// Everything a handler can reach. Cheap to clone.
+/// Everything a handler can reach. One shared allocation: axum clones the state for every
+/// extractor of every request, so a clone must be one reference count, not a dozen.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> AppState {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub config: Arc<Config>,
     pub store: Store,
     pub wallets: Wallets,
