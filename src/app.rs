@@ -123,6 +123,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let flusher = state.hub.spawn_flusher(state.config.ws.flush_every);
         let app = http::router(state.clone());
         let stopping = state.shutdown.clone();
         let signal = async move {
@@ -141,6 +142,7 @@ impl Application {
             tracing::warn!("some WebSockets did not close in time");
         }
         housekeeping.abort();
+        flusher.abort();
         state.wallets.stop();
         state.wheel.stop();
         state.stock.stop();

@@ -103,6 +103,8 @@ pub struct WsSettings {
     pub idle_timeout: Duration,
     /// Messages a socket may have queued before it is closed as too slow.
     pub queue: usize,
+    /// How often coalesced values (stock, prize stock, the win ticker) go out to every socket.
+    pub flush_every: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +222,7 @@ impl Config {
                 ping_every: Duration::from_secs(number(&var, "WS_PING_SECS", 30)?),
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
                 queue: number(&var, "WS_QUEUE", 256)?,
+                flush_every: Duration::from_millis(number(&var, "WS_FLUSH_MS", 100)?.max(1)),
             },
         })
     }

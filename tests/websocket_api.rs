@@ -44,6 +44,17 @@ async fn expect(ws: &mut WsClient, kind: &str) -> Value {
     v
 }
 
+/// The next stock update of one wheel prize; updates of other prizes (an earlier wheel change
+/// still going out with the next flush, say) are skipped.
+async fn expect_prize_stock(ws: &mut WsClient, prize_id: i64) -> Value {
+    loop {
+        let v = expect(ws, "prize_stock_update").await;
+        if v["data"]["prize_id"].as_i64() == Some(prize_id) {
+            return v;
+        }
+    }
+}
+
 /// Everything that arrives within `window`, envelopes checked.
 async fn drain(ws: &mut WsClient, window: Duration) -> Vec<Value> {
     let got = ws.drain(window).await;
@@ -258,13 +269,13 @@ async fn limited_prize_stock_changes_reach_every_socket(backend: Backend) {
 
     let data = draw(&server, &a, "single").await;
     assert_eq!(data["results"][0]["prize_id"].as_i64(), Some(dessert_id), "{data}");
-    let update = expect(&mut wb, "prize_stock_update").await;
+    let update = expect_prize_stock(&mut wb, dessert_id).await;
     assert_eq!(update["data"], json!({ "prize_id": dessert_id, "stock_left": 4 }), "{update}");
 
     assert_ok(
         &server.post(&format!("/api/admin/lottery/prizes/{dessert_id}/stock"), Some(&admin), json!({ "add": 3 })).await,
     );
-    let update = expect(&mut wb, "prize_stock_update").await;
+    let update = expect_prize_stock(&mut wb, dessert_id).await;
     assert_eq!(update["data"], json!({ "prize_id": dessert_id, "stock_left": 7 }), "{update}");
     server.assert_reconciled();
 }

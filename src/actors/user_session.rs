@@ -476,10 +476,15 @@ impl UserSessionState {
                 || d.prize_type == PrizeKind::Physical.as_str()
                 || (d.prize_type == PrizeKind::Points.as_str() && d.prize_value >= 100);
             if notable {
-                hub.broadcast(&ServerMessage::new(
+                // A ticker: everyone sees the latest notable win at each flush, not every win.
+                hub.broadcast_latest(
                     "wheel_win",
-                    json!({ "masked_user": self.display_name, "prize_name": d.prize_name, "prize_type": d.prize_type }),
-                ));
+                    None,
+                    &ServerMessage::new(
+                        "wheel_win",
+                        json!({ "masked_user": self.display_name, "prize_name": d.prize_name, "prize_type": d.prize_type }),
+                    ),
+                );
             }
         }
     }

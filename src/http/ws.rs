@@ -51,10 +51,16 @@ pub async fn upgrade(
     };
     let user_id = claims.user_id;
     let guard = state.sockets.token();
-    ws.max_message_size(MAX_CLIENT_MESSAGE).on_upgrade(move |socket| async move {
-        run(socket, state, user_id, is_merchant).await;
-        drop(guard);
-    })
+    // tungstenite's default buffers are 128 KiB each way; clients send a few bytes and receive
+    // small JSON, and ten thousand sockets at the defaults would hold over a gigabyte.
+    ws.max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            run(socket, state, user_id, is_merchant).await;
+            drop(guard);
+        })
 }
 
 async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool) {

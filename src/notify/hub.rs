@@ -70,21 +70,27 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    fn push_latest(&self, key: &str, product: Option<i64>, text: Arc<str>) {
+    fn push_latest(&self, values: &[(String, Option<i64>, Arc<str>)]) {
         let mut s = self.lock();
         if s.close.is_some() {
             return;
         }
-        if let (Some(p), Some(wanted)) = (product, &s.products) {
-            if !wanted.contains(&p) {
-                return;
+        let mut any = false;
+        for (key, product, text) in values {
+            if let (Some(p), Some(wanted)) = (product, &s.products) {
+                if !wanted.contains(p) {
+                    continue;
+                }
             }
-        }
-        if s.latest.insert(key.to_string(), text).is_none() {
-            s.latest_order.push(key.to_string());
+            if s.latest.insert(key.clone(), text.clone()).is_none() {
+                s.latest_order.push(key.clone());
+            }
+            any = true;
         }
         drop(s);
-        self.notify.notify_one();
+        if any {
+            self.notify.notify_one();
+        }
     }
 
     pub fn close(&self, reason: CloseReason) {
@@ -127,7 +133,13 @@ struct Inner {
     by_user: DashMap<i64, Vec<Arc<Outbox>>>,
     next_id: AtomicU64,
     capacity: usize,
+    /// Latest values waiting for the next flush, by key. Publishing only records the value; the
+    /// flusher visits every socket once per interval, however many values changed meanwhile.
+    pending: Mutex<HashMap<String, Latest>>,
 }
+
+/// A coalesced value: the product it concerns (for subscriptions) and the rendered message.
+type Latest = (Option<i64>, Arc<str>);
 
 impl Hub {
     /// `capacity`: events a socket may have queued before it is considered too slow.
@@ -138,6 +150,7 @@ impl Hub {
                 by_user: DashMap::new(),
                 next_id: AtomicU64::new(1),
                 capacity: capacity.max(1),
+                pending: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -189,19 +202,40 @@ impl Hub {
         }
     }
 
-    /// To every socket.
-    pub fn broadcast(&self, msg: &ServerMessage) {
+    /// To every socket, coalesced under `key`: only the latest value per key goes out at the
+    /// next flush, and a slow socket keeps only the latest too. With `product`, sockets
+    /// subscribed to other products skip it. (With ten thousand sockets, sending every stock
+    /// change to every socket as it happens would cost more than the purchases themselves.)
+    pub fn broadcast_latest(&self, key: &str, product: Option<i64>, msg: &ServerMessage) {
+        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.insert(key.to_string(), (product, msg.text.clone()));
+    }
+
+    /// Sends the values published since the last flush to every socket.
+    pub fn flush(&self) {
+        let values: Vec<(String, Option<i64>, Arc<str>)> = {
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.is_empty() {
+                return;
+            }
+            pending.drain().map(|(k, (p, t))| (k, p, t)).collect()
+        };
         for o in self.inner.sockets.iter() {
-            o.push(msg.text.clone());
+            o.push_latest(&values);
         }
     }
 
-    /// To every socket, coalesced under `key`: a slow socket gets only the latest value.
-    /// With `product`, sockets subscribed to other products skip it.
-    pub fn broadcast_latest(&self, key: &str, product: Option<i64>, msg: &ServerMessage) {
-        for o in self.inner.sockets.iter() {
-            o.push_latest(key, product, msg.text.clone());
-        }
+    /// Flushes coalesced values every `every` until the task is dropped.
+    pub fn spawn_flusher(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                hub.flush();
+            }
+        })
     }
 
     /// To merchants' sockets only.
@@ -248,6 +282,7 @@ mod tests {
         for stock in [5, 4, 3] {
             hub.broadcast_latest("stock:9", Some(9), &ServerMessage::new("stock_update", json!({ "stock": stock })));
         }
+        hub.flush();
         hub.to_user(1, &ServerMessage::new("b", json!(2)));
         let got = texts(&o.take());
         assert_eq!(got.len(), 3);
@@ -262,7 +297,8 @@ mod tests {
         let slow = hub.register(1, false);
         let other = hub.register(2, false);
         for i in 0..4 {
-            hub.broadcast(&ServerMessage::new("wheel_win", json!(i)));
+            hub.to_user(1, &ServerMessage::new("lottery_result", json!(i)));
+            hub.to_user(2, &ServerMessage::new("lottery_result", json!(i)));
             other.take();
         }
         assert_eq!(slow.take().close, Some(CloseReason::Overflow));
@@ -276,9 +312,25 @@ mod tests {
         o.subscribe_products([2].into_iter().collect());
         hub.broadcast_latest("stock:1", Some(1), &ServerMessage::new("stock_update", json!({ "product_id": 1 })));
         hub.broadcast_latest("stock:2", Some(2), &ServerMessage::new("stock_update", json!({ "product_id": 2 })));
+        hub.flush();
         let got = texts(&o.take());
         assert_eq!(got.len(), 1);
         assert!(got[0].contains("\"product_id\":2"));
+    }
+
+    #[test]
+    fn values_wait_for_the_flush_and_only_the_latest_goes_out() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        hub.broadcast_latest("wheel_win", None, &ServerMessage::new("wheel_win", json!({ "n": 1 })));
+        hub.broadcast_latest("wheel_win", None, &ServerMessage::new("wheel_win", json!({ "n": 2 })));
+        assert!(o.take().messages.is_empty(), "nothing before the flush");
+        hub.flush();
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("\"n\":2"));
+        hub.flush();
+        assert!(o.take().messages.is_empty(), "a value goes out once");
     }
 
     #[test]
