@@ -23,7 +23,7 @@ use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState, Services};
 use crate::notify::{CloseReason, Hub};
 use crate::objects::ObjectStore;
-use crate::store::group_commit::DrawCommitter;
+use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
 use crate::store::Store;
 use crate::telemetry;
 
@@ -64,16 +64,15 @@ impl Application {
             WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: config.wheel_seed })
                 .await?;
         let stock = StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await?;
+        let committers = config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 4 });
         let objects = ObjectStore::from_config(&config).await.context("opening object storage")?;
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),
             hub: hub.clone(),
             wheel: wheel.clone(),
             stock: stock.clone(),
-            draws: DrawCommitter::start(
-                store.clone(),
-                config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 4 }),
-            ),
+            draws: DrawCommitter::start(store.clone(), committers),
+            exchanges: ExchangeCommitter::start(store.clone(), committers),
             draws_per_min: config.limits.draws_per_min,
             default_daily_limit: i64::from(config.limits.daily_draws),
             idle_after: config.wallet_idle,

@@ -1,11 +1,14 @@
 //! Group commit at the store level, against real SQLite and MariaDB: many customers' draw
-//! batches written in one transaction, and a group with one bad write (a wallet that changed
-//! underneath it) refusing only that write while its neighbours commit.
+//! batches (or redemptions) written in one transaction, and a group with one bad write (a wallet
+//! that changed underneath it) refusing only that write while its neighbours commit.
 
 mod common;
 
 use common::{mysql_base, Backend};
-use restaurant_lottery::store::group_commit::DrawCommitter;
+use restaurant_lottery::domain::shop::ProductPatch;
+use restaurant_lottery::store::audit::AuditEntry;
+use restaurant_lottery::store::group_commit::{DrawCommitter, ExchangeCommitter};
+use restaurant_lottery::store::shop::ExchangeWrite;
 use restaurant_lottery::store::wheel::{DrawBatchWrite, DrawWrite};
 use restaurant_lottery::store::Store;
 
@@ -99,4 +102,69 @@ async fn one_bad_write_is_refused_alone(backend: Backend) {
     drop_db(db);
 }
 
-both_backends!(one_bad_write_is_refused_alone);
+/// The same for shop redemptions, which share one hot product row: one group, one guarded
+/// stock decrement, and the stale wallet refused alone.
+async fn one_bad_redemption_is_refused_alone(backend: Backend) {
+    let (store, _dir, db) = fresh_store(backend).await;
+    let audit = AuditEntry {
+        actor_kind: "admin",
+        actor_id: 1,
+        actor_name: "test".into(),
+        action: "product.create".into(),
+        target_type: "product",
+        target_id: "0".into(),
+        before: None,
+        after: None,
+        at: 0,
+    };
+    let patch = ProductPatch {
+        name: Some("奶茶".into()),
+        category: Some("饮品".into()),
+        exchange_points: Some(100),
+        stock: Some(30),
+        ..Default::default()
+    };
+    let product = store.create_product(&patch, &audit).await.expect("product");
+    let mut writes = Vec::new();
+    for i in 0..20 {
+        let u = store.create_user(&format!("1360000{:04}", i), "x", 1000, 0).await.expect("user");
+        writes.push(ExchangeWrite {
+            user_id: u.id,
+            balance_before: if i == 3 { 990 } else { 1000 },
+            product_id: product.id,
+            product_name: product.name.clone(),
+            quantity: 1,
+            points_cost: 100,
+            exchange_code: format!("CODE{i:06}"),
+            delivery_info: None,
+            idempotency_key: None,
+            at: 1,
+        });
+    }
+    let stale = writes[3].user_id;
+    assert!(store.commit_exchange_group(&writes).await.is_err(), "the stale wallet sinks a shared group");
+    let committer = ExchangeCommitter::start(store.clone(), 2);
+    let mut tasks = Vec::new();
+    for w in writes {
+        let c = committer.clone();
+        tasks.push(tokio::spawn(async move { (w.user_id, c.commit(w).await) }));
+    }
+    let mut order_ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (user, result) = t.await.expect("task");
+        if user == stale {
+            assert!(result.is_err());
+            assert_eq!(store.wallet(user).await.unwrap().unwrap().0, 1000);
+        } else {
+            let order = result.expect("a good redemption commits");
+            assert!(order_ids.insert(order.order_id));
+            assert_eq!(store.wallet(user).await.unwrap().unwrap().0, 900);
+        }
+    }
+    assert_eq!(store.product(product.id).await.unwrap().unwrap().stock, 30 - 19);
+    let report = store.reconcile().await.expect("reconcile");
+    assert!(report.violations.is_empty(), "{:?}", report.violations);
+    drop_db(db);
+}
+
+both_backends!(one_bad_write_is_refused_alone, one_bad_redemption_is_refused_alone);

@@ -25,7 +25,7 @@ use crate::domain::wheel::{local_day, PrizeKind};
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::{Hub, ServerMessage};
 use crate::store::audit::AuditEntry;
-use crate::store::group_commit::DrawCommitter;
+use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
 use crate::store::ledger::{CommittedChange, PointsChangeWrite};
 use crate::store::reviews::{ApprovalWrite, CommittedApproval};
 use crate::store::shop::{CommittedOrder, ExchangeWrite, EXCHANGE_OPERATION};
@@ -127,8 +127,9 @@ pub struct WalletDeps {
     pub hub: Hub,
     pub wheel: WheelHandle,
     pub stock: StockHandle,
-    /// Draw batches are written through group commit.
+    /// Draw batches and redemptions are written through group commit.
     pub draws: DrawCommitter,
+    pub exchanges: ExchangeCommitter,
     pub draws_per_min: u32,
     pub default_daily_limit: i64,
     pub idle_after: Duration,
@@ -537,7 +538,7 @@ impl UserSessionState {
             idempotency_key: req.idempotency_key.clone(),
             at: now_ms(),
         };
-        match self.store.commit_exchange(&write).await {
+        match self.deps.exchanges.commit(write).await {
             Ok(order) => {
                 self.deps.stock.settle(held.reservation, true);
                 self.balance = order.balance_after;

@@ -1,19 +1,21 @@
-//! Group commit for draw batches: the hot write path.
+//! Group commit for the hot write paths: draw batches and shop redemptions.
 //!
-//! Wallet actors hand their committed-to-be draw batches to a small pool of committer tasks. A
-//! committer takes whatever is queued (up to [`MAX_GROUP`] batches, without waiting for more)
-//! and writes it all in ONE transaction: multi-row inserts for draws and ledger rows, one guarded
-//! stock update per limited prize, one guarded balance update for all the wallets. Each actor is
-//! answered only after that transaction has committed. If the group fails, every batch in it is
+//! Wallet actors hand their writes to a small pool of committer tasks. A committer takes
+//! whatever is queued (up to [`MAX_GROUP`] writes, without waiting for more) and writes it all
+//! in ONE transaction: multi-row inserts for draws, orders and ledger rows, one guarded stock
+//! update per prize or product, one guarded balance update for all the wallets. Each actor is
+//! answered only after that transaction has committed. If the group fails, every write in it is
 //! retried on its own, so one bad write is refused alone and never sinks its neighbours.
 //!
-//! Draw ids are assigned by the server from reserved id blocks (`id_blocks`), so a multi-row
-//! insert still tells each customer their draw ids.
+//! Draw and order ids are assigned by the server from reserved id blocks (`id_blocks`), so a
+//! multi-row insert still tells each customer their ids.
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::shop::{CommittedOrder, ExchangeWrite};
 use super::wheel::{CommittedBatch, DrawBatchWrite};
 use super::{Store, StoreError, StoreResult};
 
@@ -22,40 +24,69 @@ pub const MAX_GROUP: usize = 256;
 /// How many draw ids a server reserves at a time.
 const ID_BLOCK: i64 = 10_000;
 
-struct Job {
-    write: DrawBatchWrite,
-    reply: oneshot::Sender<StoreResult<CommittedBatch>>,
+/// A kind of write that can be committed many at a time.
+pub trait GroupWrite: Clone + Send + Sync + 'static {
+    type Output: Send + 'static;
+    /// Commits all of `writes` in one transaction, or none of them.
+    fn commit_group<'a>(store: &'a Store, writes: &'a [Self]) -> BoxFuture<'a, StoreResult<Vec<Self::Output>>>;
 }
 
-/// Submits draw batches to the committers. Cheap to clone.
-#[derive(Clone)]
-pub struct DrawCommitter {
-    tx: mpsc::Sender<Job>,
+impl GroupWrite for DrawBatchWrite {
+    type Output = CommittedBatch;
+    fn commit_group<'a>(store: &'a Store, writes: &'a [Self]) -> BoxFuture<'a, StoreResult<Vec<CommittedBatch>>> {
+        Box::pin(store.commit_draw_group(writes))
+    }
 }
 
-impl DrawCommitter {
+impl GroupWrite for ExchangeWrite {
+    type Output = CommittedOrder;
+    fn commit_group<'a>(store: &'a Store, writes: &'a [Self]) -> BoxFuture<'a, StoreResult<Vec<CommittedOrder>>> {
+        Box::pin(store.commit_exchange_group(writes))
+    }
+}
+
+struct Job<W: GroupWrite> {
+    write: W,
+    reply: oneshot::Sender<StoreResult<W::Output>>,
+}
+
+/// Submits writes of one kind to their committers. Cheap to clone.
+pub struct Committer<W: GroupWrite> {
+    tx: mpsc::Sender<Job<W>>,
+}
+
+impl<W: GroupWrite> Clone for Committer<W> {
+    fn clone(&self) -> Self {
+        Committer { tx: self.tx.clone() }
+    }
+}
+
+pub type DrawCommitter = Committer<DrawBatchWrite>;
+pub type ExchangeCommitter = Committer<ExchangeWrite>;
+
+impl<W: GroupWrite> Committer<W> {
     /// Starts `workers` committers over `store`.
-    pub fn start(store: Store, workers: usize) -> DrawCommitter {
-        let (tx, rx) = mpsc::channel::<Job>(MAX_GROUP * 16);
+    pub fn start(store: Store, workers: usize) -> Committer<W> {
+        let (tx, rx) = mpsc::channel::<Job<W>>(MAX_GROUP * 16);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..workers.max(1) {
             tokio::spawn(commit_loop(store.clone(), rx.clone()));
         }
-        DrawCommitter { tx }
+        Committer { tx }
     }
 
-    /// Writes one draw batch; answers after the transaction that holds it has committed.
-    pub async fn commit(&self, write: DrawBatchWrite) -> StoreResult<CommittedBatch> {
+    /// Writes one write; answers after the transaction that holds it has committed.
+    pub async fn commit(&self, write: W) -> StoreResult<W::Output> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job { write, reply })
             .await
-            .map_err(|_| StoreError::Conflict("the draw committer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Conflict("the draw committer dropped a batch".into()))?
+            .map_err(|_| StoreError::Conflict("the committer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Conflict("the committer dropped a write".into()))?
     }
 }
 
-async fn commit_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn commit_loop<W: GroupWrite>(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job<W>>>>) {
     loop {
         let mut jobs = Vec::new();
         {
@@ -72,23 +103,23 @@ async fn commit_loop(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
         }
-        metrics::histogram!("draw_group_size").record(jobs.len() as f64);
-        let writes: Vec<DrawBatchWrite> = jobs.iter().map(|j| j.write.clone()).collect();
-        match store.commit_draw_group(&writes).await {
+        metrics::histogram!("group_commit_size").record(jobs.len() as f64);
+        let writes: Vec<W> = jobs.iter().map(|j| j.write.clone()).collect();
+        match W::commit_group(&store, &writes).await {
             Ok(done) => {
-                for (job, batch) in jobs.into_iter().zip(done) {
-                    // A dropped receiver means the wallet gave up waiting; the batch is committed.
-                    let _ = job.reply.send(Ok(batch));
+                for (job, output) in jobs.into_iter().zip(done) {
+                    // A dropped receiver means the wallet gave up waiting; the write is committed.
+                    let _ = job.reply.send(Ok(output));
                 }
             }
             Err(e) if jobs.len() == 1 => {
                 let _ = jobs.pop().map(|j| j.reply.send(Err(e)));
             }
             Err(e) => {
-                tracing::warn!(error = %e, size = jobs.len(), "group commit failed; committing its batches one by one");
+                tracing::warn!(error = %e, size = jobs.len(), "group commit failed; committing its writes one by one");
                 for job in jobs {
                     let result =
-                        store.commit_draw_group(std::slice::from_ref(&job.write)).await.map(|mut v| v.remove(0));
+                        W::commit_group(&store, std::slice::from_ref(&job.write)).await.map(|mut v| v.remove(0));
                     let _ = job.reply.send(result);
                 }
             }

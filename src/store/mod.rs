@@ -38,8 +38,9 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: serializes write transactions (SQLite has a single writer).
     write_gate: Option<Arc<Mutex<()>>>,
-    /// Server-assigned draw ids (see `group_commit`).
+    /// Server-assigned draw and order ids (see `group_commit`).
     pub(crate) draw_ids: Arc<group_commit::IdBlocks>,
+    pub(crate) order_ids: Arc<group_commit::IdBlocks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,7 @@ impl Store {
             backend,
             write_gate: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             draw_ids: Arc::new(group_commit::IdBlocks::new("lottery_draws")),
+            order_ids: Arc::new(group_commit::IdBlocks::new("exchange_orders")),
         })
     }
 
@@ -255,6 +257,77 @@ pub(crate) fn bind_all<'q>(
 pub(crate) fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
     let one = format!("({})", vec!["?"; columns.len()].join(", "));
     format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), vec![one; rows].join(", "))
+}
+
+/// Rows per multi-row statement: well under both dialects' limits on bound parameters.
+pub(crate) const MAX_ROWS_PER_STATEMENT: usize = 200;
+pub(crate) const LEDGER_INSERT_COLUMNS: &[&str] =
+    &["user_id", "points", "balance_after", "source", "description", "related_id", "idempotency_key", "created_at"];
+pub(crate) const IDEMPOTENCY_INSERT_COLUMNS: &[&str] = &["user_id", "idem_key", "operation", "response", "created_at"];
+
+/// Inserts `rows` (each in `columns` order) with as few statements as the parameter limit
+/// allows. Rows keep their order, so ledger rows of one customer get ascending ids.
+pub(crate) async fn insert_rows(
+    tx: &mut WriteTx,
+    table: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Bind>>,
+) -> StoreResult<()> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Bind>> = rows.by_ref().take(MAX_ROWS_PER_STATEMENT).collect();
+        let sql = multi_insert(table, columns, chunk.len());
+        bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect()).execute(&mut ***tx).await?;
+    }
+    Ok(())
+}
+
+/// A wallet's new balance (and pity counter), applied only if the store still holds the values
+/// its actor started from.
+pub(crate) struct WalletUpdate {
+    pub user_id: i64,
+    pub points_before: i64,
+    pub points_after: i64,
+    /// `(before, after)`, when the write changes the pity counter.
+    pub pity: Option<(i64, i64)>,
+}
+
+/// One guarded statement per chunk of wallets: every wallet must still hold what its actor
+/// believed, or the whole transaction is refused.
+pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], at: i64) -> StoreResult<()> {
+    for chunk in wallets.chunks(MAX_ROWS_PER_STATEMENT) {
+        let with_pity = chunk.iter().all(|w| w.pity.is_some());
+        let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
+        let guard = if with_pity { "(id = ? AND points = ? AND pity_count = ?)" } else { "(id = ? AND points = ?)" };
+        let guards = vec![guard; chunk.len()].join(" OR ");
+        let pity_set = if with_pity { format!(", pity_count = CASE id {cases} END") } else { String::new() };
+        let sql = format!("UPDATE users SET points = CASE id {cases} END{pity_set}, updated_at = ? WHERE {guards}");
+        let mut binds = Vec::with_capacity(chunk.len() * 7 + 1);
+        for w in chunk {
+            binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_after)]);
+        }
+        if with_pity {
+            for w in chunk {
+                binds.extend([Bind::Int(w.user_id), Bind::Int(w.pity.map(|p| p.1).unwrap_or_default())]);
+            }
+        }
+        binds.push(Bind::Int(at));
+        for w in chunk {
+            binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_before)]);
+            if with_pity {
+                binds.push(Bind::Int(w.pity.map(|p| p.0).unwrap_or_default()));
+            }
+        }
+        let updated = bind_all(sqlx::query(&sql), binds).execute(&mut ***tx).await?.rows_affected();
+        if updated != chunk.len() as u64 {
+            return Err(StoreError::Conflict(format!(
+                "{} of {} wallets changed underneath their writes",
+                chunk.len() as u64 - updated,
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The id of the row an INSERT just created. SQLite through the Any driver does not report it,

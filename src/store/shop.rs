@@ -7,8 +7,12 @@ use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
-use super::ledger::insert_idempotency;
-use super::{bind_all, flag, inserted_id, Bind, Store, StoreError, StoreResult, WriteTx};
+use std::collections::BTreeMap;
+
+use super::{
+    bind_all, flag, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult, WalletUpdate,
+    WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
+};
 use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -60,7 +64,6 @@ pub struct CommittedOrder {
     pub quantity: i64,
     pub points_cost: i64,
     pub balance_after: i64,
-    pub record_id: i64,
     pub status: String,
 }
 
@@ -285,82 +288,118 @@ impl Store {
         Ok(Some(before.stock + quantity))
     }
 
-    /// Writes a redemption: order, stock (guarded: never below zero), debit and balance in one
-    /// transaction.
-    pub async fn commit_exchange(&self, w: &ExchangeWrite) -> StoreResult<CommittedOrder> {
-        let balance_after = w.balance_before - w.points_cost;
-        let mut tx = self.begin_write().await?;
-        let took = sqlx::query(
-            "UPDATE products SET stock = stock - ?, sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1 AND stock >= ?",
-        )
-        .bind(w.quantity)
-        .bind(w.quantity)
-        .bind(w.at)
-        .bind(w.product_id)
-        .bind(w.quantity)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if took != 1 {
-            return Err(StoreError::Conflict(format!("product {} cannot supply {}", w.product_id, w.quantity)));
+    /// Writes redemptions of several customers in one transaction: the orders, one guarded
+    /// stock decrement per product (never below zero), the debits, and one guarded update of all
+    /// the wallets. All of it happens or none does. Each customer has at most one redemption here.
+    pub async fn commit_exchange_group(&self, writes: &[ExchangeWrite]) -> StoreResult<Vec<CommittedOrder>> {
+        // Reserving ids takes its own transaction, so it comes before ours.
+        let mut next_id = self.order_ids.allocate(self, writes.len() as i64).await?;
+        let mut orders: Vec<Vec<Bind>> = Vec::with_capacity(writes.len());
+        let mut ledger: Vec<Vec<Bind>> = Vec::with_capacity(writes.len());
+        let mut idempotency: Vec<Vec<Bind>> = Vec::new();
+        let mut units: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut committed = Vec::with_capacity(writes.len());
+        for w in writes {
+            let order_id = next_id;
+            next_id += 1;
+            let balance_after = w.balance_before - w.points_cost;
+            orders.push(vec![
+                Bind::Int(order_id),
+                Bind::Int(w.user_id),
+                Bind::Int(w.product_id),
+                Bind::Text(w.product_name.clone()),
+                Bind::Int(w.quantity),
+                Bind::Int(w.points_cost),
+                Bind::Text(w.exchange_code.clone()),
+                Bind::Text("pending".into()),
+                Bind::OptText(w.delivery_info.clone()),
+                Bind::Int(w.at),
+            ]);
+            ledger.push(vec![
+                Bind::Int(w.user_id),
+                Bind::Int(-w.points_cost),
+                Bind::Int(balance_after),
+                Bind::Text(PointsSource::Exchange.as_str().into()),
+                Bind::Text(format!("兑换 {} ×{}", w.product_name, w.quantity)),
+                Bind::OptText(Some(order_id.to_string())),
+                Bind::OptText(w.idempotency_key.clone()),
+                Bind::Int(w.at),
+            ]);
+            *units.entry(w.product_id).or_default() += w.quantity;
+            let order = CommittedOrder {
+                order_id,
+                user_id: w.user_id,
+                exchange_code: w.exchange_code.clone(),
+                product_id: w.product_id,
+                product_name: w.product_name.clone(),
+                quantity: w.quantity,
+                points_cost: w.points_cost,
+                balance_after,
+                status: "pending".into(),
+            };
+            if let Some(key) = &w.idempotency_key {
+                let response = serde_json::to_string(&order).map_err(|e| StoreError::Conflict(e.to_string()))?;
+                idempotency.push(vec![
+                    Bind::Int(w.user_id),
+                    Bind::Text(key.clone()),
+                    Bind::Text(EXCHANGE_OPERATION.into()),
+                    Bind::Text(response),
+                    Bind::Int(w.at),
+                ]);
+            }
+            committed.push(order);
         }
-        let inserted = sqlx::query(
-            "INSERT INTO exchange_orders (user_id, product_id, product_name, quantity, points_cost, exchange_code, status, delivery_info, created_at, verified_at, verified_by) \
-             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, NULL, NULL)",
-        )
-        .bind(w.user_id)
-        .bind(w.product_id)
-        .bind(w.product_name.clone())
-        .bind(w.quantity)
-        .bind(w.points_cost)
-        .bind(w.exchange_code.clone())
-        .bind(w.delivery_info.clone())
-        .bind(w.at)
-        .execute(&mut **tx)
-        .await?;
-        let order_id = inserted_id(&mut tx, inserted).await?;
-        let debit = sqlx::query(
-            "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(w.user_id)
-        .bind(-w.points_cost)
-        .bind(balance_after)
-        .bind(PointsSource::Exchange.as_str())
-        .bind(format!("兑换 {} ×{}", w.product_name, w.quantity))
-        .bind(order_id.to_string())
-        .bind(w.idempotency_key.clone())
-        .bind(w.at)
-        .execute(&mut **tx)
-        .await?;
-        let record_id = inserted_id(&mut tx, debit).await?;
-        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
-            .bind(balance_after)
-            .bind(w.at)
-            .bind(w.user_id)
-            .bind(w.balance_before)
+
+        let mut tx = self.begin_write().await?;
+        let at = writes.first().map(|w| w.at).unwrap_or_default();
+        for (product, quantity) in units {
+            // The guard is what makes overselling impossible, whatever memory believed.
+            let took = sqlx::query(
+                "UPDATE products SET stock = stock - ?, sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1 AND stock >= ?",
+            )
+            .bind(quantity)
+            .bind(quantity)
+            .bind(at)
+            .bind(product)
+            .bind(quantity)
             .execute(&mut **tx)
             .await?
             .rows_affected();
-        if updated != 1 {
-            return Err(StoreError::Conflict(format!("user {} wallet changed underneath the exchange", w.user_id)));
+            if took != 1 {
+                return Err(StoreError::Conflict(format!("product {product} cannot supply {quantity}")));
+            }
         }
-        let committed = CommittedOrder {
-            order_id,
-            user_id: w.user_id,
-            exchange_code: w.exchange_code.clone(),
-            product_id: w.product_id,
-            product_name: w.product_name.clone(),
-            quantity: w.quantity,
-            points_cost: w.points_cost,
-            balance_after,
-            record_id,
-            status: "pending".into(),
-        };
-        if let Some(key) = &w.idempotency_key {
-            let response = serde_json::to_string(&committed).map_err(|e| StoreError::Conflict(e.to_string()))?;
-            insert_idempotency(&mut tx, w.user_id, key, EXCHANGE_OPERATION, &response, w.at).await?;
-        }
+        insert_rows(
+            &mut tx,
+            "exchange_orders",
+            &[
+                "id",
+                "user_id",
+                "product_id",
+                "product_name",
+                "quantity",
+                "points_cost",
+                "exchange_code",
+                "status",
+                "delivery_info",
+                "created_at",
+            ],
+            orders,
+        )
+        .await?;
+        insert_rows(&mut tx, "points_records", LEDGER_INSERT_COLUMNS, ledger).await?;
+        insert_rows(&mut tx, "idempotency_keys", IDEMPOTENCY_INSERT_COLUMNS, idempotency).await?;
+        let wallets: Vec<WalletUpdate> = writes
+            .iter()
+            .zip(&committed)
+            .map(|(w, c)| WalletUpdate {
+                user_id: w.user_id,
+                points_before: w.balance_before,
+                points_after: c.balance_after,
+                pity: None,
+            })
+            .collect();
+        update_wallets(&mut tx, &wallets, at).await?;
         tx.commit().await?;
         Ok(committed)
     }

@@ -8,7 +8,10 @@ use sqlx::{FromRow, Row};
 use super::audit::{self, AuditEntry};
 use std::collections::BTreeMap;
 
-use super::{bind_all, flag, inserted_id, multi_insert, Bind, Store, StoreError, StoreResult, WriteTx};
+use super::{
+    flag, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult, WalletUpdate, WriteTx,
+    IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
+};
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -102,10 +105,6 @@ const DRAW_INSERT_COLUMNS: &[&str] = &[
     "status",
     "created_at",
 ];
-const LEDGER_INSERT_COLUMNS: &[&str] =
-    &["user_id", "points", "balance_after", "source", "description", "related_id", "idempotency_key", "created_at"];
-/// Rows per multi-row statement: well under both dialects' limits on bound parameters.
-const MAX_ROWS_PER_STATEMENT: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct DrawRow {
@@ -351,13 +350,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         insert_rows(&mut tx, "lottery_draws", DRAW_INSERT_COLUMNS, draw_rows).await?;
         insert_rows(&mut tx, "points_records", LEDGER_INSERT_COLUMNS, ledger_rows).await?;
-        insert_rows(
-            &mut tx,
-            "idempotency_keys",
-            &["user_id", "idem_key", "operation", "response", "created_at"],
-            idempotency_rows,
-        )
-        .await?;
+        insert_rows(&mut tx, "idempotency_keys", IDEMPOTENCY_INSERT_COLUMNS, idempotency_rows).await?;
         for (prize, units) in prize_units {
             // The guard makes overselling impossible even if memory and store disagreed.
             let took =
@@ -372,36 +365,18 @@ impl Store {
                 return Err(StoreError::Conflict(format!("prize {prize} cannot give {units} more units")));
             }
         }
-        // One statement for every wallet: new balance and pity counter where the stored ones are
-        // still what each actor started from.
         let at = writes.first().map(|w| w.at).unwrap_or_default();
-        let pairs: Vec<(&DrawBatchWrite, &CommittedBatch)> = writes.iter().zip(&committed).collect();
-        for chunk in pairs.chunks(MAX_ROWS_PER_STATEMENT) {
-            let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
-            let guards = vec!["(id = ? AND points = ? AND pity_count = ?)"; chunk.len()].join(" OR ");
-            let sql = format!(
-                "UPDATE users SET points = CASE id {cases} END, pity_count = CASE id {cases} END, updated_at = ? WHERE {guards}"
-            );
-            let mut binds = Vec::with_capacity(chunk.len() * 7 + 1);
-            for (_, c) in chunk {
-                binds.extend([Bind::Int(c.user_id), Bind::Int(c.balance_after)]);
-            }
-            for (_, c) in chunk {
-                binds.extend([Bind::Int(c.user_id), Bind::Int(c.pity_count)]);
-            }
-            binds.push(Bind::Int(at));
-            for (w, _) in chunk {
-                binds.extend([Bind::Int(w.user_id), Bind::Int(w.balance_before), Bind::Int(w.pity_before)]);
-            }
-            let updated = bind_all(sqlx::query(&sql), binds).execute(&mut **tx).await?.rows_affected();
-            if updated != chunk.len() as u64 {
-                return Err(StoreError::Conflict(format!(
-                    "{} of {} wallets changed underneath their draws",
-                    chunk.len() as u64 - updated,
-                    chunk.len()
-                )));
-            }
-        }
+        let wallets: Vec<WalletUpdate> = writes
+            .iter()
+            .zip(&committed)
+            .map(|(w, c)| WalletUpdate {
+                user_id: w.user_id,
+                points_before: w.balance_before,
+                points_after: c.balance_after,
+                pity: Some((w.pity_before, c.pity_count)),
+            })
+            .collect();
+        update_wallets(&mut tx, &wallets, at).await?;
         tx.commit().await?;
         Ok(committed)
     }
@@ -471,18 +446,6 @@ impl Store {
         }
         q.fetch_all(self.pool()).await?.iter().map(|r| Ok((r.try_get("prize_id")?, r.try_get("n")?))).collect()
     }
-}
-
-/// Inserts `rows` (each in `columns` order) with as few statements as the parameter limit
-/// allows. Rows keep their order, so ledger rows of one customer get ascending ids.
-async fn insert_rows(tx: &mut WriteTx, table: &str, columns: &[&str], rows: Vec<Vec<Bind>>) -> StoreResult<()> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Bind>> = rows.by_ref().take(MAX_ROWS_PER_STATEMENT).collect();
-        let sql = multi_insert(table, columns, chunk.len());
-        bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect()).execute(&mut ***tx).await?;
-    }
-    Ok(())
 }
 
 async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> StoreResult<Vec<Sector>> {
