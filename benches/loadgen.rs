@@ -101,6 +101,12 @@ impl Series {
 
     fn record(&self, took: Duration, code: Option<i64>) {
         let _ = self.hist.lock().unwrap_or_else(|p| p.into_inner()).record(took.as_micros().max(1) as u64);
+        self.count(code);
+    }
+
+    /// Counts an outcome whose latency is kept in a worker's own histogram (merged at the end),
+    /// so hundreds of workers do not queue on one lock.
+    fn count(&self, code: Option<i64>) {
         match code {
             Some(0) => {
                 self.ok.fetch_add(1, Ordering::Relaxed);
@@ -411,6 +417,7 @@ async fn burst(shared: &Arc<Shared>, base: &str, length: Duration, work: Work) -
     for w in 0..shared.args.concurrency {
         let (shared, next, mix, base) = (shared.clone(), next.clone(), mix.clone(), base.to_string());
         workers.push(tokio::spawn(async move {
+            let mut local: BTreeMap<&'static str, Histogram<u64>> = BTreeMap::new();
             let mut k = w as u32;
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed) % shared.customers.len();
@@ -457,11 +464,20 @@ async fn burst(shared: &Arc<Shared>, base: &str, length: Duration, work: Work) -
                             json!({ "product_id": product, "quantity": 1 }),
                         )
                         .await;
-                        shared.series["exchange"].record(t0.elapsed(), code);
+                        shared.series["exchange"].count(code);
+                        let h = local
+                            .entry("exchange")
+                            .or_insert_with(|| Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds"));
+                        let _ = h.record(t0.elapsed().as_micros().max(1) as u64);
                         if code == Some(0) {
                             c.net.fetch_sub(v["data"]["points_cost"].as_i64().unwrap_or(0), Ordering::Relaxed);
                         }
                     }
+                }
+            }
+            for (name, h) in local {
+                if let Some(s) = shared.series.get(name) {
+                    let _ = s.hist.lock().unwrap_or_else(|p| p.into_inner()).add(&h);
                 }
             }
         }));

@@ -64,7 +64,9 @@ impl Application {
             WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: config.wheel_seed })
                 .await?;
         let stock = StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await?;
-        let committers = config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 4 });
+        // Two committers kept p99 lowest on MySQL in the benchmarks (BENCHMARKS.md); SQLite has a
+        // single writer anyway.
+        let committers = config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 2 });
         let objects = ObjectStore::from_config(&config).await.context("opening object storage")?;
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),

@@ -77,7 +77,7 @@ pub struct Config {
     /// A fixed seed for the wheel's random generator (repeatable draws in tests); unset = OS seed.
     pub wheel_seed: Option<u64>,
     pub ws: WsSettings,
-    /// Committer tasks writing draw batches (group commit); default 4 on MySQL, 1 on SQLite.
+    /// Committer tasks per write kind (group commit); default 2 on MySQL, 1 on SQLite.
     pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
     pub s3: Option<S3Settings>,
