@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
-use super::{inserted_id, Store, StoreError, StoreResult};
+use super::{idempotency_row, insert_rows, inserted_id, Store, StoreError, StoreResult, IDEMPOTENCY_INSERT_COLUMNS};
 use crate::domain::{PageRequest, PointsSource, RecordDirection};
 
 /// A points change as the wallet actor decided it.
@@ -131,8 +131,8 @@ impl Store {
             source: w.source.as_str().to_string(),
         };
         if let Some((key, operation)) = &w.idempotency {
-            let response = serde_json::to_string(&committed).map_err(|e| StoreError::Conflict(e.to_string()))?;
-            insert_idempotency(&mut tx, w.user_id, key, operation, &response, w.at).await?;
+            let row = idempotency_row(w.user_id, key, operation, &committed, w.at)?;
+            insert_rows(&mut tx, "idempotency_keys", IDEMPOTENCY_INSERT_COLUMNS, vec![row]).await?;
         }
         if let Some(entry) = &w.audit {
             audit::insert(&mut tx, entry).await?;
@@ -249,25 +249,4 @@ impl Store {
             approved_uploads: row.try_get("approved_uploads")?,
         })
     }
-}
-
-pub(crate) async fn insert_idempotency(
-    tx: &mut super::WriteTx,
-    user_id: i64,
-    key: &str,
-    operation: &str,
-    response: &str,
-    at: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, idem_key, operation, response, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(user_id)
-    .bind(key)
-    .bind(operation)
-    .bind(response)
-    .bind(at)
-    .execute(&mut ***tx)
-    .await?;
-    Ok(())
 }

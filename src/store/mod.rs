@@ -282,6 +282,24 @@ pub(crate) async fn insert_rows(
     Ok(())
 }
 
+/// The idempotency record of a committed write: its result, replayed to a retry with the key.
+pub(crate) fn idempotency_row<T: serde::Serialize>(
+    user_id: i64,
+    key: &str,
+    operation: &str,
+    result: &T,
+    at: i64,
+) -> StoreResult<Vec<Bind>> {
+    let response = serde_json::to_string(result).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    Ok(vec![
+        Bind::Int(user_id),
+        Bind::Text(key.to_string()),
+        Bind::Text(operation.to_string()),
+        Bind::Text(response),
+        Bind::Int(at),
+    ])
+}
+
 /// A wallet's new balance (and pity counter), applied only if the store still holds the values
 /// its actor started from.
 pub(crate) struct WalletUpdate {

@@ -10,8 +10,8 @@ use super::audit::{self, AuditEntry};
 use std::collections::BTreeMap;
 
 use super::{
-    bind_all, flag, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult, WalletUpdate,
-    WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
+    bind_all, flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult,
+    WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
 use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
 use crate::domain::{PageRequest, PointsSource};
@@ -338,14 +338,7 @@ impl Store {
                 status: "pending".into(),
             };
             if let Some(key) = &w.idempotency_key {
-                let response = serde_json::to_string(&order).map_err(|e| StoreError::Conflict(e.to_string()))?;
-                idempotency.push(vec![
-                    Bind::Int(w.user_id),
-                    Bind::Text(key.clone()),
-                    Bind::Text(EXCHANGE_OPERATION.into()),
-                    Bind::Text(response),
-                    Bind::Int(w.at),
-                ]);
+                idempotency.push(idempotency_row(w.user_id, key, EXCHANGE_OPERATION, &order, w.at)?);
             }
             committed.push(order);
         }

@@ -9,8 +9,8 @@ use super::audit::{self, AuditEntry};
 use std::collections::BTreeMap;
 
 use super::{
-    flag, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult, WalletUpdate, WriteTx,
-    IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
+    flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult,
+    WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
@@ -335,14 +335,7 @@ impl Store {
                 pity_limit: w.pity_limit,
             };
             if let Some(key) = &w.idempotency_key {
-                let response = serde_json::to_string(&batch).map_err(|e| StoreError::Conflict(e.to_string()))?;
-                idempotency_rows.push(vec![
-                    Bind::Int(w.user_id),
-                    Bind::Text(key.clone()),
-                    Bind::Text(DRAW_OPERATION.into()),
-                    Bind::Text(response),
-                    Bind::Int(w.at),
-                ]);
+                idempotency_rows.push(idempotency_row(w.user_id, key, DRAW_OPERATION, &batch, w.at)?);
             }
             committed.push(batch);
         }
