@@ -44,12 +44,13 @@ async fn expect(ws: &mut WsClient, kind: &str) -> Value {
     v
 }
 
-/// The next stock update of one wheel prize; updates of other prizes (an earlier wheel change
-/// still going out with the next flush, say) are skipped.
-async fn expect_prize_stock(ws: &mut WsClient, prize_id: i64) -> Value {
+/// Waits for one wheel prize's stock to be announced as `stock_left`. Stock values are
+/// coalesced and flushed periodically, so a socket that connected just after an earlier change
+/// may first get that earlier (then still latest) value; other prizes' updates are skipped too.
+async fn expect_prize_stock(ws: &mut WsClient, prize_id: i64, stock_left: i64) -> Value {
     loop {
         let v = expect(ws, "prize_stock_update").await;
-        if v["data"]["prize_id"].as_i64() == Some(prize_id) {
+        if v["data"]["prize_id"].as_i64() == Some(prize_id) && v["data"]["stock_left"].as_i64() == Some(stock_left) {
             return v;
         }
     }
@@ -269,13 +270,13 @@ async fn limited_prize_stock_changes_reach_every_socket(backend: Backend) {
 
     let data = draw(&server, &a, "single").await;
     assert_eq!(data["results"][0]["prize_id"].as_i64(), Some(dessert_id), "{data}");
-    let update = expect_prize_stock(&mut wb, dessert_id).await;
+    let update = expect_prize_stock(&mut wb, dessert_id, 4).await;
     assert_eq!(update["data"], json!({ "prize_id": dessert_id, "stock_left": 4 }), "{update}");
 
     assert_ok(
         &server.post(&format!("/api/admin/lottery/prizes/{dessert_id}/stock"), Some(&admin), json!({ "add": 3 })).await,
     );
-    let update = expect_prize_stock(&mut wb, dessert_id).await;
+    let update = expect_prize_stock(&mut wb, dessert_id, 7).await;
     assert_eq!(update["data"], json!({ "prize_id": dessert_id, "stock_left": 7 }), "{update}");
     server.assert_reconciled();
 }
