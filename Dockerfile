@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
+COPY docs ./docs
 RUN cargo build --release --locked --bin restaurant-lottery
 
 FROM debian:bookworm-slim
