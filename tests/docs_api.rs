@@ -61,6 +61,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/merchant-applications/{id}/approve"),
     ("post", "/api/admin/merchant-applications/{id}/reject"),
     ("post", "/api/admin/test-hooks/wallets/{id}/panic"),
+    ("post", "/api/admin/test-hooks/wheel/panic"),
+    ("post", "/api/admin/test-hooks/stock-ledger/panic"),
     ("get", "/api/admin/lottery/prizes"),
     ("put", "/api/admin/lottery/prizes"),
     ("get", "/api/admin/lottery/settings"),

@@ -66,6 +66,8 @@ pub enum PrizeWheelMessage {
         audit: Box<AuditEntry>,
         reply: RpcReplyPort<Result<i64, DomainError>>,
     },
+    /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
+    InjectPanic,
 }
 
 #[derive(Clone)]
@@ -159,6 +161,7 @@ impl Actor for PrizeWheel {
                 let result = state.add_stock(prize_id, add, &audit).await;
                 let _ = reply.send(result);
             }
+            PrizeWheelMessage::InjectPanic => panic!("test hook: injected panic in the prize wheel"),
         }
         Ok(())
     }
@@ -339,6 +342,11 @@ impl WheelHandle {
             CALL_TIMEOUT_MS
         )
         .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+    }
+
+    /// Test hook: makes the wheel actor panic.
+    pub fn inject_panic(&self) -> Result<(), DomainError> {
+        self.try_actor()?.cast(PrizeWheelMessage::InjectPanic).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     pub fn stop(&self) {

@@ -35,11 +35,16 @@ pub struct ReserveRequest {
 
 pub enum StockLedgerMessage {
     Reserve(ReserveRequest, RpcReplyPort<Result<StockReservation, DomainError>>),
-    Settle { reservation: u64, committed: bool },
+    Settle {
+        reservation: u64,
+        committed: bool,
+    },
     Create(Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Result<Product, DomainError>>),
     Update(i64, Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Result<Product, DomainError>>),
     Delist(i64, Box<AuditEntry>, RpcReplyPort<Result<Product, DomainError>>),
     Restock(i64, i64, Box<AuditEntry>, RpcReplyPort<Result<i64, DomainError>>),
+    /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
+    InjectPanic,
 }
 
 #[derive(Clone)]
@@ -119,6 +124,7 @@ impl Actor for StockLedger {
                 };
                 let _ = reply.send(result);
             }
+            StockLedgerMessage::InjectPanic => panic!("test hook: injected panic in the stock ledger"),
             StockLedgerMessage::Restock(id, quantity, audit, reply) => {
                 let result = match state.store.restock_product(id, quantity, &audit).await {
                     Ok(Some(_)) => {
@@ -262,6 +268,11 @@ impl StockHandle {
         let actor = self.actor.get()?;
         call_t!(actor, StockLedgerMessage::Restock, CALL_TIMEOUT_MS, id, quantity, Box::new(audit))
             .map_err(unreachable_ledger)?
+    }
+
+    /// Test hook: makes the stock ledger actor panic.
+    pub fn inject_panic(&self) -> Result<(), DomainError> {
+        self.actor.get()?.cast(StockLedgerMessage::InjectPanic).map_err(|e| DomainError::Internal(e.to_string()))
     }
 
     pub fn stop(&self) {

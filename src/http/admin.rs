@@ -34,6 +34,8 @@ pub fn router(test_hooks: bool) -> Router<AppState> {
         .route("/merchant-applications/{id}/reject", post(reject_application));
     if test_hooks {
         r.route("/test-hooks/wallets/{id}/panic", post(inject_wallet_panic))
+            .route("/test-hooks/wheel/panic", post(inject_wheel_panic))
+            .route("/test-hooks/stock-ledger/panic", post(inject_stock_panic))
     } else {
         r
     }
@@ -245,4 +247,16 @@ async fn inject_wallet_panic(
 ) -> ApiResult {
     state.wallets.inject_panic(user_id).await?;
     Ok(ok(json!({ "user_id": user_id, "injected": true })))
+}
+
+/// Test hook: panics the PrizeWheel actor (its supervisor restarts it from the store).
+async fn inject_wheel_panic(State(state): State<AppState>, _admin: AdminUser) -> ApiResult {
+    state.wheel.inject_panic()?;
+    Ok(ok(json!({ "actor": "prize_wheel", "injected": true })))
+}
+
+/// Test hook: panics the StockLedger actor (its supervisor restarts it from the store).
+async fn inject_stock_panic(State(state): State<AppState>, _admin: AdminUser) -> ApiResult {
+    state.stock.inject_panic()?;
+    Ok(ok(json!({ "actor": "stock_ledger", "injected": true })))
 }
