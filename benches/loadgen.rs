@@ -308,8 +308,10 @@ async fn main() -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(report))?)?;
-        println!("results written to {}", path.display());
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(report.clone()))?)?;
+        let svg = path.with_extension("svg");
+        std::fs::write(&svg, latency_svg(&report))?;
+        println!("results written to {} (chart: {})", path.display(), svg.display());
     }
     anyhow::ensure!(mismatches == 0, "{mismatches} balances disagree with the acknowledged responses");
     Ok(())
@@ -621,4 +623,53 @@ fn print_table(report: &serde_json::Map<String, Value>) {
             println!("{key}: {v}");
         }
     }
+}
+
+/// A small bar chart of the latency percentiles per request type (and socket delivery), as SVG.
+fn latency_svg(report: &serde_json::Map<String, Value>) -> String {
+    let mut rows: Vec<(String, [f64; 4])> = Vec::new();
+    for (name, v) in report {
+        let lat = v.get("latency_ms").unwrap_or(v);
+        let q = |k: &str| lat.get(k).and_then(Value::as_f64);
+        if let (Some(a), Some(b), Some(c), Some(d)) = (q("p50"), q("p90"), q("p99"), q("p99_9")) {
+            if d > 0.0 {
+                rows.push((name.clone(), [a, b, c, d]));
+            }
+        }
+    }
+    let max = rows.iter().map(|(_, q)| q[3]).fold(1.0_f64, f64::max);
+    let (left, width, bar, gap) = (150.0, 600.0, 10.0, 12.0);
+    let height = 40.0 + rows.len() as f64 * (4.0 * bar + gap) + 30.0;
+    let colours = ["#4c78a8", "#72b7b2", "#f58518", "#e45756"];
+    let labels = ["p50", "p90", "p99", "p99.9"];
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <text x=\"10\" y=\"18\" font-size=\"13\">latency (ms), max {max:.1}</text>\n",
+        left + width + 80.0
+    );
+    for (i, l) in labels.iter().enumerate() {
+        out += &format!(
+            "<rect x=\"{}\" y=\"26\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"35\">{l}</text>\n",
+            left + i as f64 * 70.0,
+            colours[i],
+            left + 14.0 + i as f64 * 70.0
+        );
+    }
+    let mut y = 46.0;
+    for (name, q) in &rows {
+        out += &format!("<text x=\"10\" y=\"{}\">{name}</text>\n", y + 2.0 * bar + 4.0);
+        for (i, v) in q.iter().enumerate() {
+            let w = (v / max * width).max(1.0);
+            out += &format!(
+                "<rect x=\"{left}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{}\">{v:.1}</text>\n",
+                y + i as f64 * bar,
+                bar - 1.0,
+                colours[i],
+                left + w + 4.0,
+                y + i as f64 * bar + bar - 2.0
+            );
+        }
+        y += 4.0 * bar + gap;
+    }
+    out + "</svg>\n"
 }
