@@ -28,16 +28,7 @@ where
 async fn a_panicking_wheel_restarts_with_its_stock(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let (_, wheel) = server.get("/api/admin/lottery/prizes", Some(&admin)).await;
-    let mut prizes: Vec<Value> = wheel["data"]["prizes"].as_array().expect("prizes").clone();
-    for p in prizes.iter_mut() {
-        let dessert = p["name"] == "甜品一份";
-        p["probability"] = json!(if dessert { 1.0 } else { 0.0 });
-        if dessert {
-            p["stock"] = json!(5);
-        }
-    }
-    assert_ok(&server.put("/api/admin/lottery/prizes", Some(&admin), json!({ "prizes": prizes })).await);
+    server.wheel_all_on(&admin, "甜品一份", Some(5)).await;
     let c = server.login(&phone(81, 1)).await;
     let first = assert_ok(&server.post("/api/lottery/draw", Some(&c.token), json!({ "draw_type": "triple" })).await);
     assert!(first["results"].as_array().unwrap().iter().all(|r| r["prize_name"] == "甜品一份"));

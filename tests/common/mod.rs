@@ -309,6 +309,22 @@ impl TestServer {
         body["data"]["access_token"].as_str().expect("admin token").to_string()
     }
 
+    /// Puts every draw's odds on one sector (`name`), optionally with limited stock: what the
+    /// admin would do through `GET` + `PUT /api/admin/lottery/prizes`. When the stock is gone the
+    /// mass falls to the fallback sector.
+    pub async fn wheel_all_on(&self, admin: &str, name: &str, stock: Option<i64>) {
+        let (_, wheel) = self.get("/api/admin/lottery/prizes", Some(admin)).await;
+        let mut prizes: Vec<Value> = wheel["data"]["prizes"].as_array().expect("prizes").clone();
+        for p in prizes.iter_mut() {
+            let chosen = p["name"] == name;
+            p["probability"] = json!(if chosen { 1.0 } else { 0.0 });
+            if chosen {
+                p["stock"] = json!(stock);
+            }
+        }
+        assert_ok(&self.put("/api/admin/lottery/prizes", Some(admin), json!({ "prizes": prizes })).await);
+    }
+
     /// The customer's balance as `GET /api/user/info` reports it.
     pub async fn balance(&self, c: &Customer) -> i64 {
         let (status, body) = self.get("/api/user/info", Some(&c.token)).await;
