@@ -5,13 +5,12 @@
 
 use std::collections::HashMap;
 
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde_json::json;
 
 use super::supervision::Supervised;
-use super::CALL_TIMEOUT_MS;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
 use crate::domain::DomainError;
@@ -299,54 +298,34 @@ impl WheelHandle {
         Ok(WheelHandle { actor: Supervised::start("prize_wheel", PrizeWheel, args).await? })
     }
 
-    fn try_actor(&self) -> Result<ActorRef<PrizeWheelMessage>, DomainError> {
-        self.actor.get()
-    }
-
     pub async fn spin(&self, request: SpinRequest) -> Result<SpunBatch, DomainError> {
-        let actor = self.try_actor()?;
-        call_t!(actor, |reply| PrizeWheelMessage::Spin { request, reply }, CALL_TIMEOUT_MS)
-            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+        self.actor.call(|reply| PrizeWheelMessage::Spin { request, reply }).await
     }
 
     pub fn settle(&self, reservation: u64, committed: bool) {
         // If the wheel is being restarted the reservation dies with it; the store holds the truth.
-        if let Ok(actor) = self.try_actor() {
-            let _ = actor.cast(PrizeWheelMessage::Settle { reservation, committed });
-        }
+        let _ = self.actor.cast(PrizeWheelMessage::Settle { reservation, committed });
     }
 
     pub async fn view(&self) -> Result<WheelView, DomainError> {
-        let actor = self.try_actor()?;
-        call_t!(actor, PrizeWheelMessage::View, CALL_TIMEOUT_MS)
-            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+        self.actor.call(PrizeWheelMessage::View).await
     }
 
     pub async fn replace(&self, sectors: Vec<Sector>, audit: AuditEntry) -> Result<WheelView, DomainError> {
-        let actor = self.try_actor()?;
-        call_t!(actor, PrizeWheelMessage::Replace, CALL_TIMEOUT_MS, sectors, Box::new(audit))
-            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+        self.actor.call(|reply| PrizeWheelMessage::Replace(sectors, Box::new(audit), reply)).await
     }
 
     pub async fn update_settings(&self, settings: WheelSettings, audit: AuditEntry) -> Result<WheelView, DomainError> {
-        let actor = self.try_actor()?;
-        call_t!(actor, PrizeWheelMessage::Settings, CALL_TIMEOUT_MS, settings, Box::new(audit))
-            .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+        self.actor.call(|reply| PrizeWheelMessage::Settings(settings, Box::new(audit), reply)).await
     }
 
     pub async fn add_stock(&self, prize_id: i64, add: i64, audit: AuditEntry) -> Result<i64, DomainError> {
-        let actor = self.try_actor()?;
-        call_t!(
-            actor,
-            |reply| PrizeWheelMessage::AddStock { prize_id, add, audit: Box::new(audit), reply },
-            CALL_TIMEOUT_MS
-        )
-        .map_err(|e| DomainError::Internal(format!("prize wheel: {e}")))?
+        self.actor.call(|reply| PrizeWheelMessage::AddStock { prize_id, add, audit: Box::new(audit), reply }).await
     }
 
     /// Test hook: makes the wheel actor panic.
     pub fn inject_panic(&self) -> Result<(), DomainError> {
-        self.try_actor()?.cast(PrizeWheelMessage::InjectPanic).map_err(|e| DomainError::Internal(e.to_string()))
+        self.actor.cast(PrizeWheelMessage::InjectPanic)
     }
 
     pub fn stop(&self) {

@@ -5,13 +5,12 @@
 
 use std::collections::HashMap;
 
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::json;
 
 use super::supervision::Supervised;
 use super::user_session::ApprovalRequest;
 use super::wallets::Wallets;
-use super::CALL_TIMEOUT_MS;
 use crate::domain::money::review_points;
 use crate::domain::time::now_ms;
 use crate::domain::DomainError;
@@ -227,29 +226,21 @@ pub struct ReviewHandle {
     actor: Supervised<ReviewQueue>,
 }
 
-fn unreachable_queue(e: impl std::fmt::Display) -> DomainError {
-    DomainError::Internal(format!("review queue: {e}"))
-}
-
 impl ReviewHandle {
     pub async fn start(args: ReviewQueueArgs) -> anyhow::Result<ReviewHandle> {
         Ok(ReviewHandle { actor: Supervised::start("review_queue", ReviewQueue, args).await? })
     }
 
     pub async fn submit(&self, upload: NewUpload) -> Result<UploadRow, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, ReviewQueueMessage::Submit, CALL_TIMEOUT_MS, Box::new(upload)).map_err(unreachable_queue)?
+        self.actor.call(|reply| ReviewQueueMessage::Submit(Box::new(upload), reply)).await
     }
 
     pub async fn decide(&self, decision: Decision) -> Result<Decided, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, ReviewQueueMessage::Decide, CALL_TIMEOUT_MS, decision).map_err(unreachable_queue)?
+        self.actor.call(|reply| ReviewQueueMessage::Decide(decision, reply)).await
     }
 
     pub async fn withdraw(&self, upload_id: i64, user_id: i64) -> Result<String, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, |reply| ReviewQueueMessage::Withdraw { upload_id, user_id, reply }, CALL_TIMEOUT_MS)
-            .map_err(unreachable_queue)?
+        self.actor.call(|reply| ReviewQueueMessage::Withdraw { upload_id, user_id, reply }).await
     }
 
     pub fn stop(&self) {

@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::json;
 
 use super::supervision::Supervised;
-use super::CALL_TIMEOUT_MS;
 use crate::domain::shop::{Product, ProductPatch};
 use crate::domain::DomainError;
 use crate::notify::{Hub, ServerMessage};
@@ -227,52 +226,38 @@ pub struct StockHandle {
     actor: Supervised<StockLedger>,
 }
 
-fn unreachable_ledger(e: impl std::fmt::Display) -> DomainError {
-    DomainError::Internal(format!("stock ledger: {e}"))
-}
-
 impl StockHandle {
     pub async fn start(args: StockLedgerArgs) -> anyhow::Result<StockHandle> {
         Ok(StockHandle { actor: Supervised::start("stock_ledger", StockLedger, args).await? })
     }
 
     pub async fn reserve(&self, req: ReserveRequest) -> Result<StockReservation, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, StockLedgerMessage::Reserve, CALL_TIMEOUT_MS, req).map_err(unreachable_ledger)?
+        self.actor.call(|reply| StockLedgerMessage::Reserve(req, reply)).await
     }
 
     pub fn settle(&self, reservation: u64, committed: bool) {
-        if let Ok(actor) = self.actor.get() {
-            let _ = actor.cast(StockLedgerMessage::Settle { reservation, committed });
-        }
+        let _ = self.actor.cast(StockLedgerMessage::Settle { reservation, committed });
     }
 
     pub async fn create(&self, patch: ProductPatch, audit: AuditEntry) -> Result<Product, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, StockLedgerMessage::Create, CALL_TIMEOUT_MS, Box::new(patch), Box::new(audit))
-            .map_err(unreachable_ledger)?
+        self.actor.call(|reply| StockLedgerMessage::Create(Box::new(patch), Box::new(audit), reply)).await
     }
 
     pub async fn update(&self, id: i64, patch: ProductPatch, audit: AuditEntry) -> Result<Product, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, StockLedgerMessage::Update, CALL_TIMEOUT_MS, id, Box::new(patch), Box::new(audit))
-            .map_err(unreachable_ledger)?
+        self.actor.call(|reply| StockLedgerMessage::Update(id, Box::new(patch), Box::new(audit), reply)).await
     }
 
     pub async fn delist(&self, id: i64, audit: AuditEntry) -> Result<Product, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, StockLedgerMessage::Delist, CALL_TIMEOUT_MS, id, Box::new(audit)).map_err(unreachable_ledger)?
+        self.actor.call(|reply| StockLedgerMessage::Delist(id, Box::new(audit), reply)).await
     }
 
     pub async fn restock(&self, id: i64, quantity: i64, audit: AuditEntry) -> Result<i64, DomainError> {
-        let actor = self.actor.get()?;
-        call_t!(actor, StockLedgerMessage::Restock, CALL_TIMEOUT_MS, id, quantity, Box::new(audit))
-            .map_err(unreachable_ledger)?
+        self.actor.call(|reply| StockLedgerMessage::Restock(id, quantity, Box::new(audit), reply)).await
     }
 
     /// Test hook: makes the stock ledger actor panic.
     pub fn inject_panic(&self) -> Result<(), DomainError> {
-        self.actor.get()?.cast(StockLedgerMessage::InjectPanic).map_err(|e| DomainError::Internal(e.to_string()))
+        self.actor.cast(StockLedgerMessage::InjectPanic)
     }
 
     pub fn stop(&self) {

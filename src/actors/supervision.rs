@@ -8,7 +8,10 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use super::CALL_TIMEOUT_MS;
 
 use crate::domain::DomainError;
 
@@ -16,13 +19,14 @@ type Slot<M> = Arc<RwLock<Option<ActorRef<M>>>>;
 
 /// The current instance of a supervised singleton actor.
 pub struct Supervised<A: Actor> {
+    name: &'static str,
     current: Slot<A::Msg>,
     supervisor: ActorRef<()>,
 }
 
 impl<A: Actor> Clone for Supervised<A> {
     fn clone(&self) -> Self {
-        Supervised { current: self.current.clone(), supervisor: self.supervisor.clone() }
+        Supervised { name: self.name, current: self.current.clone(), supervisor: self.supervisor.clone() }
     }
 }
 
@@ -38,7 +42,7 @@ where
         let (supervisor, _) = Actor::spawn(None, Restarter::<A>(std::marker::PhantomData), state).await?;
         let (child, _) = Actor::spawn_linked(None, actor, args, supervisor.get_cell()).await?;
         *current.write().unwrap_or_else(|p| p.into_inner()) = Some(child);
-        Ok(Supervised { current, supervisor })
+        Ok(Supervised { name, current, supervisor })
     }
 
     /// The live instance, or an error while it is being restarted.
@@ -48,6 +52,26 @@ where
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| DomainError::Internal("the actor is restarting".into()))
+    }
+
+    /// Asks the live instance and waits (bounded) for its answer.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        message: impl FnOnce(RpcReplyPort<Result<T, DomainError>>) -> A::Msg,
+    ) -> Result<T, DomainError> {
+        let actor = self.get()?;
+        match actor.call(message, Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
+            Ok(CallResult::Success(result)) => result,
+            Ok(CallResult::Timeout) => Err(DomainError::Internal(format!("{} did not answer in time", self.name))),
+            Ok(CallResult::SenderError) | Err(_) => {
+                Err(DomainError::Internal(format!("{} failed or is restarting", self.name)))
+            }
+        }
+    }
+
+    /// Tells the live instance something without waiting; lost while it restarts.
+    pub fn cast(&self, message: A::Msg) -> Result<(), DomainError> {
+        self.get()?.cast(message).map_err(|_| DomainError::Internal(format!("{} is restarting", self.name)))
     }
 
     pub fn stop(&self) {

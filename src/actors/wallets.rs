@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::rpc::CallResult;
+use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use crate::store::reviews::CommittedApproval;
@@ -84,80 +85,53 @@ impl Wallets {
 
     /// Applies a points change through the user's wallet actor; answers after it committed.
     pub async fn change(&self, user_id: i64, change: PointsChange) -> Result<ChangeOutcome, DomainError> {
-        for _ in 0..3 {
-            let actor = self.actor(user_id).await?;
-            let started = Arc::new(AtomicBool::new(false));
-            let flag = started.clone();
-            match call_t!(actor, UserSessionMessage::Change, CALL_TIMEOUT_MS, Box::new(change.clone()), flag) {
-                Ok(result) => return result,
-                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
-                Err(e) => {
-                    self.forget(user_id, &actor);
-                    // The actor stopped (idle) or died before it began on this change: retrying
-                    // cannot apply it twice. Once it had begun, the outcome is unknown.
-                    if started.load(Ordering::SeqCst) {
-                        return Err(DomainError::Internal(format!("wallet {user_id} failed during a change: {e}")));
-                    }
-                }
-            }
-        }
-        Err(unavailable(user_id))
+        self.write(user_id, "a change", |started, reply| {
+            UserSessionMessage::Change(Box::new(change.clone()), started, reply)
+        })
+        .await
     }
 
     /// Runs a draw batch through the user's wallet actor; answers after it committed.
     pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Result<DrawOutcome, DomainError> {
-        for _ in 0..3 {
-            let actor = self.actor(user_id).await?;
-            let started = Arc::new(AtomicBool::new(false));
-            let flag = started.clone();
-            match call_t!(actor, UserSessionMessage::Draw, CALL_TIMEOUT_MS, request.clone(), flag) {
-                Ok(result) => return result,
-                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
-                Err(e) => {
-                    self.forget(user_id, &actor);
-                    if started.load(Ordering::SeqCst) {
-                        return Err(DomainError::Internal(format!("wallet {user_id} failed during a draw: {e}")));
-                    }
-                }
-            }
-        }
-        Err(unavailable(user_id))
+        self.write(user_id, "a draw", |started, reply| UserSessionMessage::Draw(request.clone(), started, reply)).await
     }
 
     /// Runs a shop redemption through the user's wallet actor; answers after it committed.
     pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Result<RedeemOutcome, DomainError> {
-        for _ in 0..3 {
-            let actor = self.actor(user_id).await?;
-            let started = Arc::new(AtomicBool::new(false));
-            let flag = started.clone();
-            match call_t!(actor, UserSessionMessage::Redeem, CALL_TIMEOUT_MS, request.clone(), flag) {
-                Ok(result) => return result,
-                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
-                Err(e) => {
-                    self.forget(user_id, &actor);
-                    if started.load(Ordering::SeqCst) {
-                        return Err(DomainError::Internal(format!("wallet {user_id} failed during a redemption: {e}")));
-                    }
-                }
-            }
-        }
-        Err(unavailable(user_id))
+        self.write(user_id, "a redemption", |started, reply| {
+            UserSessionMessage::Redeem(request.clone(), started, reply)
+        })
+        .await
     }
 
     /// Credits an approved receipt through the customer's wallet, in one transaction with the
     /// upload's status change.
     pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Result<CommittedApproval, DomainError> {
+        self.write(user_id, "an approval", |started, reply| {
+            UserSessionMessage::Approve(request.clone(), started, reply)
+        })
+        .await
+    }
+
+    /// Sends a write to the user's wallet actor and waits for its answer. If the actor stopped
+    /// (idle) or died before it began on the write, retrying on a fresh actor cannot apply it
+    /// twice; once it had begun (the `started` flag), the outcome is unknown and not retried.
+    async fn write<T, F>(&self, user_id: i64, what: &str, message: F) -> Result<T, DomainError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<AtomicBool>, RpcReplyPort<Result<T, DomainError>>) -> UserSessionMessage,
+    {
         for _ in 0..3 {
             let actor = self.actor(user_id).await?;
             let started = Arc::new(AtomicBool::new(false));
             let flag = started.clone();
-            match call_t!(actor, UserSessionMessage::Approve, CALL_TIMEOUT_MS, request.clone(), flag) {
-                Ok(result) => return result,
-                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
-                Err(e) => {
+            match actor.call(|reply| message(flag, reply), Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
+                Ok(CallResult::Success(result)) => return result,
+                Ok(CallResult::Timeout) => return Err(timeout(user_id)),
+                Ok(CallResult::SenderError) | Err(_) => {
                     self.forget(user_id, &actor);
                     if started.load(Ordering::SeqCst) {
-                        return Err(DomainError::Internal(format!("wallet {user_id} failed during an approval: {e}")));
+                        return Err(DomainError::Internal(format!("wallet {user_id} failed during {what}")));
                     }
                 }
             }
@@ -179,7 +153,9 @@ impl Wallets {
 
     async fn actor(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, DomainError> {
         for _ in 0..3 {
-            let slot = self.inner.slots.entry(user_id).or_default().clone();
+            // Most requests find a live slot: a read lock, not the shard's write lock.
+            let existing = self.inner.slots.get(&user_id).map(|s| s.clone());
+            let slot = existing.unwrap_or_else(|| self.inner.slots.entry(user_id).or_default().clone());
             let spawned = slot.get_or_try_init(|| self.spawn(user_id)).await;
             match spawned {
                 Ok(actor) => return Ok(actor.clone()),
