@@ -2,6 +2,7 @@
 //! that state, so changes are serialized in memory without locks, and each is written through to
 //! the store before it is acknowledged.
 
+pub mod failure;
 pub mod prize_wheel;
 pub mod review_queue;
 pub mod stock_ledger;
@@ -9,6 +10,7 @@ pub mod supervision;
 pub mod user_session;
 pub mod wallets;
 
+pub use failure::{Failure, Reply};
 pub use prize_wheel::WheelHandle;
 pub use review_queue::ReviewHandle;
 pub use stock_ledger::StockHandle;

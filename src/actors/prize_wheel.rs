@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde_json::json;
 
+use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
@@ -49,21 +50,21 @@ pub enum PrizeWheelMessage {
     /// the daily cap against `drawn_today` before it reserves anything.
     Spin {
         request: SpinRequest,
-        reply: RpcReplyPort<Result<SpunBatch, DomainError>>,
+        reply: RpcReplyPort<Reply<SpunBatch>>,
     },
     /// The batch behind `reservation` committed (its units are gone) or failed (they return).
     Settle {
         reservation: u64,
         committed: bool,
     },
-    View(RpcReplyPort<Result<WheelView, DomainError>>),
-    Replace(Vec<Sector>, Box<AuditEntry>, RpcReplyPort<Result<WheelView, DomainError>>),
-    Settings(WheelSettings, Box<AuditEntry>, RpcReplyPort<Result<WheelView, DomainError>>),
+    View(RpcReplyPort<Reply<WheelView>>),
+    Replace(Vec<Sector>, Box<AuditEntry>, RpcReplyPort<Reply<WheelView>>),
+    Settings(WheelSettings, Box<AuditEntry>, RpcReplyPort<Reply<WheelView>>),
     AddStock {
         prize_id: i64,
         add: i64,
         audit: Box<AuditEntry>,
-        reply: RpcReplyPort<Result<i64, DomainError>>,
+        reply: RpcReplyPort<Reply<i64>>,
     },
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
@@ -121,11 +122,11 @@ impl Actor for PrizeWheel {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PrizeWheelMessage::Spin { request, reply } => {
-                let _ = reply.send(state.spin(request));
+                let _ = reply.send(state.spin(request).map_err(Failure::from));
             }
             PrizeWheelMessage::Settle { reservation, committed } => state.settle(reservation, committed),
             PrizeWheelMessage::View(reply) => {
-                let _ = reply.send(state.view());
+                let _ = reply.send(state.view().map_err(Failure::from));
             }
             PrizeWheelMessage::Replace(sectors, audit, reply) => {
                 let result = match state.store.replace_sectors(&sectors, &audit).await {
@@ -136,7 +137,7 @@ impl Actor for PrizeWheel {
                         // Reservations of retired sectors no longer return units to the wheel.
                         state.reservations.clear();
                         state.publish_all_stock();
-                        state.view()
+                        state.view().map_err(Failure::from)
                     }
                     Err(e) => Err(e.into()),
                 };
@@ -144,8 +145,8 @@ impl Actor for PrizeWheel {
             }
             PrizeWheelMessage::Settings(settings, audit, reply) => {
                 let result = match (&mut state.wheel, settings.validate()) {
-                    (_, Err(e)) => Err(e),
-                    (None, _) => Err(DomainError::WheelClosed),
+                    (_, Err(e)) => Err(Failure::from(e)),
+                    (None, _) => Err(DomainError::WheelClosed.into()),
                     (Some(w), Ok(())) => match state.store.save_wheel_settings(&settings, &audit).await {
                         Ok(()) => {
                             w.1 = settings;
@@ -154,7 +155,7 @@ impl Actor for PrizeWheel {
                         Err(e) => Err(e.into()),
                     },
                 };
-                let _ = reply.send(result.and_then(|_| state.view()));
+                let _ = reply.send(result.and_then(|_| state.view().map_err(Failure::from)));
             }
             PrizeWheelMessage::AddStock { prize_id, add, audit, reply } => {
                 let result = state.add_stock(prize_id, add, &audit).await;
@@ -239,22 +240,22 @@ impl PrizeWheelState {
         }
     }
 
-    async fn add_stock(&mut self, prize_id: i64, add: i64, audit: &AuditEntry) -> Result<i64, DomainError> {
+    async fn add_stock(&mut self, prize_id: i64, add: i64, audit: &AuditEntry) -> Reply<i64> {
         let Some((sectors, _, _)) = &self.wheel else {
-            return Err(DomainError::WheelClosed);
+            return Err(DomainError::WheelClosed.into());
         };
         let Some(sector) = sectors.iter().find(|s| s.id == prize_id) else {
-            return Err(DomainError::NotFound("奖品"));
+            return Err(DomainError::NotFound("奖品").into());
         };
         if sector.stock_left.is_none() {
-            return Err(DomainError::invalid("prize_id", "this prize has unlimited stock"));
+            return Err(DomainError::invalid("prize_id", "this prize has unlimited stock").into());
         }
         let mut audit = audit.clone();
         audit.before = Some(json!({ "stock_left": sector.stock_left }));
         audit.after = Some(json!({ "add": add }));
         self.store.add_prize_stock(prize_id, add, &audit).await?.ok_or(DomainError::NotFound("奖品"))?;
         let Some((sectors, _, table)) = &mut self.wheel else {
-            return Err(DomainError::WheelClosed);
+            return Err(DomainError::WheelClosed.into());
         };
         let mut left = 0;
         if let Some(s) = sectors.iter_mut().find(|s| s.id == prize_id) {
@@ -298,7 +299,7 @@ impl WheelHandle {
         Ok(WheelHandle { actor: Supervised::start("prize_wheel", PrizeWheel, args).await? })
     }
 
-    pub async fn spin(&self, request: SpinRequest) -> Result<SpunBatch, DomainError> {
+    pub async fn spin(&self, request: SpinRequest) -> Reply<SpunBatch> {
         self.actor.call(|reply| PrizeWheelMessage::Spin { request, reply }).await
     }
 
@@ -307,24 +308,24 @@ impl WheelHandle {
         let _ = self.actor.cast(PrizeWheelMessage::Settle { reservation, committed });
     }
 
-    pub async fn view(&self) -> Result<WheelView, DomainError> {
+    pub async fn view(&self) -> Reply<WheelView> {
         self.actor.call(PrizeWheelMessage::View).await
     }
 
-    pub async fn replace(&self, sectors: Vec<Sector>, audit: AuditEntry) -> Result<WheelView, DomainError> {
+    pub async fn replace(&self, sectors: Vec<Sector>, audit: AuditEntry) -> Reply<WheelView> {
         self.actor.call(|reply| PrizeWheelMessage::Replace(sectors, Box::new(audit), reply)).await
     }
 
-    pub async fn update_settings(&self, settings: WheelSettings, audit: AuditEntry) -> Result<WheelView, DomainError> {
+    pub async fn update_settings(&self, settings: WheelSettings, audit: AuditEntry) -> Reply<WheelView> {
         self.actor.call(|reply| PrizeWheelMessage::Settings(settings, Box::new(audit), reply)).await
     }
 
-    pub async fn add_stock(&self, prize_id: i64, add: i64, audit: AuditEntry) -> Result<i64, DomainError> {
+    pub async fn add_stock(&self, prize_id: i64, add: i64, audit: AuditEntry) -> Reply<i64> {
         self.actor.call(|reply| PrizeWheelMessage::AddStock { prize_id, add, audit: Box::new(audit), reply }).await
     }
 
     /// Test hook: makes the wheel actor panic.
-    pub fn inject_panic(&self) -> Result<(), DomainError> {
+    pub fn inject_panic(&self) -> Reply<()> {
         self.actor.cast(PrizeWheelMessage::InjectPanic)
     }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::json;
 
+use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
 use super::user_session::ApprovalRequest;
 use super::wallets::Wallets;
@@ -52,13 +53,13 @@ pub struct Decided {
 }
 
 pub enum ReviewQueueMessage {
-    Submit(Box<NewUpload>, RpcReplyPort<Result<UploadRow, DomainError>>),
-    Decide(Decision, RpcReplyPort<Result<Decided, DomainError>>),
+    Submit(Box<NewUpload>, RpcReplyPort<Reply<UploadRow>>),
+    Decide(Decision, RpcReplyPort<Reply<Decided>>),
     /// The owner takes back a pending upload; answers its object key.
     Withdraw {
         upload_id: i64,
         user_id: i64,
-        reply: RpcReplyPort<Result<String, DomainError>>,
+        reply: RpcReplyPort<Reply<String>>,
     },
 }
 
@@ -106,7 +107,7 @@ impl Actor for ReviewQueue {
                     .store
                     .insert_upload(u.user_id, &u.object_key, &u.content_type, u.size, u.amount_cents, now_ms())
                     .await
-                    .map_err(DomainError::from);
+                    .map_err(Failure::from);
                 if let Ok(row) = &result {
                     state.pending.insert(row.id, row.user_id);
                 }
@@ -127,15 +128,15 @@ impl Actor for ReviewQueue {
 
 impl ReviewQueueState {
     /// Why `upload_id` cannot be decided: unknown (6001) or already decided (6004).
-    async fn not_pending(&self, upload_id: i64) -> DomainError {
+    async fn not_pending(&self, upload_id: i64) -> Failure {
         match self.args.store.upload(upload_id).await {
-            Ok(Some(u)) => DomainError::AlreadyReviewed { current_status: u.status },
-            Ok(None) => DomainError::ReviewNotFound,
+            Ok(Some(u)) => DomainError::AlreadyReviewed { current_status: u.status }.into(),
+            Ok(None) => DomainError::ReviewNotFound.into(),
             Err(e) => e.into(),
         }
     }
 
-    async fn decide(&mut self, d: Decision) -> Result<Decided, DomainError> {
+    async fn decide(&mut self, d: Decision) -> Reply<Decided> {
         let Some(&user_id) = self.pending.get(&d.upload_id) else {
             return Err(self.not_pending(d.upload_id).await);
         };
@@ -202,14 +203,16 @@ impl ReviewQueueState {
         Ok(decided)
     }
 
-    async fn withdraw(&mut self, upload_id: i64, user_id: i64) -> Result<String, DomainError> {
+    async fn withdraw(&mut self, upload_id: i64, user_id: i64) -> Reply<String> {
         match self.pending.get(&upload_id) {
             Some(owner) if *owner == user_id => {}
-            Some(_) => return Err(DomainError::ReviewNotFound),
+            Some(_) => return Err(DomainError::ReviewNotFound.into()),
             None => {
                 return match self.args.store.upload(upload_id).await? {
-                    Some(u) if u.user_id == user_id => Err(DomainError::AlreadyReviewed { current_status: u.status }),
-                    _ => Err(DomainError::ReviewNotFound),
+                    Some(u) if u.user_id == user_id => {
+                        Err(DomainError::AlreadyReviewed { current_status: u.status }.into())
+                    }
+                    _ => Err(DomainError::ReviewNotFound.into()),
                 }
             }
         }
@@ -231,15 +234,15 @@ impl ReviewHandle {
         Ok(ReviewHandle { actor: Supervised::start("review_queue", ReviewQueue, args).await? })
     }
 
-    pub async fn submit(&self, upload: NewUpload) -> Result<UploadRow, DomainError> {
+    pub async fn submit(&self, upload: NewUpload) -> Reply<UploadRow> {
         self.actor.call(|reply| ReviewQueueMessage::Submit(Box::new(upload), reply)).await
     }
 
-    pub async fn decide(&self, decision: Decision) -> Result<Decided, DomainError> {
+    pub async fn decide(&self, decision: Decision) -> Reply<Decided> {
         self.actor.call(|reply| ReviewQueueMessage::Decide(decision, reply)).await
     }
 
-    pub async fn withdraw(&self, upload_id: i64, user_id: i64) -> Result<String, DomainError> {
+    pub async fn withdraw(&self, upload_id: i64, user_id: i64) -> Reply<String> {
         self.actor.call(|reply| ReviewQueueMessage::Withdraw { upload_id, user_id, reply }).await
     }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::json;
 
+use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
 use crate::domain::shop::{Product, ProductPatch};
 use crate::domain::DomainError;
@@ -33,15 +34,15 @@ pub struct ReserveRequest {
 }
 
 pub enum StockLedgerMessage {
-    Reserve(ReserveRequest, RpcReplyPort<Result<StockReservation, DomainError>>),
+    Reserve(ReserveRequest, RpcReplyPort<Reply<StockReservation>>),
     Settle {
         reservation: u64,
         committed: bool,
     },
-    Create(Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Result<Product, DomainError>>),
-    Update(i64, Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Result<Product, DomainError>>),
-    Delist(i64, Box<AuditEntry>, RpcReplyPort<Result<Product, DomainError>>),
-    Restock(i64, i64, Box<AuditEntry>, RpcReplyPort<Result<i64, DomainError>>),
+    Create(Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
+    Update(i64, Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
+    Delist(i64, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
+    Restock(i64, i64, Box<AuditEntry>, RpcReplyPort<Reply<i64>>),
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
 }
@@ -92,7 +93,7 @@ impl Actor for StockLedger {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             StockLedgerMessage::Reserve(req, reply) => {
-                let _ = reply.send(state.reserve(req));
+                let _ = reply.send(state.reserve(req).map_err(Failure::from));
             }
             StockLedgerMessage::Settle { reservation, committed } => state.settle(reservation, committed),
             StockLedgerMessage::Create(patch, audit, reply) => {
@@ -118,7 +119,7 @@ impl Actor for StockLedger {
                         }
                         Ok(p)
                     }
-                    Ok(None) => Err(DomainError::ProductUnavailable),
+                    Ok(None) => Err(DomainError::ProductUnavailable.into()),
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
@@ -137,7 +138,7 @@ impl Actor for StockLedger {
                         state.publish(id, "restock");
                         Ok(stock.unwrap_or(quantity))
                     }
-                    Ok(None) => Err(DomainError::ProductUnavailable),
+                    Ok(None) => Err(DomainError::ProductUnavailable.into()),
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
@@ -184,14 +185,15 @@ impl StockLedgerState {
         }
     }
 
-    async fn update(&mut self, id: i64, patch: &ProductPatch, audit: &AuditEntry) -> Result<Product, DomainError> {
+    async fn update(&mut self, id: i64, patch: &ProductPatch, audit: &AuditEntry) -> Reply<Product> {
         let held: i64 = self.reservations.values().filter(|(p, _)| *p == id).map(|(_, q)| q).sum();
         if patch.stock.is_some() && held > 0 {
             // Setting an absolute stock while units are mid-commit would double count them.
             return Err(DomainError::invalid(
                 "stock",
                 "redemptions of this product are in progress; use restock or retry",
-            ));
+            )
+            .into());
         }
         let p = self.store.update_product(id, patch, audit).await?.ok_or(DomainError::ProductUnavailable)?;
         let mut updated = shelf(&p);
@@ -231,7 +233,7 @@ impl StockHandle {
         Ok(StockHandle { actor: Supervised::start("stock_ledger", StockLedger, args).await? })
     }
 
-    pub async fn reserve(&self, req: ReserveRequest) -> Result<StockReservation, DomainError> {
+    pub async fn reserve(&self, req: ReserveRequest) -> Reply<StockReservation> {
         self.actor.call(|reply| StockLedgerMessage::Reserve(req, reply)).await
     }
 
@@ -239,24 +241,24 @@ impl StockHandle {
         let _ = self.actor.cast(StockLedgerMessage::Settle { reservation, committed });
     }
 
-    pub async fn create(&self, patch: ProductPatch, audit: AuditEntry) -> Result<Product, DomainError> {
+    pub async fn create(&self, patch: ProductPatch, audit: AuditEntry) -> Reply<Product> {
         self.actor.call(|reply| StockLedgerMessage::Create(Box::new(patch), Box::new(audit), reply)).await
     }
 
-    pub async fn update(&self, id: i64, patch: ProductPatch, audit: AuditEntry) -> Result<Product, DomainError> {
+    pub async fn update(&self, id: i64, patch: ProductPatch, audit: AuditEntry) -> Reply<Product> {
         self.actor.call(|reply| StockLedgerMessage::Update(id, Box::new(patch), Box::new(audit), reply)).await
     }
 
-    pub async fn delist(&self, id: i64, audit: AuditEntry) -> Result<Product, DomainError> {
+    pub async fn delist(&self, id: i64, audit: AuditEntry) -> Reply<Product> {
         self.actor.call(|reply| StockLedgerMessage::Delist(id, Box::new(audit), reply)).await
     }
 
-    pub async fn restock(&self, id: i64, quantity: i64, audit: AuditEntry) -> Result<i64, DomainError> {
+    pub async fn restock(&self, id: i64, quantity: i64, audit: AuditEntry) -> Reply<i64> {
         self.actor.call(|reply| StockLedgerMessage::Restock(id, quantity, Box::new(audit), reply)).await
     }
 
     /// Test hook: makes the stock ledger actor panic.
-    pub fn inject_panic(&self) -> Result<(), DomainError> {
+    pub fn inject_panic(&self) -> Reply<()> {
         self.actor.cast(StockLedgerMessage::InjectPanic)
     }
 

@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 
 use super::CALL_TIMEOUT_MS;
 
-use crate::domain::DomainError;
+use super::failure::{Failure, Reply};
 
 type Slot<M> = Arc<RwLock<Option<ActorRef<M>>>>;
 
@@ -46,32 +46,29 @@ where
     }
 
     /// The live instance, or an error while it is being restarted.
-    pub fn get(&self) -> Result<ActorRef<A::Msg>, DomainError> {
+    pub fn get(&self) -> Reply<ActorRef<A::Msg>> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .ok_or_else(|| DomainError::Internal("the actor is restarting".into()))
+            .ok_or_else(|| Failure::fault("the actor is restarting"))
     }
 
     /// Asks the live instance and waits (bounded) for its answer.
-    pub async fn call<T: Send + 'static>(
-        &self,
-        message: impl FnOnce(RpcReplyPort<Result<T, DomainError>>) -> A::Msg,
-    ) -> Result<T, DomainError> {
+    pub async fn call<T: Send + 'static>(&self, message: impl FnOnce(RpcReplyPort<Reply<T>>) -> A::Msg) -> Reply<T> {
         let actor = self.get()?;
         match actor.call(message, Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
             Ok(CallResult::Success(result)) => result,
-            Ok(CallResult::Timeout) => Err(DomainError::Internal(format!("{} did not answer in time", self.name))),
+            Ok(CallResult::Timeout) => Err(Failure::fault(format!("{} did not answer in time", self.name))),
             Ok(CallResult::SenderError) | Err(_) => {
-                Err(DomainError::Internal(format!("{} failed or is restarting", self.name)))
+                Err(Failure::fault(format!("{} failed or is restarting", self.name)))
             }
         }
     }
 
     /// Tells the live instance something without waiting; lost while it restarts.
-    pub fn cast(&self, message: A::Msg) -> Result<(), DomainError> {
-        self.get()?.cast(message).map_err(|_| DomainError::Internal(format!("{} is restarting", self.name)))
+    pub fn cast(&self, message: A::Msg) -> Reply<()> {
+        self.get()?.cast(message).map_err(|_| Failure::fault(format!("{} is restarting", self.name)))
     }
 
     pub fn stop(&self) {

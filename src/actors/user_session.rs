@@ -17,6 +17,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 use serde_json::json;
 
+use super::failure::{Failure, Reply};
 use super::prize_wheel::{SpinRequest, WheelHandle};
 use super::stock_ledger::{ReserveRequest, StockHandle};
 use crate::domain::points::apply_delta;
@@ -136,16 +137,16 @@ pub struct WalletDeps {
 }
 
 pub enum UserSessionMessage {
-    Snapshot(RpcReplyPort<Result<WalletSnapshot, DomainError>>),
+    Snapshot(RpcReplyPort<Reply<WalletSnapshot>>),
     /// The flag is raised when the actor starts on the change, so a caller whose reply never came
     /// knows whether retrying could apply the change twice.
-    Change(Box<PointsChange>, Arc<AtomicBool>, RpcReplyPort<Result<ChangeOutcome, DomainError>>),
+    Change(Box<PointsChange>, Arc<AtomicBool>, RpcReplyPort<Reply<ChangeOutcome>>),
     /// Same contract as `Change`, for a draw batch.
-    Draw(DrawRequest, Arc<AtomicBool>, RpcReplyPort<Result<DrawOutcome, DomainError>>),
+    Draw(DrawRequest, Arc<AtomicBool>, RpcReplyPort<Reply<DrawOutcome>>),
     /// Same contract as `Change`, for a shop redemption.
-    Redeem(RedeemRequest, Arc<AtomicBool>, RpcReplyPort<Result<RedeemOutcome, DomainError>>),
+    Redeem(RedeemRequest, Arc<AtomicBool>, RpcReplyPort<Reply<RedeemOutcome>>),
     /// Same contract as `Change`: credit an approved receipt together with its status change.
-    Approve(ApprovalRequest, Arc<AtomicBool>, RpcReplyPort<Result<CommittedApproval, DomainError>>),
+    Approve(ApprovalRequest, Arc<AtomicBool>, RpcReplyPort<Reply<CommittedApproval>>),
     /// Periodic: stop when idle, so memory follows active users, not all users.
     IdleCheck,
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
@@ -275,7 +276,7 @@ impl UserSessionState {
         WalletSnapshot { user_id: self.user_id, balance: self.balance, pity_count: self.pity_count }
     }
 
-    async fn refresh_if_stale(&mut self) -> Result<(), DomainError> {
+    async fn refresh_if_stale(&mut self) -> Reply<()> {
         if self.stale {
             let (balance, pity) = self.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
             self.balance = balance;
@@ -285,9 +286,9 @@ impl UserSessionState {
         Ok(())
     }
 
-    async fn apply(&mut self, change: PointsChange) -> Result<ChangeOutcome, DomainError> {
+    async fn apply(&mut self, change: PointsChange) -> Reply<ChangeOutcome> {
         if change.delta == 0 {
-            return Err(DomainError::invalid("delta", "must not be zero"));
+            return Err(DomainError::invalid("delta", "must not be zero").into());
         }
         self.refresh_if_stale().await?;
         if let Some(key) = &change.idempotency_key {
@@ -296,7 +297,7 @@ impl UserSessionState {
             }
         }
         let Some(after) = apply_delta(self.balance, change.delta) else {
-            return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.balance });
+            return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.balance }.into());
         };
         let audit = change.audit.map(|mut a| {
             a.before = Some(serde_json::json!({ "total_points": self.balance }));
@@ -341,7 +342,7 @@ impl UserSessionState {
                 let key = change.idempotency_key.unwrap_or_default();
                 match self.earlier_result(&key).await? {
                     Some(earlier) => Ok(ChangeOutcome { committed: earlier, replayed: true }),
-                    None => Err(DomainError::Internal("idempotency key vanished".into())),
+                    None => Err(Failure::fault("idempotency key vanished")),
                 }
             }
             Err(e) => {
@@ -355,7 +356,7 @@ impl UserSessionState {
         }
     }
 
-    async fn draw(&mut self, req: DrawRequest) -> Result<DrawOutcome, DomainError> {
+    async fn draw(&mut self, req: DrawRequest) -> Reply<DrawOutcome> {
         self.refresh_if_stale().await?;
         if let Some(key) = &req.idempotency_key {
             if let Some(batch) = self.earlier_draw(key).await? {
@@ -370,7 +371,7 @@ impl UserSessionState {
             // The window frees a place when its oldest request turns a minute old.
             let oldest = self.recent_draws.front().copied().unwrap_or(now);
             let wait = Duration::from_secs(60).saturating_sub(now.duration_since(oldest));
-            return Err(DomainError::DrawTooFrequent { retry_after_ms: wait.as_millis() as u64 });
+            return Err(DomainError::DrawTooFrequent { retry_after_ms: wait.as_millis() as u64 }.into());
         }
         self.recent_draws.push_back(now);
         let today = local_day(now_ms());
@@ -431,13 +432,7 @@ impl UserSessionState {
                         }
                     }
                 }
-                match e {
-                    StoreError::Unavailable(_) => Err(DomainError::StoreUnavailable),
-                    other => {
-                        tracing::error!(user_id = self.user_id, error = %other, "draw batch failed");
-                        Err(DomainError::DrawFailed)
-                    }
-                }
+                Err(Failure::from(e))
             }
         }
     }
@@ -490,31 +485,31 @@ impl UserSessionState {
         }
     }
 
-    async fn earlier_result(&mut self, key: &str) -> Result<Option<CommittedChange>, DomainError> {
+    async fn earlier_result(&mut self, key: &str) -> Reply<Option<CommittedChange>> {
         match self.remembered(key).await? {
             None => Ok(None),
             Some(Remembered::Change(c)) => Ok(Some(c)),
-            Some(_) => Err(key_reused()),
+            Some(_) => Err(key_reused().into()),
         }
     }
 
-    async fn earlier_draw(&mut self, key: &str) -> Result<Option<CommittedBatch>, DomainError> {
+    async fn earlier_draw(&mut self, key: &str) -> Reply<Option<CommittedBatch>> {
         match self.remembered(key).await? {
             None => Ok(None),
             Some(Remembered::Draw(b)) => Ok(Some(b)),
-            Some(_) => Err(key_reused()),
+            Some(_) => Err(key_reused().into()),
         }
     }
 
-    async fn earlier_order(&mut self, key: &str) -> Result<Option<CommittedOrder>, DomainError> {
+    async fn earlier_order(&mut self, key: &str) -> Reply<Option<CommittedOrder>> {
         match self.remembered(key).await? {
             None => Ok(None),
             Some(Remembered::Order(o)) => Ok(Some(o)),
-            Some(_) => Err(key_reused()),
+            Some(_) => Err(key_reused().into()),
         }
     }
 
-    async fn redeem(&mut self, req: RedeemRequest) -> Result<RedeemOutcome, DomainError> {
+    async fn redeem(&mut self, req: RedeemRequest) -> Reply<RedeemOutcome> {
         self.refresh_if_stale().await?;
         if let Some(key) = &req.idempotency_key {
             if let Some(order) = self.earlier_order(key).await? {
@@ -567,18 +562,12 @@ impl UserSessionState {
                         }
                     }
                 }
-                match e {
-                    StoreError::Unavailable(_) => Err(DomainError::StoreUnavailable),
-                    other => {
-                        tracing::error!(user_id = self.user_id, error = %other, "exchange failed");
-                        Err(DomainError::ExchangeFailed)
-                    }
-                }
+                Err(Failure::from(e))
             }
         }
     }
 
-    async fn approve(&mut self, req: ApprovalRequest) -> Result<CommittedApproval, DomainError> {
+    async fn approve(&mut self, req: ApprovalRequest) -> Reply<CommittedApproval> {
         self.refresh_if_stale().await?;
         let write = ApprovalWrite {
             upload_id: req.upload_id,
@@ -607,17 +596,13 @@ impl UserSessionState {
             }
             Err(e) => {
                 self.stale = true;
-                tracing::error!(user_id = self.user_id, upload_id = req.upload_id, error = %e, "approval failed");
-                Err(match e {
-                    StoreError::Unavailable(_) => DomainError::StoreUnavailable,
-                    _ => DomainError::ReviewFailed,
-                })
+                Err(Failure::from(e))
             }
         }
     }
 
     /// The result of an earlier request with this key: from memory, else from the store.
-    async fn remembered(&mut self, key: &str) -> Result<Option<Remembered>, DomainError> {
+    async fn remembered(&mut self, key: &str) -> Reply<Option<Remembered>> {
         if let Some(r) = self.recent_keys.get(key) {
             return Ok(Some(r.clone()));
         }
@@ -628,9 +613,9 @@ impl UserSessionState {
             CHANGE_OPERATION => serde_json::from_str(&response).map(Remembered::Change),
             DRAW_OPERATION => serde_json::from_str(&response).map(Remembered::Draw),
             EXCHANGE_OPERATION => serde_json::from_str(&response).map(Remembered::Order),
-            _ => return Err(key_reused()),
+            _ => return Err(key_reused().into()),
         };
-        parsed.map(Some).map_err(|e| DomainError::Internal(format!("stored idempotent result: {e}")))
+        parsed.map(Some).map_err(|e| Failure::caused_by("reading a stored idempotent result", e))
     }
 
     fn remember(&mut self, key: String, committed: Remembered) {

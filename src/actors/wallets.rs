@@ -17,6 +17,7 @@ use tokio::sync::OnceCell;
 
 use crate::store::reviews::CommittedApproval;
 
+use super::failure::{Failure, Reply};
 use super::user_session::{
     ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, UserSession,
     UserSessionArgs, UserSessionMessage, WalletDeps, WalletSnapshot,
@@ -70,7 +71,7 @@ impl Wallets {
         self.inner.restarts.load(Ordering::Relaxed)
     }
 
-    pub async fn snapshot(&self, user_id: i64) -> Result<WalletSnapshot, DomainError> {
+    pub async fn snapshot(&self, user_id: i64) -> Reply<WalletSnapshot> {
         for _ in 0..3 {
             let actor = self.actor(user_id).await?;
             match call_t!(actor, UserSessionMessage::Snapshot, CALL_TIMEOUT_MS) {
@@ -84,7 +85,7 @@ impl Wallets {
     }
 
     /// Applies a points change through the user's wallet actor; answers after it committed.
-    pub async fn change(&self, user_id: i64, change: PointsChange) -> Result<ChangeOutcome, DomainError> {
+    pub async fn change(&self, user_id: i64, change: PointsChange) -> Reply<ChangeOutcome> {
         self.write(user_id, "a change", |started, reply| {
             UserSessionMessage::Change(Box::new(change.clone()), started, reply)
         })
@@ -92,12 +93,12 @@ impl Wallets {
     }
 
     /// Runs a draw batch through the user's wallet actor; answers after it committed.
-    pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Result<DrawOutcome, DomainError> {
+    pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Reply<DrawOutcome> {
         self.write(user_id, "a draw", |started, reply| UserSessionMessage::Draw(request.clone(), started, reply)).await
     }
 
     /// Runs a shop redemption through the user's wallet actor; answers after it committed.
-    pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Result<RedeemOutcome, DomainError> {
+    pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Reply<RedeemOutcome> {
         self.write(user_id, "a redemption", |started, reply| {
             UserSessionMessage::Redeem(request.clone(), started, reply)
         })
@@ -106,7 +107,7 @@ impl Wallets {
 
     /// Credits an approved receipt through the customer's wallet, in one transaction with the
     /// upload's status change.
-    pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Result<CommittedApproval, DomainError> {
+    pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Reply<CommittedApproval> {
         self.write(user_id, "an approval", |started, reply| {
             UserSessionMessage::Approve(request.clone(), started, reply)
         })
@@ -116,10 +117,10 @@ impl Wallets {
     /// Sends a write to the user's wallet actor and waits for its answer. If the actor stopped
     /// (idle) or died before it began on the write, retrying on a fresh actor cannot apply it
     /// twice; once it had begun (the `started` flag), the outcome is unknown and not retried.
-    async fn write<T, F>(&self, user_id: i64, what: &str, message: F) -> Result<T, DomainError>
+    async fn write<T, F>(&self, user_id: i64, what: &str, message: F) -> Reply<T>
     where
         T: Send + 'static,
-        F: Fn(Arc<AtomicBool>, RpcReplyPort<Result<T, DomainError>>) -> UserSessionMessage,
+        F: Fn(Arc<AtomicBool>, RpcReplyPort<Reply<T>>) -> UserSessionMessage,
     {
         for _ in 0..3 {
             let actor = self.actor(user_id).await?;
@@ -131,7 +132,7 @@ impl Wallets {
                 Ok(CallResult::SenderError) | Err(_) => {
                     self.forget(user_id, &actor);
                     if started.load(Ordering::SeqCst) {
-                        return Err(DomainError::Internal(format!("wallet {user_id} failed during {what}")));
+                        return Err(Failure::fault(format!("wallet {user_id} failed during {what}")));
                     }
                 }
             }
@@ -140,9 +141,9 @@ impl Wallets {
     }
 
     /// Test hook: makes the user's wallet actor panic.
-    pub async fn inject_panic(&self, user_id: i64) -> Result<(), DomainError> {
+    pub async fn inject_panic(&self, user_id: i64) -> Reply<()> {
         let actor = self.actor(user_id).await?;
-        actor.cast(UserSessionMessage::InjectPanic).map_err(|e| DomainError::Internal(e.to_string()))
+        actor.cast(UserSessionMessage::InjectPanic).map_err(|e| Failure::fault(e.to_string()))
     }
 
     /// Stops every wallet actor and the supervisor (shutdown).
@@ -151,7 +152,7 @@ impl Wallets {
         self.inner.supervisor.stop(None);
     }
 
-    async fn actor(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, DomainError> {
+    async fn actor(&self, user_id: i64) -> Reply<ActorRef<UserSessionMessage>> {
         for _ in 0..3 {
             // Most requests find a live slot: a read lock, not the shard's write lock.
             let existing = self.inner.slots.get(&user_id).map(|s| s.clone());
@@ -159,7 +160,7 @@ impl Wallets {
             let spawned = slot.get_or_try_init(|| self.spawn(user_id)).await;
             match spawned {
                 Ok(actor) => return Ok(actor.clone()),
-                Err(SpawnFailure::Domain(e)) => {
+                Err(SpawnFailure::Failed(e)) => {
                     self.inner.slots.remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
                     return Err(e);
                 }
@@ -170,7 +171,7 @@ impl Wallets {
                 }
             }
         }
-        Err(DomainError::Internal(format!("could not start the wallet of user {user_id}")))
+        Err(Failure::fault(format!("could not start the wallet of user {user_id}")))
     }
 
     async fn spawn(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, SpawnFailure> {
@@ -178,12 +179,12 @@ impl Wallets {
         let user = store
             .user(user_id)
             .await
-            .map_err(|e| SpawnFailure::Domain(e.into()))?
-            .ok_or(SpawnFailure::Domain(DomainError::UserNotFound))?;
+            .map_err(|e| SpawnFailure::Failed(e.into()))?
+            .ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
         let drawn_today = store
             .draws_since(user_id, local_day_start(local_day(now_ms())))
             .await
-            .map_err(|e| SpawnFailure::Domain(e.into()))?;
+            .map_err(|e| SpawnFailure::Failed(e.into()))?;
         let slots = self.inner.slots.clone();
         let args = UserSessionArgs {
             user_id,
@@ -200,7 +201,7 @@ impl Wallets {
         match Actor::spawn_linked(Some(name), UserSession, args, self.inner.supervisor.get_cell()).await {
             Ok((actor, _)) => Ok(actor),
             Err(ractor::SpawnErr::ActorAlreadyRegistered(_)) => Err(SpawnFailure::NameTaken),
-            Err(e) => Err(SpawnFailure::Domain(DomainError::Internal(format!("spawning wallet {user_id}: {e}")))),
+            Err(e) => Err(SpawnFailure::Failed(Failure::fault(format!("spawning wallet {user_id}: {e}")))),
         }
     }
 
@@ -209,16 +210,16 @@ impl Wallets {
     }
 }
 
-fn timeout(user_id: i64) -> DomainError {
-    DomainError::Internal(format!("wallet {user_id} did not answer in time"))
+fn timeout(user_id: i64) -> Failure {
+    Failure::fault(format!("wallet {user_id} did not answer in time"))
 }
 
-fn unavailable(user_id: i64) -> DomainError {
-    DomainError::Internal(format!("wallet {user_id} could not be reached"))
+fn unavailable(user_id: i64) -> Failure {
+    Failure::fault(format!("wallet {user_id} could not be reached"))
 }
 
 enum SpawnFailure {
-    Domain(DomainError),
+    Failed(Failure),
     NameTaken,
 }
 

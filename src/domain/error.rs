@@ -1,50 +1,62 @@
-//! Business failures. They travel back to callers inside replies (`Result<T, DomainError>`), and
-//! the HTTP layer turns each into its envelope code; they never mean the server itself is broken.
-
-use serde_json::Value;
+//! Business refusals: the rules said no. They travel back to callers inside actor replies
+//! (through [`crate::actors::Failure::Refused`]) and the HTTP layer turns each into its contract
+//! code in one table (`http/error.rs`). A `DomainError` never means the server is broken: faults
+//! (the store is down, an actor died) are `Failure`s of their own and never take this type.
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DomainError {
+    /// A request field breaks a rule; `field` names it for the client (1003).
     #[error("invalid input in `{field}`: {reason}")]
     InvalidInput { field: String, reason: String },
-    #[error("not enough points: required {required}, current {current}")]
-    InsufficientPoints { required: i64, current: i64 },
-    #[error("user not found")]
-    UserNotFound,
+    #[error("not a mainland mobile number")]
+    BadPhone,
+    #[error("bad or expired sign-in code")]
+    BadCode,
+    #[error("sign-in codes requested too often")]
+    CodeTooFrequent { retry_after_ms: u64 },
+    #[error("refresh token invalid, expired, revoked or reused")]
+    RefreshInvalid,
+    #[error("bad admin credentials")]
+    BadCredentials,
     #[error("account banned")]
     Banned,
-    #[error("the same request is still being processed")]
-    RequestInFlight,
-    #[error("{0} not found")]
-    NotFound(&'static str),
+    #[error("not enough points: required {required}, current {current}")]
+    InsufficientPoints { required: i64, current: i64 },
     #[error("too many draws in a short time")]
     DrawTooFrequent { retry_after_ms: u64 },
     #[error("daily draw limit reached")]
     DailyLimitReached,
     #[error("the lottery is not running")]
     WheelClosed,
-    #[error("the draw could not be completed")]
-    DrawFailed,
     #[error("product not found or not on sale")]
     ProductUnavailable,
     #[error("not enough stock: {available} available, {requested} requested")]
     OutOfStock { available: i64, requested: i64 },
-    #[error("the exchange could not be completed")]
-    ExchangeFailed,
-    #[error("order not found")]
+    /// Not enough points for a shop redemption: the shop's own code (4003), not the wheel's.
+    #[error("not enough points to redeem: required {required}, current {current}")]
+    RedeemInsufficientPoints { required: i64, current: i64 },
+    #[error("order or prize not found")]
     OrderNotFound,
     #[error("code already used")]
     AlreadyUsed,
+    #[error("no image in the upload")]
+    NoImage,
+    #[error("amount outside 0.01-10000 yuan")]
+    BadAmount,
+    #[error("not a JPEG, PNG or GIF image")]
+    BadImage,
+    #[error("image larger than allowed")]
+    ImageTooLarge,
     #[error("review not found")]
     ReviewNotFound,
+    #[error("approval needs the actual amount")]
+    ActualAmountRequired,
     #[error("already reviewed: {current_status}")]
     AlreadyReviewed { current_status: String },
-    #[error("the review could not be completed")]
-    ReviewFailed,
-    #[error("the store is unavailable")]
-    StoreUnavailable,
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("user not found")]
+    UserNotFound,
+    #[error("{0} not found")]
+    NotFound(&'static str),
 }
 
 impl DomainError {
@@ -52,13 +64,14 @@ impl DomainError {
         DomainError::InvalidInput { field: field.into(), reason: reason.into() }
     }
 
-    /// Details a client can act on, shown as the envelope's `data`.
-    pub fn details(&self) -> Option<Value> {
+    /// The shop answers "not enough points" with its own code; the wallet does not know which
+    /// counter the spend came from, the redemption path does.
+    pub fn for_redemption(self) -> Self {
         match self {
             DomainError::InsufficientPoints { required, current } => {
-                Some(serde_json::json!({ "required": required, "current": current }))
+                DomainError::RedeemInsufficientPoints { required, current }
             }
-            _ => None,
+            other => other,
         }
     }
 }

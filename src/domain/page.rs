@@ -41,6 +41,17 @@ impl PageRequest {
     }
 }
 
+/// The query parameters every list takes, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// ≥ 1, default 1.
+    page: Option<i64>,
+    /// 1–50, default 20.
+    limit: Option<i64>,
+}
+
 fn parse_in_range(field: &str, raw: &str, min: i64, max: i64) -> Result<i64, DomainError> {
     let n: i64 = raw.trim().parse().map_err(|_| DomainError::invalid(field, "must be an integer"))?;
     if n < min || n > max {
@@ -50,7 +61,8 @@ fn parse_in_range(field: &str, raw: &str, min: i64, max: i64) -> Result<i64, Dom
 }
 
 /// The `pagination` object beside every list.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = Pagination)]
 pub struct Page {
     pub total: i64,
     pub page: i64,

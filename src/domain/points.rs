@@ -55,7 +55,8 @@ impl FromStr for PointsSource {
 }
 
 /// The `type` filter of the points history: earned (positive) or spent (negative) rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum RecordDirection {
     Earn,
     Spend,

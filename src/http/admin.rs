@@ -1,6 +1,7 @@
 //! `/api/admin` (admin token required): customers — search, points adjustments, bans, merchant
 //! role — and the audit log. Every mutation is audited in the same transaction as the change.
 
+use crate::domain::DomainError;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
@@ -8,7 +9,8 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::ApiError;
 use super::extract::{clean_text, idempotency_key, AdminUser, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::actors::PointsChange;
@@ -18,11 +20,12 @@ use crate::domain::PointsSource;
 use crate::store::audit::AuditEntry;
 use crate::store::reviews::ApplicationDecision;
 use crate::store::users::UserFlag;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The largest single manual adjustment; bigger corrections are several audited steps.
 const MAX_ADJUST: i64 = 1_000_000;
 
-pub fn router(test_hooks: bool) -> Router<AppState> {
+pub fn router(test_hooks: bool) -> OpenApiRouter<AppState> {
     let r = Router::new()
         .route("/users", get(users))
         .route("/users/{id}/points", post(adjust_points))
@@ -36,8 +39,9 @@ pub fn router(test_hooks: bool) -> Router<AppState> {
         r.route("/test-hooks/wallets/{id}/panic", post(inject_wallet_panic))
             .route("/test-hooks/wheel/panic", post(inject_wheel_panic))
             .route("/test-hooks/stock-ledger/panic", post(inject_stock_panic))
+            .into()
     } else {
-        r
+        r.into()
     }
 }
 
@@ -55,7 +59,7 @@ fn audit(admin: &AdminUser, action: &str, target_type: &'static str, target_id: 
     }
 }
 
-async fn users(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> ApiResult {
+async fn users(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let search = q.get("q").map(|s| clean_text("q", s, 1, 64)).transpose()?;
     let (rows, total) = state.store.search_users(search.as_deref(), page).await?;
@@ -91,7 +95,7 @@ async fn adjust_points(
     ApiPath(user_id): ApiPath<i64>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Adjust>,
-) -> ApiResult {
+) -> Answer<Value> {
     let delta = body.delta.ok_or_else(|| ApiError::bad("delta", "is required"))?;
     if delta == 0 || delta.abs() > MAX_ADJUST {
         return Err(ApiError::bad("delta", format!("must be a non-zero integer within ±{MAX_ADJUST}")));
@@ -136,12 +140,15 @@ async fn ban(
     admin: AdminUser,
     ApiPath(user_id): ApiPath<i64>,
     ApiJson(body): ApiJson<Ban>,
-) -> ApiResult {
+) -> Answer<Value> {
     let banned = body.banned.ok_or_else(|| ApiError::bad("banned", "is required (true or false)"))?;
     let action = if banned { "user.ban" } else { "user.unban" };
     let entry = audit(&admin, action, "user", user_id.to_string());
-    let before =
-        state.store.set_user_flag(user_id, UserFlag::Banned, banned, entry).await?.ok_or(ApiError::NotFound("用户"))?;
+    let before = state
+        .store
+        .set_user_flag(user_id, UserFlag::Banned, banned, entry)
+        .await?
+        .ok_or(ApiError::Refused(DomainError::NotFound("用户")))?;
     if banned {
         state.banned.insert(user_id);
     } else {
@@ -160,16 +167,19 @@ async fn merchant(
     admin: AdminUser,
     ApiPath(user_id): ApiPath<i64>,
     ApiJson(body): ApiJson<Merchant>,
-) -> ApiResult {
+) -> Answer<Value> {
     let on = body.is_merchant.ok_or_else(|| ApiError::bad("is_merchant", "is required (true or false)"))?;
     let action = if on { "user.merchant.grant" } else { "user.merchant.revoke" };
     let entry = audit(&admin, action, "user", user_id.to_string());
-    let before =
-        state.store.set_user_flag(user_id, UserFlag::Merchant, on, entry).await?.ok_or(ApiError::NotFound("用户"))?;
+    let before = state
+        .store
+        .set_user_flag(user_id, UserFlag::Merchant, on, entry)
+        .await?
+        .ok_or(ApiError::Refused(DomainError::NotFound("用户")))?;
     Ok(ok(json!({ "user_id": user_id, "is_merchant": on, "was_merchant": before })))
 }
 
-async fn audit_log(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> ApiResult {
+async fn audit_log(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let action = q.get("action").map(|a| clean_text("action", a, 1, 64)).transpose()?;
     let (rows, total) = state.store.audit_log(action.as_deref(), page).await?;
@@ -192,7 +202,7 @@ async fn audit_log(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery
     Ok(ok(json!({ "entries": entries, "pagination": page.of(total) })))
 }
 
-async fn applications(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> ApiResult {
+async fn applications(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let status = q.one_of("status", &["pending", "approved", "rejected"])?;
     let (rows, total) = state.store.applications_page(status, page).await?;
@@ -213,7 +223,7 @@ async fn applications(State(state): State<AppState>, _admin: AdminUser, q: ApiQu
     Ok(ok(json!({ "applications": list, "pagination": page.of(total) })))
 }
 
-async fn decide_application(state: &AppState, admin: &AdminUser, id: i64, approve: bool) -> ApiResult {
+async fn decide_application(state: &AppState, admin: &AdminUser, id: i64, approve: bool) -> Answer<Value> {
     let action = if approve { "merchant_application.approve" } else { "merchant_application.reject" };
     let mut entry = audit(admin, action, "merchant_application", id.to_string());
     entry.before = Some(json!({ "status": "pending" }));
@@ -225,16 +235,26 @@ async fn decide_application(state: &AppState, admin: &AdminUser, id: i64, approv
             "status": if approve { "approved" } else { "rejected" },
             "is_merchant": approve,
         }))),
-        ApplicationDecision::NotFound => Err(ApiError::NotFound("申请")),
-        ApplicationDecision::AlreadyDecided(status) => Err(ApiError::AlreadyReviewed { current_status: status }),
+        ApplicationDecision::NotFound => Err(ApiError::Refused(DomainError::NotFound("申请"))),
+        ApplicationDecision::AlreadyDecided(status) => {
+            Err(DomainError::AlreadyReviewed { current_status: status }.into())
+        }
     }
 }
 
-async fn approve_application(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult {
+async fn approve_application(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Answer<Value> {
     decide_application(&state, &admin, id, true).await
 }
 
-async fn reject_application(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult {
+async fn reject_application(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(id): ApiPath<i64>,
+) -> Answer<Value> {
     decide_application(&state, &admin, id, false).await
 }
 
@@ -244,19 +264,19 @@ async fn inject_wallet_panic(
     State(state): State<AppState>,
     _admin: AdminUser,
     ApiPath(user_id): ApiPath<i64>,
-) -> ApiResult {
+) -> Answer<Value> {
     state.wallets.inject_panic(user_id).await?;
     Ok(ok(json!({ "user_id": user_id, "injected": true })))
 }
 
 /// Test hook: panics the PrizeWheel actor (its supervisor restarts it from the store).
-async fn inject_wheel_panic(State(state): State<AppState>, _admin: AdminUser) -> ApiResult {
+async fn inject_wheel_panic(State(state): State<AppState>, _admin: AdminUser) -> Answer<Value> {
     state.wheel.inject_panic()?;
     Ok(ok(json!({ "actor": "prize_wheel", "injected": true })))
 }
 
 /// Test hook: panics the StockLedger actor (its supervisor restarts it from the store).
-async fn inject_stock_panic(State(state): State<AppState>, _admin: AdminUser) -> ApiResult {
+async fn inject_stock_panic(State(state): State<AppState>, _admin: AdminUser) -> Answer<Value> {
     state.stock.inject_panic()?;
     Ok(ok(json!({ "actor": "stock_ledger", "injected": true })))
 }

@@ -7,7 +7,8 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::ApiError;
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::lottery::wheel_json;
 use super::AppState;
@@ -15,12 +16,15 @@ use crate::actors::prize_wheel::WheelView;
 use crate::domain::time::{iso, now_ms};
 use crate::domain::wheel::{validate_sectors, SectorInput, WheelSettings};
 use crate::store::audit::AuditEntry;
+use utoipa_axum::router::OpenApiRouter;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/lottery/prizes", get(prizes).put(replace_prizes))
-        .route("/lottery/settings", get(settings).put(update_settings))
-        .route("/lottery/prizes/{id}/stock", post(add_stock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/lottery/prizes", get(prizes).put(replace_prizes))
+            .route("/lottery/settings", get(settings).put(update_settings))
+            .route("/lottery/prizes/{id}/stock", post(add_stock)),
+    )
 }
 
 fn audit(admin: &AdminUser, action: &str, target_id: String) -> AuditEntry {
@@ -71,7 +75,7 @@ fn admin_json(view: &WheelView) -> Value {
     })
 }
 
-async fn prizes(State(state): State<AppState>, _admin: AdminUser) -> ApiResult {
+async fn prizes(State(state): State<AppState>, _admin: AdminUser) -> Answer<Value> {
     Ok(ok(admin_json(&state.wheel.view().await?)))
 }
 
@@ -80,7 +84,11 @@ struct Replace {
     prizes: Option<Vec<SectorInput>>,
 }
 
-async fn replace_prizes(State(state): State<AppState>, admin: AdminUser, ApiJson(body): ApiJson<Replace>) -> ApiResult {
+async fn replace_prizes(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<Replace>,
+) -> Answer<Value> {
     let input = body.prizes.ok_or_else(|| ApiError::bad("prizes", "is required"))?;
     let sectors = validate_sectors(&input)?;
     let mut entry = audit(&admin, "wheel.prizes.replace", "prizes".into());
@@ -93,7 +101,7 @@ async fn replace_prizes(State(state): State<AppState>, admin: AdminUser, ApiJson
     Ok(ok(admin_json(&view)))
 }
 
-async fn settings(State(state): State<AppState>, _admin: AdminUser) -> ApiResult {
+async fn settings(State(state): State<AppState>, _admin: AdminUser) -> Answer<Value> {
     Ok(ok(settings_json(&state.wheel.view().await?.settings)))
 }
 
@@ -147,7 +155,7 @@ async fn update_settings(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiJson(body): ApiJson<SettingsPatch>,
-) -> ApiResult {
+) -> Answer<Value> {
     let current = state.wheel.view().await?.settings;
     let mut next = current.clone();
     if let Some(name) = body.campaign_name {
@@ -189,7 +197,7 @@ async fn add_stock(
     admin: AdminUser,
     ApiPath(prize_id): ApiPath<i64>,
     ApiJson(body): ApiJson<AddStock>,
-) -> ApiResult {
+) -> Answer<Value> {
     let add = body.add.ok_or_else(|| ApiError::bad("add", "is required"))?;
     if !(1..=1_000_000).contains(&add) {
         return Err(ApiError::bad("add", "must be 1-1000000"));

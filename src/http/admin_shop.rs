@@ -5,21 +5,25 @@ use axum::extract::State;
 use axum::routing::{post, put};
 use axum::Router;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::ApiError;
 use super::exchange::product_json;
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::AppState;
 use crate::domain::shop::ProductInput;
 use crate::domain::time::now_ms;
 use crate::store::audit::AuditEntry;
+use utoipa_axum::router::OpenApiRouter;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", post(create))
-        .route("/products/{id}", put(update).delete(delist))
-        .route("/products/{id}/restock", post(restock))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/products", post(create))
+            .route("/products/{id}", put(update).delete(delist))
+            .route("/products/{id}/restock", post(restock)),
+    )
 }
 
 fn audit(admin: &AdminUser, action: &str, id: i64) -> AuditEntry {
@@ -36,7 +40,11 @@ fn audit(admin: &AdminUser, action: &str, id: i64) -> AuditEntry {
     }
 }
 
-async fn create(State(state): State<AppState>, admin: AdminUser, ApiJson(body): ApiJson<ProductInput>) -> ApiResult {
+async fn create(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<ProductInput>,
+) -> Answer<Value> {
     let patch = body.into_patch()?;
     patch.require_new()?;
     let mut entry = audit(&admin, "product.create", 0);
@@ -50,7 +58,7 @@ async fn update(
     admin: AdminUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ProductInput>,
-) -> ApiResult {
+) -> Answer<Value> {
     let patch = body.into_patch()?;
     if patch.is_empty() {
         return Err(ApiError::bad("body", "nothing to change"));
@@ -59,7 +67,7 @@ async fn update(
     Ok(ok(product_json(&product)))
 }
 
-async fn delist(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> ApiResult {
+async fn delist(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> Answer<Value> {
     let product = state.stock.delist(id, audit(&admin, "product.delist", id)).await?;
     Ok(ok(product_json(&product)))
 }
@@ -74,7 +82,7 @@ async fn restock(
     admin: AdminUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Restock>,
-) -> ApiResult {
+) -> Answer<Value> {
     let quantity = body.quantity.ok_or_else(|| ApiError::bad("quantity", "is required"))?;
     if !(1..=1_000_000).contains(&quantity) {
         return Err(ApiError::bad("quantity", "must be 1-1000000"));

@@ -1,37 +1,43 @@
 //! `/api/auth`: sign-in codes, customer login (creating the account with its sign-up grant),
 //! refresh-token rotation, token checks, logout and the admin login.
 
+use crate::domain::DomainError;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer, Timestamp};
+use super::error::ApiError;
 use super::extract::{bearer, verify_access, ApiJson, ClientIp};
 use super::AppState;
+use crate::actors::Failure;
 use crate::auth::codes::SendRefused;
 use crate::auth::tokens::{new_id, Subject, ACCESS_TTL_S};
 use crate::auth::{passwords, SubjectKind, TokenPair};
 use crate::domain::phone::mask_phone;
-use crate::domain::time::{iso, iso_opt, now_ms};
+use crate::domain::time::now_ms;
 use crate::domain::Phone;
 use crate::store::tokens::Rotation;
 use crate::store::users::UserRow;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Points every new customer starts with.
 pub const SIGN_UP_GRANT: i64 = 1000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/send-code", post(send_code))
-        .route("/login", post(login))
-        .route("/refresh", post(refresh))
-        .route("/verify-token", get(verify_token))
-        .route("/logout", post(logout))
-        .route("/admin-login", post(admin_login))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/send-code", post(send_code))
+            .route("/login", post(login))
+            .route("/refresh", post(refresh))
+            .route("/verify-token", get(verify_token))
+            .route("/logout", post(logout))
+            .route("/admin-login", post(admin_login)),
+    )
 }
 
 /// Avatars uploaded to object storage are stored as `object:<key>` and shown as signed links.
@@ -46,32 +52,54 @@ pub async fn avatar_url(state: &AppState, stored: &str) -> String {
     }
 }
 
-/// The customer as the mini-program shows them.
-pub async fn user_info(state: &AppState, u: &UserRow) -> Value {
-    json!({
-        "user_id": u.id,
-        "mobile": mask_phone(&u.phone),
-        "nickname": u.nickname,
-        "avatar": avatar_url(state, &u.avatar).await,
-        "total_points": u.points,
-        "is_merchant": u.is_merchant,
-        "is_admin": false,
-    })
+/// The customer as the mini-program shows them (`user_info`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    pub user_id: i64,
+    /// Masked: 138****8000.
+    #[schema(example = "138****8000")]
+    pub mobile: String,
+    #[schema(example = "用户8000")]
+    pub nickname: String,
+    /// A URL (signed and time-limited for an uploaded avatar), or empty.
+    pub avatar: String,
+    pub total_points: i64,
+    pub is_merchant: bool,
+    pub is_admin: bool,
 }
 
-/// Like [`user_info`], plus the account's dates (`GET /api/user/info`).
-pub async fn user_detail(state: &AppState, u: &UserRow) -> Value {
-    let mut v = user_info(state, u).await;
-    if let Some(o) = v.as_object_mut() {
-        o.insert("created_at".into(), json!(iso(u.created_at)));
-        o.insert("last_login".into(), json!(iso_opt(u.last_login)));
+/// [`UserInfo`] plus the account's dates (`GET /api/user/info`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub info: UserInfo,
+    pub created_at: Timestamp,
+    pub last_login: Option<Timestamp>,
+}
+
+pub async fn user_info(state: &AppState, u: &UserRow) -> UserInfo {
+    UserInfo {
+        user_id: u.id,
+        mobile: mask_phone(&u.phone),
+        nickname: u.nickname.clone(),
+        avatar: avatar_url(state, &u.avatar).await,
+        total_points: u.points,
+        is_merchant: u.is_merchant,
+        is_admin: false,
     }
-    v
+}
+
+pub async fn user_detail(state: &AppState, u: &UserRow) -> UserDetail {
+    UserDetail {
+        info: user_info(state, u).await,
+        created_at: Timestamp(u.created_at),
+        last_login: Timestamp::opt(u.last_login),
+    }
 }
 
 fn phone_of(phone: Option<String>, mobile: Option<String>) -> Result<Phone, ApiError> {
     let raw = phone.or(mobile).ok_or_else(|| ApiError::bad("phone", "is required"))?;
-    Phone::parse(raw.trim()).ok_or(ApiError::BadPhone)
+    Phone::parse(raw.trim()).ok_or(ApiError::Refused(DomainError::BadPhone))
 }
 
 #[derive(Deserialize)]
@@ -84,11 +112,13 @@ async fn send_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<SendCode>,
-) -> ApiResult {
+) -> Answer<Value> {
     let phone = phone_of(body.phone, body.mobile)?;
     match state.codes.send(&phone, ip).await {
         Ok(()) => Ok(ok(json!({ "expires_in": 300 }))),
-        Err(SendRefused::TooFrequent(wait)) => Err(ApiError::CodeTooFrequent(wait)),
+        Err(SendRefused::TooFrequent(wait)) => {
+            Err(DomainError::CodeTooFrequent { retry_after_ms: wait.as_millis() as u64 }.into())
+        }
     }
 }
 
@@ -99,11 +129,11 @@ struct Login {
     code: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> ApiResult {
+async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Answer<Value> {
     let phone = phone_of(body.phone, body.mobile)?;
     let code = body.code.ok_or_else(|| ApiError::bad("code", "is required"))?;
     if !state.codes.verify(&phone, code.trim()) {
-        return Err(ApiError::BadCode);
+        return Err(ApiError::Refused(DomainError::BadCode));
     }
     let now = now_ms();
     let (mut user, is_new_user) = match state.store.user_by_phone(phone.as_str()).await? {
@@ -113,13 +143,13 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
             // The same phone signed up concurrently: that account is this customer's.
             Err(e) if e.is_unique_violation() => {
                 let u = state.store.user_by_phone(phone.as_str()).await?;
-                (u.ok_or_else(|| ApiError::Internal("user vanished after a unique violation".into()))?, false)
+                (u.ok_or_else(|| ApiError::from(Failure::fault("user vanished after a unique violation")))?, false)
             }
             Err(e) => return Err(e.into()),
         },
     };
     if user.is_banned {
-        return Err(ApiError::Banned);
+        return Err(ApiError::Refused(DomainError::Banned));
     }
     if !is_new_user {
         state.store.touch_login(user.id, now).await?;
@@ -148,7 +178,7 @@ fn user_subject(u: &UserRow) -> Subject {
 /// Starts a new token family for `subject`.
 async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, ApiError> {
     let family = new_id();
-    let pair = state.tokens.issue(subject, &family).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = state.tokens.issue(subject, &family).map_err(|e| ApiError::internal("issuing tokens", e))?;
     state
         .store
         .open_token_family(
@@ -168,28 +198,29 @@ struct Refresh {
     refresh_token: Option<String>,
 }
 
-async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Refresh>) -> ApiResult {
+async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Refresh>) -> Answer<Value> {
     let token = body
         .refresh_token
         .filter(|t| !t.trim().is_empty())
         .or_else(|| bearer(&headers).map(str::to_string))
-        .ok_or(ApiError::RefreshInvalid)?;
-    let claims = state.tokens.verify_refresh(token.trim()).map_err(|_| ApiError::RefreshInvalid)?;
-    let id: i64 = claims.sub.parse().map_err(|_| ApiError::RefreshInvalid)?;
+        .ok_or(ApiError::Refused(DomainError::RefreshInvalid))?;
+    let claims =
+        state.tokens.verify_refresh(token.trim()).map_err(|_| ApiError::Refused(DomainError::RefreshInvalid))?;
+    let id: i64 = claims.sub.parse().map_err(|_| ApiError::Refused(DomainError::RefreshInvalid))?;
     let subject = match claims.kind {
         SubjectKind::User => {
-            let user = state.store.user(id).await?.ok_or(ApiError::RefreshInvalid)?;
+            let user = state.store.user(id).await?.ok_or(ApiError::Refused(DomainError::RefreshInvalid))?;
             if user.is_banned {
-                return Err(ApiError::Banned);
+                return Err(ApiError::Refused(DomainError::Banned));
             }
             user_subject(&user)
         }
         SubjectKind::Admin => {
-            let admin = state.store.admin(id).await?.ok_or(ApiError::RefreshInvalid)?;
+            let admin = state.store.admin(id).await?.ok_or(ApiError::Refused(DomainError::RefreshInvalid))?;
             Subject { kind: SubjectKind::Admin, id, mobile: admin.username, is_merchant: false }
         }
     };
-    let pair = state.tokens.issue(&subject, &claims.fam).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let pair = state.tokens.issue(&subject, &claims.fam).map_err(|e| ApiError::internal("issuing tokens", e))?;
     match state
         .store
         .rotate_refresh(&claims.fam, &claims.jti, &pair.refresh_jti, now_ms(), pair.refresh_expires_at_ms)
@@ -204,18 +235,18 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body
         Rotation::Reused => {
             state.tokens.mark_revoked(&claims.fam);
             tracing::warn!(subject_id = id, "refresh token reused; its family is revoked");
-            Err(ApiError::RefreshInvalid)
+            Err(ApiError::Refused(DomainError::RefreshInvalid))
         }
-        Rotation::Rejected => Err(ApiError::RefreshInvalid),
+        Rotation::Rejected => Err(ApiError::Refused(DomainError::RefreshInvalid)),
     }
 }
 
-async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> Answer<Value> {
     let claims = verify_access(&state, &headers)?;
     match claims.kind {
         SubjectKind::User => {
             if state.banned.contains(&claims.user_id) {
-                return Err(ApiError::Banned);
+                return Err(ApiError::Refused(DomainError::Banned));
             }
             let mut user = state.store.user(claims.user_id).await?.ok_or(ApiError::TokenInvalid)?;
             if let Ok(w) = state.wallets.snapshot(user.id).await {
@@ -230,7 +261,7 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     }
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Answer<Value> {
     let claims = verify_access(&state, &headers)?;
     state.store.revoke_token_family(&claims.fam, "logout", now_ms()).await?;
     state.tokens.mark_revoked(&claims.fam);
@@ -248,18 +279,18 @@ struct AdminLogin {
 static DECOY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| passwords::hash(&new_id()).unwrap_or_default());
 
-async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<AdminLogin>) -> ApiResult<Response> {
+async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<AdminLogin>) -> Answer<Value> {
     let username =
         body.username.filter(|u| !u.trim().is_empty()).ok_or_else(|| ApiError::bad("username", "is required"))?;
     let password = body.password.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad("password", "is required"))?;
     if username.len() > 64 || password.len() > 256 {
-        return Err(ApiError::BadCredentials);
+        return Err(ApiError::Refused(DomainError::BadCredentials));
     }
     let admin = state.store.admin_by_username(username.trim()).await?;
     let stored = admin.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DECOY_HASH.clone());
     let verified = passwords::verify_blocking(password, stored).await;
     let Some(admin) = admin.filter(|_| verified) else {
-        return Err(ApiError::BadCredentials);
+        return Err(ApiError::Refused(DomainError::BadCredentials));
     };
     state.store.touch_admin_login(admin.id, now_ms()).await?;
     let subject =

@@ -1,163 +1,211 @@
-//! `/api/docs`: the project's own OpenAPI 3.1 document and a page that renders it. The document is
-//! hand-written in `docs/openapi.json` (keep it in step with the routers) and embedded at compile
-//! time; `GET /api/docs/openapi.json` serves it as is, and `GET /api/docs` serves a small
-//! self-contained HTML page (no external scripts, so it works offline) that fetches the document
-//! and lists every operation by tag. Both are public and outside the per-IP limiter.
+//! `/api/docs`: the OpenAPI 3.1 document, generated from the code, and swagger-ui to read it.
+//!
+//! Every route is registered through utoipa-axum's `routes!`, which takes the path, methods,
+//! parameters, request body and typed answers from each handler's `#[utoipa::path]`; so a route
+//! cannot be served without being in the document, and the document cannot promise a shape the
+//! handler does not return. [`finish`] then adds what is the same for every operation and lives
+//! in one table elsewhere: the envelope, the error codes (from `ERROR_CODES`, with their HTTP
+//! statuses and Chinese messages), bearer security, and the WebSocket's messages and close codes.
+//!
+//! A handler lists the codes it can answer on one line of its doc comment, `Errors: 3001 3002`;
+//! the codes every operation shares (1000, 9001 under `/api`, 2001/2002 with a token) are added
+//! here. The document is rendered once at start; swagger-ui's files are compiled into the binary
+//! (`utoipa-swagger-ui` with `vendored`), so the page needs no CDN. Both are public and outside
+//! the per-IP limiter.
 
-use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use std::collections::BTreeMap;
+
 use axum::Router;
+use serde_json::{json, Value};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
 
+use super::envelope::{Empty, ErrorEnvelope};
+use super::error::ERROR_CODES;
 use super::AppState;
 
-/// `docs/openapi.json`, as built into the binary.
-pub const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
+/// Where the document and the page are served.
+pub const DOCS_PATH: &str = "/api/docs";
+pub const DOCUMENT_PATH: &str = "/api/docs/openapi.json";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/docs", get(page)).route("/api/docs/openapi.json", get(openapi))
+/// The tags, in the order a reader meets them.
+pub const TAGS: &[(&str, &str)] = &[
+    ("auth", "登录与令牌 — sign-in by SMS code, token refresh, admin sign-in"),
+    ("user", "用户 — the customer's account, profile, points history"),
+    ("lottery", "抽奖 — the prize wheel, draws, history, prizes"),
+    ("exchange", "积分商城 — the points shop and orders"),
+    ("photo", "小票 — receipt photos for review"),
+    ("merchant", "商家 — reviewing receipts and verifying codes"),
+    ("admin", "管理 — the operator's console API"),
+    ("ops", "运维 — health, metrics, documents"),
+    ("websocket", "实时 — the live channel"),
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "restaurant-lottery",
+        description = "餐厅积分抽奖服务的接口。Every answer is the envelope `{code, msg, data}`: \
+                       `code` 0 is success; any other code is listed under each operation's \
+                       responses and in the `ErrorCode` schema, with its HTTP status and the \
+                       Chinese `msg` the mini-program shows."
+    ),
+    components(schemas(ErrorEnvelope, Empty)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("JWT".into());
+        scheme.description = Some(
+            "The access token from /api/auth/login (or admin-login), as `Authorization: Bearer …`. \
+             The WebSocket also takes it as `?token=`."
+                .into(),
+        );
+        components.add_security_scheme("bearerAuth", SecurityScheme::Http(scheme));
+    }
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+/// The axum router with swagger-ui and the finished document mounted.
+pub fn mount(router: Router<AppState>, document: &Value) -> Router<AppState> {
+    let ui = SwaggerUi::new(DOCS_PATH).external_url_unchecked(DOCUMENT_PATH, document.clone());
+    router.merge(Router::from(ui))
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+/// The document as served: what the handlers declared, plus what every operation shares.
+pub fn finish(openapi: utoipa::openapi::OpenApi, websocket: Value) -> Value {
+    let mut doc = serde_json::to_value(&openapi).unwrap_or_else(|_| json!({}));
+    doc["tags"] = Value::Array(TAGS.iter().map(|(name, d)| json!({ "name": name, "description": d })).collect());
+    add_error_codes(&mut doc);
+    add_docs_routes(&mut doc);
+    if let Some(ws) = doc.pointer_mut("/paths/~1ws/get") {
+        ws["x-websocket-messages"] = websocket;
+    }
+    let paths: Vec<String> = doc["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    for path in paths {
+        let Some(item) = doc["paths"][&path].as_object_mut() else { continue };
+        for (_, op) in item.iter_mut() {
+            describe_errors(&path, op);
+        }
+    }
+    doc
 }
 
-/// Renders `openapi.json`: per tag, each operation's method, path, summary, parameters, request
-/// fields, success `data` fields and error codes (the WebSocket's messages too).
-const PAGE: &str = r##"<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>API docs</title>
-<style>
-body { font: 14px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 0 auto; padding: 1em; color: #222; }
-h2 { border-bottom: 2px solid #ddd; margin-top: 1.6em; }
-details { border: 1px solid #ddd; border-radius: 4px; margin: .35em 0; padding: .3em .7em; }
-summary { cursor: pointer; }
-.m { display: inline-block; min-width: 4.2em; font: bold 13px monospace; text-transform: uppercase; }
-.get { color: #0a7 } .post { color: #06c } .put { color: #b70 } .delete { color: #c22 }
-.path { font-family: monospace; font-weight: bold; margin-right: .8em; }
-.lock { color: #b70; font-size: 12px; margin-left: .5em; }
-table { border-collapse: collapse; margin: .2em 0 .6em; }
-td, th { border: 1px solid #e4e4e4; padding: 2px 8px; text-align: left; vertical-align: top; }
-th { background: #f6f6f6; } h4 { margin: .6em 0 .1em; } code { font-family: monospace; }
-</style>
-</head>
-<body>
-<h1 id="title">API</h1>
-<p id="desc"></p>
-<p>Source: <a href="/api/docs/openapi.json">openapi.json</a></p>
-<div id="app">Loading…</div>
-<script>
-"use strict";
-let doc = {};
-const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-const resolve = (s) => {
-  while (s && s.$ref) s = s.$ref.split("/").slice(1).reduce((o, k) => (o || {})[k], doc);
-  return s || {};
-};
-function typeOf(s) {
-  if (s && s.$ref) {
-    const r = resolve(s);
-    return r.type === "object" || r.allOf ? s.$ref.split("/").pop() : typeOf(r);
-  }
-  s = s || {};
-  if (s.allOf) return s.allOf.map(typeOf).join(" & ");
-  if (s.oneOf) return s.oneOf.map(typeOf).join(" | ");
-  if (s.const !== undefined) return JSON.stringify(s.const);
-  if (s.format === "binary") return "file";
-  let t = s.type === "array" ? typeOf(s.items) + "[]" : [].concat(s.type || "any").join(" | ");
-  if (s.enum) t += ": " + s.enum.join(" | ");
-  const lim = [["minimum", "≥ "], ["maximum", "≤ "], ["minLength", "len ≥ "], ["maxLength", "len ≤ "], ["default", "default "]];
-  const extra = lim.filter(([k]) => s[k] !== undefined).map(([k, p]) => p + s[k]);
-  return extra.length ? t + " (" + extra.join(", ") + ")" : t;
+/// `ErrorCode`: every code, with its statuses and message, as an integer enum.
+fn add_error_codes(doc: &mut Value) {
+    let table: Vec<String> = ERROR_CODES
+        .iter()
+        .map(|r| {
+            let statuses: Vec<String> = r.statuses.iter().map(u16::to_string).collect();
+            format!("- `{}` (HTTP {}): {}", r.code, statuses.join("/"), r.msg)
+        })
+        .collect();
+    let schema = json!({
+        "type": "integer",
+        "enum": ERROR_CODES.iter().map(|r| r.code).collect::<Vec<_>>(),
+        "description": format!("Error codes, the HTTP status each comes with, and `msg`:\n\n{}", table.join("\n")),
+        "x-codes": ERROR_CODES,
+    });
+    if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
+        schemas.insert("ErrorCode".into(), schema);
+    }
+    if let Some(code) = doc.pointer_mut("/components/schemas/ErrorEnvelope/properties/code") {
+        *code = json!({ "$ref": "#/components/schemas/ErrorCode" });
+    }
 }
-function fields(s) {
-  s = resolve(s);
-  const out = {};
-  for (const part of s.allOf || []) Object.assign(out, fields(part));
-  const req = new Set(s.required || []);
-  for (const [k, v] of Object.entries(s.properties || {})) out[k] = { s: v, req: req.has(k) };
-  return out;
-}
-const table = (head, rows) => rows.length
-  ? "<table><tr>" + head.map((h) => "<th>" + h + "</th>").join("") + "</tr>" +
-    rows.map((r) => "<tr>" + r.map((c) => "<td>" + c + "</td>").join("") + "</tr>").join("") + "</table>"
-  : "<p>—</p>";
-const fieldRows = (f) => Object.entries(f).map(([k, v]) =>
-  ["<code>" + esc(k) + "</code>", esc(typeOf(v.s)), v.req ? "yes" : "", esc(resolve(v.s).description || v.s.description)]);
-function successData(op) {
-  const ok = (op.responses || {})["200"];
-  const schema = ok && ok.content && ok.content["application/json"] && ok.content["application/json"].schema;
-  const data = schema && (schema.allOf || []).map((p) => (p.properties || {}).data).find(Boolean);
-  if (!data) return "";
-  const r = resolve(data);
-  const f = fields(data);
-  if (!Object.keys(f).length) return "<h4>Success data</h4><p><code>" + esc(typeOf(data)) + "</code></p>";
-  return "<h4>Success data <code>" + esc(data.$ref ? data.$ref.split("/").pop() : "") + "</code></h4>" +
-    "<p>" + Object.keys(f).map((k) => "<code>" + esc(k) + "</code>").join(", ") + (r.oneOf ? " (one of several shapes)" : "") + "</p>";
-}
-function renderOp(path, method, op, codes) {
-  let h = "<details><summary><span class='m " + method + "'>" + method + "</span><span class='path'>" + esc(path) +
-    "</span>" + esc(op.summary) + ((op.security || []).length ? "<span class='lock'>🔒 bearer</span>" : "") + "</summary>";
-  if (op.description) h += "<p>" + esc(op.description).replace(/\n/g, "<br>") + "</p>";
-  const params = (op.parameters || []).map(resolve);
-  if (params.length) h += "<h4>Parameters</h4>" + table(["name", "in", "type", "required", "description"],
-    params.map((p) => ["<code>" + esc(p.name) + "</code>", p.in, esc(typeOf(p.schema)), p.required ? "yes" : "", esc(p.description)]));
-  for (const [ct, body] of Object.entries((op.requestBody || {}).content || {})) {
-    const s = resolve(body.schema);
-    h += "<h4>Request body <code>" + esc(ct) + "</code></h4>" + (s.description ? "<p>" + esc(s.description) + "</p>" : "") +
-      table(["field", "type", "required", "description"], fieldRows(fields(body.schema)));
-  }
-  h += successData(op);
-  const errs = op["x-error-codes"] || [];
-  if (errs.length) h += "<h4>Error codes</h4>" + table(["HTTP", "code", "msg"],
-    errs.map((e) => [e.status, e.code, esc((codes[e.code] || {}).t)]));
-  const ws = op["x-websocket-messages"];
-  if (ws) {
-    h += "<h4>Server → client messages</h4>" + table(["type", "when", "data"], ws.server.map((m) =>
-      ["<code>" + m.type + "</code>", esc(m.when), Object.keys(fields(m.data)).map(esc).join(", ")]));
-    h += "<h4>Client → server messages</h4>" + table(["type", "when", "fields"], ws.client.map((m) =>
-      ["<code>" + m.type + "</code>", esc(m.when), Object.keys(fields(m.message)).map(esc).join(", ")]));
-    h += "<h4>Close codes</h4>" + table(["code", "meaning"], ws.close_codes.map((c) => [c.code, esc(c.meaning)]));
-  }
-  return h + "</details>";
-}
-fetch("/api/docs/openapi.json").then((r) => r.json()).then((d) => {
-  doc = d;
-  document.getElementById("title").textContent = d.info.title + " — " + d.info.version + " (OpenAPI " + d.openapi + ")";
-  document.getElementById("desc").textContent = d.info.description || "";
-  const codes = {};
-  for (const c of resolve({ $ref: "#/components/schemas/ErrorCode" }).oneOf || []) codes[c.const] = { t: c.title, d: c.description };
-  const byTag = {};
-  for (const [path, item] of Object.entries(d.paths))
-    for (const [method, op] of Object.entries(item))
-      (byTag[(op.tags || ["other"])[0]] ||= []).push(renderOp(path, method, op, codes));
-  const tags = (d.tags || []).map((t) => t.name).concat(Object.keys(byTag)).filter((t, i, a) => a.indexOf(t) === i && byTag[t]);
-  const desc = Object.fromEntries((d.tags || []).map((t) => [t.name, t.description]));
-  document.getElementById("app").innerHTML = tags.map((t) => "<h2>" + esc(t) + " <small>" + esc(desc[t]) + " · " +
-    byTag[t].length + "</small></h2>" + byTag[t].join("")).join("") +
-    "<h2>Error codes</h2>" + table(["code", "msg", "meaning"], Object.entries(codes).map(([c, m]) => [c, esc(m.t), esc(m.d)]));
-}).catch((e) => { document.getElementById("app").textContent = "Could not load openapi.json: " + e; });
-</script>
-</body>
-</html>
-"##;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The two docs routes are served by swagger-ui's router, not by a handler of ours.
+fn add_docs_routes(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    paths.insert(
+        DOCS_PATH.into(),
+        json!({ "get": {
+            "tags": ["ops"],
+            "summary": "The API docs page (swagger-ui, served from the binary)",
+            "operationId": "docs_page",
+            "responses": { "200": { "description": "HTML (after a redirect to `/api/docs/`)",
+                "content": { "text/html": { "schema": { "type": "string" } } } } },
+        }}),
+    );
+    paths.insert(
+        DOCUMENT_PATH.into(),
+        json!({ "get": {
+            "tags": ["ops"],
+            "summary": "This OpenAPI document",
+            "operationId": "docs_document",
+            "responses": { "200": { "description": "The OpenAPI 3.1 document",
+                "content": { "application/json": { "schema": { "type": "object" } } } } },
+        }}),
+    );
+}
 
-    #[test]
-    fn the_embedded_document_is_openapi_json() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI_JSON).expect("docs/openapi.json is JSON");
-        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
-        assert!(PAGE.contains("/api/docs/openapi.json"));
-        assert!(!PAGE.contains("<script src"), "the page must not load external scripts");
+/// The codes an operation lists (`Errors:` in its doc comment) and those every operation of its
+/// kind shares become `x-error-codes` and one response per HTTP status, each with the envelope.
+fn describe_errors(path: &str, op: &mut Value) {
+    let Some(op) = op.as_object_mut() else { return };
+    // (code, status): a listed code takes its table row's first status unless it says
+    // `code/status` (5003/413); 1000 is both 500 (fault) and 503 (store unavailable).
+    let mut codes: Vec<(u32, Option<u16>)> = vec![(1000, Some(500)), (1000, Some(503))];
+    if path.starts_with("/api/") && !path.starts_with(DOCS_PATH) {
+        codes.push((9001, None));
+    }
+    let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+    if secured {
+        codes.extend([(2001, None), (2002, None)]);
+    }
+    if let Some(description) = op.get("description").and_then(Value::as_str) {
+        let mut kept = Vec::new();
+        for line in description.lines() {
+            match line.trim().strip_prefix("Errors:") {
+                Some(list) => codes.extend(list.split_whitespace().filter_map(parse_code)),
+                None => kept.push(line),
+            }
+        }
+        let kept = kept.join("\n").trim().to_string();
+        if kept.is_empty() {
+            op.remove("description");
+        } else {
+            op.insert("description".into(), Value::String(kept));
+        }
+    }
+    codes.sort_unstable();
+    codes.dedup();
+
+    let mut by_status: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    let mut listed = Vec::new();
+    for (code, status) in codes {
+        let row = ERROR_CODES.iter().find(|r| r.code == code);
+        let status = status.or_else(|| row.and_then(|r| r.statuses.first().copied())).unwrap_or(0);
+        let msg = row.map(|r| r.msg).unwrap_or_default();
+        // Unknown codes or statuses stay visible, so the docs test can name them.
+        by_status.entry(status).or_default().push(format!("{code} {msg}"));
+        listed.push(json!({ "code": code, "status": status, "msg": msg }));
+    }
+    let responses = op.entry("responses").or_insert_with(|| json!({}));
+    if let Some(responses) = responses.as_object_mut() {
+        for (status, lines) in by_status {
+            responses.entry(status.to_string()).or_insert_with(|| {
+                json!({
+                    "description": lines.join("; "),
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorEnvelope" } } },
+                })
+            });
+        }
+    }
+    op.insert("x-error-codes".into(), Value::Array(listed));
+}
+
+/// `3001` or `5003/413`.
+fn parse_code(word: &str) -> Option<(u32, Option<u16>)> {
+    let word = word.trim_matches(',');
+    match word.split_once('/') {
+        Some((code, status)) => Some((code.parse().ok()?, Some(status.parse().ok()?))),
+        None => Some((word.parse().ok()?, None)),
     }
 }

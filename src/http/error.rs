@@ -1,7 +1,14 @@
 //! The response envelope `{code, msg, data}` and the one error type every handler returns.
-//! Each error maps to its contract code, HTTP status and user-facing message in one place;
-//! internal causes are logged with the request's context and never shown to clients.
+//!
+//! Business refusals come from the domain ([`DomainError`], wrapped as [`ApiError::Refused`]);
+//! faults come from actors and the store ([`Failure`], [`StoreError`]); the rest are refusals of
+//! the HTTP edge itself (tokens, roles, limits, unknown routes). [`ApiError::parts`] is the one
+//! table from each of them to its contract code, HTTP status and Chinese message, and
+//! [`ERROR_CODES`] lists every code the server can answer (the OpenAPI document is built from it).
+//! Faults are logged with their whole cause chain inside the request's span and never shown to
+//! clients.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -10,82 +17,47 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::envelope::ErrorEnvelope;
+use crate::actors::failure::{BoxError, Failure};
 use crate::domain::DomainError;
 use crate::store::StoreError;
 
+/// Which request failed, for the code a fault answers with: the contract gives the draw, the
+/// redemption, the upload and the review their own "failed, try again" codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Request,
+    Draw,
+    Redemption,
+    Upload,
+    Review,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A business rule refused (the domain's own error, mapped below).
+    #[error(transparent)]
+    Refused(#[from] DomainError),
     #[error("store unavailable")]
-    StoreUnavailable,
-    #[error("bad phone number")]
-    BadPhone,
-    #[error("bad or expired sign-in code")]
-    BadCode,
-    /// Names the offending field.
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    #[error("sign-in codes requested too often")]
-    CodeTooFrequent(Duration),
-    #[error("refresh token invalid")]
-    RefreshInvalid,
+    StoreUnavailable(#[source] StoreError),
+    /// A fault under the request; the client only learns that it should try again.
+    #[error("{during:?} failed: {context}")]
+    Internal {
+        during: Operation,
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error("access token missing")]
     TokenMissing,
     #[error("access token invalid")]
     TokenInvalid,
-    #[error("bad admin credentials")]
-    BadCredentials,
     #[error("merchant role required")]
     MerchantRequired,
     #[error("admin role required")]
     AdminRequired,
-    #[error("account banned")]
-    Banned,
-    #[error("not enough points")]
-    InsufficientPoints { required: i64, current: i64 },
-    #[error("upload failed")]
-    UploadFailed,
-    #[error("no image")]
-    NoImage,
-    #[error("bad amount")]
-    BadAmount,
-    #[error("not an acceptable image")]
-    BadImage,
-    #[error("image too large")]
-    ImageTooLarge,
-    #[error("review failed")]
-    ReviewFailed,
-    #[error("review not found")]
-    ReviewNotFound,
-    #[error("approval needs the actual amount")]
-    ActualAmountRequired,
-    #[error("already reviewed")]
-    AlreadyReviewed { current_status: String },
     #[error("signed link invalid or expired")]
     LinkInvalid,
-    #[error("exchange failed")]
-    ExchangeFailed,
-    #[error("product unavailable")]
-    ProductUnavailable,
-    #[error("out of stock")]
-    OutOfStock { available: i64, requested: i64 },
-    #[error("not enough points for the exchange")]
-    ExchangeInsufficientPoints { required: i64, current: i64 },
-    #[error("order not found")]
-    OrderNotFound,
-    #[error("code already used")]
-    AlreadyUsed,
-    #[error("draw failed")]
-    DrawFailed,
-    #[error("draws too frequent")]
-    DrawTooFrequent(Duration),
-    #[error("daily draw limit reached")]
-    DailyLimitReached,
-    #[error("lottery closed")]
-    WheelClosed,
-    #[error("not found: {0}")]
-    NotFound(&'static str),
     #[error("rate limited")]
     RateLimited(Duration),
     #[error("no such route")]
@@ -94,158 +66,227 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body too large")]
     BodyTooLarge,
-    #[error("duplicate request in flight")]
-    InFlight,
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
 
+/// One row of the contract's error table: the code, the HTTP statuses it comes with, and the
+/// message clients show.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ErrorCodeDoc {
+    pub code: u32,
+    pub statuses: &'static [u16],
+    pub msg: &'static str,
+}
+
+const fn row(code: u32, statuses: &'static [u16], msg: &'static str) -> ErrorCodeDoc {
+    ErrorCodeDoc { code, statuses, msg }
+}
+
+/// Every code the server answers with, as API.md's table states it.
+pub const ERROR_CODES: &[ErrorCodeDoc] = &[
+    row(1000, &[500, 503], "系统异常，请稍后重试"),
+    row(1001, &[400], "手机号格式不正确"),
+    row(1002, &[400], "验证码错误或已过期"),
+    row(1003, &[400, 413], "请求参数缺失或格式错误"),
+    row(1004, &[429], "验证码发送过于频繁"),
+    row(2000, &[401], "刷新令牌无效或已过期"),
+    row(2001, &[401], "访问令牌不能为空"),
+    row(2002, &[401, 403], "访问令牌无效或已过期"),
+    row(2003, &[403], "需要商家权限"),
+    row(2004, &[403], "需要管理员权限"),
+    row(2005, &[403], "账号已被禁用"),
+    row(3000, &[500], "抽奖失败，请稍后重试"),
+    row(3001, &[409], "积分余额不足"),
+    row(3002, &[429], "抽奖过于频繁，请稍后再试"),
+    row(3003, &[409], "今日抽奖次数已达上限"),
+    row(3004, &[409], "抽奖活动未开始、已结束或未配置"),
+    row(4000, &[500], "兑换失败，请稍后重试"),
+    row(4001, &[404], "商品不存在或已下架"),
+    row(4002, &[409], "库存不足"),
+    row(4003, &[409], "积分余额不足"),
+    row(4004, &[404], "订单不存在"),
+    row(4005, &[409], "该兑换码已核销"),
+    row(5000, &[500], "上传失败，请稍后重试"),
+    row(5001, &[400], "请选择要上传的图片"),
+    row(5002, &[400], "消费金额必须在0.01-10000元之间"),
+    row(5003, &[400, 413], "图片格式或大小不符合要求"),
+    row(6000, &[500], "审核操作失败"),
+    row(6001, &[404], "审核记录不存在"),
+    row(6002, &[400], "审核通过时必须确认实际消费金额"),
+    row(6004, &[409], "该记录已被审核"),
+    row(9001, &[429], "请求过于频繁，请稍后再试"),
+    row(9004, &[404, 405], "接口不存在"),
+];
+
 impl ApiError {
+    /// A request field breaks a rule (1003), naming the field.
     pub fn bad(field: &str, reason: impl std::fmt::Display) -> ApiError {
-        ApiError::BadRequest(format!("{field}: {reason}"))
+        ApiError::Refused(DomainError::invalid(field, reason.to_string()))
     }
 
-    fn parts(&self) -> (u32, StatusCode, String, Value) {
-        use ApiError::*;
-        let (code, status, msg): (u32, StatusCode, &str) = match self {
-            Internal(_) => (1000, StatusCode::INTERNAL_SERVER_ERROR, "系统异常，请稍后重试"),
-            StoreUnavailable => (1000, StatusCode::SERVICE_UNAVAILABLE, "系统异常，请稍后重试"),
-            BadPhone => (1001, StatusCode::BAD_REQUEST, "手机号格式不正确"),
-            BadCode => (1002, StatusCode::BAD_REQUEST, "验证码错误或已过期"),
-            BadRequest(detail) => {
-                return (1003, StatusCode::BAD_REQUEST, format!("请求参数缺失或格式错误: {detail}"), Value::Null)
-            }
-            CodeTooFrequent(_) => (1004, StatusCode::TOO_MANY_REQUESTS, "验证码发送过于频繁"),
-            RefreshInvalid => (2000, StatusCode::UNAUTHORIZED, "刷新令牌无效或已过期"),
-            TokenMissing => (2001, StatusCode::UNAUTHORIZED, "访问令牌不能为空"),
-            TokenInvalid => (2002, StatusCode::UNAUTHORIZED, "访问令牌无效或已过期"),
-            BadCredentials => (2002, StatusCode::UNAUTHORIZED, "用户名或密码错误"),
-            MerchantRequired => (2003, StatusCode::FORBIDDEN, "需要商家权限"),
-            AdminRequired => (2004, StatusCode::FORBIDDEN, "需要管理员权限"),
-            Banned => (2005, StatusCode::FORBIDDEN, "账号已被禁用"),
-            InsufficientPoints { required, current } => {
-                return (
+    /// For `map_err`: a fault while doing `operation` answers that operation's code.
+    pub fn during(operation: Operation) -> impl Fn(Failure) -> ApiError {
+        move |failure| match ApiError::from(failure) {
+            ApiError::Internal { context, source, .. } => ApiError::Internal { during: operation, context, source },
+            other => other,
+        }
+    }
+
+    /// A fault with a cause, for the log.
+    pub fn internal(context: impl Into<String>, source: impl Into<BoxError>) -> ApiError {
+        ApiError::Internal { during: Operation::Request, context: context.into(), source: Some(source.into()) }
+    }
+
+    /// `(code, status, msg, data)` as the client sees them: the one table.
+    fn parts(&self) -> (u32, StatusCode, Cow<'static, str>, Value) {
+        use DomainError as D;
+        let plain = |code: u32, status: StatusCode, msg: &'static str| (code, status, Cow::Borrowed(msg), Value::Null);
+        match self {
+            ApiError::Refused(refusal) => match refusal {
+                D::InvalidInput { field, reason } => (
+                    1003,
+                    StatusCode::BAD_REQUEST,
+                    Cow::Owned(format!("请求参数缺失或格式错误: {field}: {reason}")),
+                    Value::Null,
+                ),
+                D::BadPhone => plain(1001, StatusCode::BAD_REQUEST, "手机号格式不正确"),
+                D::BadCode => plain(1002, StatusCode::BAD_REQUEST, "验证码错误或已过期"),
+                D::CodeTooFrequent { .. } => plain(1004, StatusCode::TOO_MANY_REQUESTS, "验证码发送过于频繁"),
+                D::RefreshInvalid => plain(2000, StatusCode::UNAUTHORIZED, "刷新令牌无效或已过期"),
+                D::BadCredentials => plain(2002, StatusCode::UNAUTHORIZED, "用户名或密码错误"),
+                D::Banned => plain(2005, StatusCode::FORBIDDEN, "账号已被禁用"),
+                D::InsufficientPoints { required, current } => (
                     3001,
                     StatusCode::CONFLICT,
-                    "积分余额不足".into(),
+                    Cow::Borrowed("积分余额不足"),
                     json!({ "required": required, "current": current }),
-                )
-            }
-            DrawFailed => (3000, StatusCode::INTERNAL_SERVER_ERROR, "抽奖失败，请稍后重试"),
-            DrawTooFrequent(_) => (3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
-            DailyLimitReached => (3003, StatusCode::CONFLICT, "今日抽奖次数已达上限"),
-            WheelClosed => (3004, StatusCode::CONFLICT, "抽奖活动未开始、已结束或未配置"),
-            UploadFailed => (5000, StatusCode::INTERNAL_SERVER_ERROR, "上传失败，请稍后重试"),
-            NoImage => (5001, StatusCode::BAD_REQUEST, "请选择要上传的图片"),
-            BadAmount => (5002, StatusCode::BAD_REQUEST, "消费金额必须在0.01-10000元之间"),
-            BadImage => (5003, StatusCode::BAD_REQUEST, "图片格式或大小不符合要求"),
-            ImageTooLarge => (5003, StatusCode::PAYLOAD_TOO_LARGE, "图片格式或大小不符合要求"),
-            ReviewFailed => (6000, StatusCode::INTERNAL_SERVER_ERROR, "审核操作失败"),
-            ReviewNotFound => (6001, StatusCode::NOT_FOUND, "审核记录不存在"),
-            ActualAmountRequired => (6002, StatusCode::BAD_REQUEST, "审核通过时必须确认实际消费金额"),
-            AlreadyReviewed { current_status } => {
-                return (
-                    6004,
-                    StatusCode::CONFLICT,
-                    "该记录已被审核".into(),
-                    json!({ "current_status": current_status }),
-                )
-            }
-            LinkInvalid => (2002, StatusCode::FORBIDDEN, "链接无效或已过期"),
-            ExchangeFailed => (4000, StatusCode::INTERNAL_SERVER_ERROR, "兑换失败，请稍后重试"),
-            ProductUnavailable => (4001, StatusCode::NOT_FOUND, "商品不存在或已下架"),
-            OutOfStock { available, requested } => {
-                return (
+                ),
+                D::DrawTooFrequent { .. } => plain(3002, StatusCode::TOO_MANY_REQUESTS, "抽奖过于频繁，请稍后再试"),
+                D::DailyLimitReached => plain(3003, StatusCode::CONFLICT, "今日抽奖次数已达上限"),
+                D::WheelClosed => plain(3004, StatusCode::CONFLICT, "抽奖活动未开始、已结束或未配置"),
+                D::ProductUnavailable => plain(4001, StatusCode::NOT_FOUND, "商品不存在或已下架"),
+                D::OutOfStock { available, requested } => (
                     4002,
                     StatusCode::CONFLICT,
-                    "库存不足".into(),
+                    Cow::Borrowed("库存不足"),
                     json!({ "available": available, "requested": requested }),
-                )
-            }
-            ExchangeInsufficientPoints { required, current } => {
-                return (
+                ),
+                D::RedeemInsufficientPoints { required, current } => (
                     4003,
                     StatusCode::CONFLICT,
-                    "积分余额不足".into(),
+                    Cow::Borrowed("积分余额不足"),
                     json!({ "required": required, "current": current }),
-                )
-            }
-            OrderNotFound => (4004, StatusCode::NOT_FOUND, "订单不存在"),
-            AlreadyUsed => (4005, StatusCode::CONFLICT, "该兑换码已核销"),
-            NotFound(what) => return (9004, StatusCode::NOT_FOUND, format!("{what}不存在"), Value::Null),
-            RateLimited(_) => (9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
-            RouteNotFound => (9004, StatusCode::NOT_FOUND, "接口不存在"),
-            MethodNotAllowed => (9004, StatusCode::METHOD_NOT_ALLOWED, "请求方法不支持"),
-            BodyTooLarge => (1003, StatusCode::PAYLOAD_TOO_LARGE, "请求体过大"),
-            InFlight => (9005, StatusCode::CONFLICT, "重复请求正在处理中"),
-        };
-        (code, status, msg.to_string(), Value::Null)
+                ),
+                D::OrderNotFound => plain(4004, StatusCode::NOT_FOUND, "订单不存在"),
+                D::AlreadyUsed => plain(4005, StatusCode::CONFLICT, "该兑换码已核销"),
+                D::NoImage => plain(5001, StatusCode::BAD_REQUEST, "请选择要上传的图片"),
+                D::BadAmount => plain(5002, StatusCode::BAD_REQUEST, "消费金额必须在0.01-10000元之间"),
+                D::BadImage => plain(5003, StatusCode::BAD_REQUEST, "图片格式或大小不符合要求"),
+                D::ImageTooLarge => plain(5003, StatusCode::PAYLOAD_TOO_LARGE, "图片格式或大小不符合要求"),
+                D::ReviewNotFound => plain(6001, StatusCode::NOT_FOUND, "审核记录不存在"),
+                D::ActualAmountRequired => plain(6002, StatusCode::BAD_REQUEST, "审核通过时必须确认实际消费金额"),
+                D::AlreadyReviewed { current_status } => (
+                    6004,
+                    StatusCode::CONFLICT,
+                    Cow::Borrowed("该记录已被审核"),
+                    json!({ "current_status": current_status }),
+                ),
+                D::UserNotFound => plain(9004, StatusCode::NOT_FOUND, "用户不存在"),
+                D::NotFound(what) => (9004, StatusCode::NOT_FOUND, Cow::Owned(format!("{what}不存在")), Value::Null),
+            },
+            ApiError::StoreUnavailable(_) => plain(1000, StatusCode::SERVICE_UNAVAILABLE, "系统异常，请稍后重试"),
+            ApiError::Internal { during, .. } => match during {
+                Operation::Request => plain(1000, StatusCode::INTERNAL_SERVER_ERROR, "系统异常，请稍后重试"),
+                Operation::Draw => plain(3000, StatusCode::INTERNAL_SERVER_ERROR, "抽奖失败，请稍后重试"),
+                Operation::Redemption => plain(4000, StatusCode::INTERNAL_SERVER_ERROR, "兑换失败，请稍后重试"),
+                Operation::Upload => plain(5000, StatusCode::INTERNAL_SERVER_ERROR, "上传失败，请稍后重试"),
+                Operation::Review => plain(6000, StatusCode::INTERNAL_SERVER_ERROR, "审核操作失败"),
+            },
+            ApiError::TokenMissing => plain(2001, StatusCode::UNAUTHORIZED, "访问令牌不能为空"),
+            ApiError::TokenInvalid => plain(2002, StatusCode::UNAUTHORIZED, "访问令牌无效或已过期"),
+            ApiError::MerchantRequired => plain(2003, StatusCode::FORBIDDEN, "需要商家权限"),
+            ApiError::AdminRequired => plain(2004, StatusCode::FORBIDDEN, "需要管理员权限"),
+            ApiError::LinkInvalid => plain(2002, StatusCode::FORBIDDEN, "链接无效或已过期"),
+            ApiError::RateLimited(_) => plain(9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
+            ApiError::RouteNotFound => plain(9004, StatusCode::NOT_FOUND, "接口不存在"),
+            ApiError::MethodNotAllowed => plain(9004, StatusCode::METHOD_NOT_ALLOWED, "请求方法不支持"),
+            ApiError::BodyTooLarge => plain(1003, StatusCode::PAYLOAD_TOO_LARGE, "请求体过大"),
+        }
     }
 
     pub fn code(&self) -> u32 {
         self.parts().0
     }
 
+    /// How long the client should wait before trying again, for the refusals that say so.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited(wait) => Some(*wait),
+            ApiError::Refused(DomainError::CodeTooFrequent { retry_after_ms })
+            | ApiError::Refused(DomainError::DrawTooFrequent { retry_after_ms }) => {
+                Some(Duration::from_millis(*retry_after_ms))
+            }
+            _ => None,
+        }
+    }
+
+    /// Faults go to the log with their cause chain (inside the request's span, which carries the
+    /// request id); refusals are the client's business and are not logged.
+    fn log(&self) {
+        match self {
+            ApiError::Internal { .. } => tracing::error!(error = %Chain(self), "request failed"),
+            ApiError::StoreUnavailable(_) => tracing::warn!(error = %Chain(self), "store unavailable"),
+            _ => {}
+        }
+    }
+
     /// `(code, msg, data)` as a client sees them, for per-item results inside a batch.
     pub fn public_parts(&self) -> (u32, String, Value) {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(cause = %cause, "internal error in a batch item");
-        }
+        self.log();
         let (code, _, msg, data) = self.parts();
-        (code, msg, data)
+        (code, msg.into_owned(), data)
     }
 }
 
-impl From<DomainError> for ApiError {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::InvalidInput { field, reason } => ApiError::bad(&field, reason),
-            DomainError::InsufficientPoints { required, current } => ApiError::InsufficientPoints { required, current },
-            DomainError::UserNotFound => ApiError::NotFound("用户"),
-            DomainError::NotFound(what) => ApiError::NotFound(what),
-            DomainError::DrawTooFrequent { retry_after_ms } => {
-                ApiError::DrawTooFrequent(Duration::from_millis(retry_after_ms))
-            }
-            DomainError::DailyLimitReached => ApiError::DailyLimitReached,
-            DomainError::WheelClosed => ApiError::WheelClosed,
-            DomainError::DrawFailed => ApiError::DrawFailed,
-            DomainError::ProductUnavailable => ApiError::ProductUnavailable,
-            DomainError::OutOfStock { available, requested } => ApiError::OutOfStock { available, requested },
-            DomainError::OrderNotFound => ApiError::OrderNotFound,
-            DomainError::ExchangeFailed => ApiError::ExchangeFailed,
-            DomainError::ReviewNotFound => ApiError::ReviewNotFound,
-            DomainError::AlreadyReviewed { current_status } => ApiError::AlreadyReviewed { current_status },
-            DomainError::ReviewFailed => ApiError::ReviewFailed,
-            DomainError::AlreadyUsed => ApiError::AlreadyUsed,
-            DomainError::Banned => ApiError::Banned,
-            DomainError::RequestInFlight => ApiError::InFlight,
-            DomainError::StoreUnavailable => ApiError::StoreUnavailable,
-            DomainError::Internal(msg) => ApiError::Internal(msg),
+/// An error and every `source()` under it, `a: b: c`, for one log field.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            write!(f, ": {cause}")?;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Refused(refusal) => ApiError::Refused(refusal),
+            Failure::StoreUnavailable(e) => ApiError::StoreUnavailable(e),
+            Failure::Fault { context, source } => ApiError::Internal { during: Operation::Request, context, source },
         }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) => ApiError::StoreUnavailable,
-            other => ApiError::Internal(other.to_string()),
-        }
+        ApiError::from(Failure::from(e))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            // The request span carries the request id, so this line can be found from a report.
-            tracing::error!(cause = %cause, "internal error");
-        }
-        if let ApiError::StoreUnavailable = &self {
-            tracing::warn!("store unavailable");
-        }
+        self.log();
         let (code, status, msg, data) = self.parts();
-        let mut response = (status, Json(json!({ "code": code, "msg": msg, "data": data }))).into_response();
-        if let ApiError::RateLimited(wait) | ApiError::CodeTooFrequent(wait) | ApiError::DrawTooFrequent(wait) = &self {
+        let body = ErrorEnvelope { code, msg: msg.into_owned(), data };
+        let mut response = (status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after() {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -255,50 +296,100 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A success envelope around `data`.
-pub fn ok<T: Serialize>(data: T) -> Response {
-    Json(json!({ "code": 0, "msg": "success", "data": data })).into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn every_error() -> Vec<ApiError> {
+        use DomainError as D;
+        let refusals = vec![
+            D::invalid("phone", "missing"),
+            D::BadPhone,
+            D::BadCode,
+            D::CodeTooFrequent { retry_after_ms: 3000 },
+            D::RefreshInvalid,
+            D::BadCredentials,
+            D::Banned,
+            D::InsufficientPoints { required: 300, current: 120 },
+            D::DrawTooFrequent { retry_after_ms: 1500 },
+            D::DailyLimitReached,
+            D::WheelClosed,
+            D::ProductUnavailable,
+            D::OutOfStock { available: 1, requested: 2 },
+            D::RedeemInsufficientPoints { required: 2, current: 1 },
+            D::OrderNotFound,
+            D::AlreadyUsed,
+            D::NoImage,
+            D::BadAmount,
+            D::BadImage,
+            D::ImageTooLarge,
+            D::ReviewNotFound,
+            D::ActualAmountRequired,
+            D::AlreadyReviewed { current_status: "approved".into() },
+            D::UserNotFound,
+            D::NotFound("商品"),
+        ];
+        let mut all: Vec<ApiError> = refusals.into_iter().map(ApiError::from).collect();
+        let fault = || Failure::fault("x");
+        all.extend([
+            ApiError::from(fault()),
+            ApiError::during(Operation::Draw)(fault()),
+            ApiError::during(Operation::Redemption)(fault()),
+            ApiError::during(Operation::Upload)(fault()),
+            ApiError::during(Operation::Review)(fault()),
+            ApiError::from(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
+            ApiError::TokenMissing,
+            ApiError::TokenInvalid,
+            ApiError::MerchantRequired,
+            ApiError::AdminRequired,
+            ApiError::LinkInvalid,
+            ApiError::RateLimited(Duration::from_millis(1500)),
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::BodyTooLarge,
+        ]);
+        all
+    }
+
     #[test]
     fn codes_and_statuses_follow_the_contract() {
+        use DomainError as D;
         let cases: Vec<(ApiError, u32, u16)> = vec![
-            (ApiError::Internal("x".into()), 1000, 500),
-            (ApiError::StoreUnavailable, 1000, 503),
-            (ApiError::BadPhone, 1001, 400),
-            (ApiError::BadCode, 1002, 400),
+            (ApiError::from(Failure::fault("x")), 1000, 500),
+            (ApiError::from(StoreError::Unavailable(sqlx::Error::PoolTimedOut)), 1000, 503),
+            (D::BadPhone.into(), 1001, 400),
+            (D::BadCode.into(), 1002, 400),
             (ApiError::bad("phone", "missing"), 1003, 400),
-            (ApiError::CodeTooFrequent(Duration::from_secs(3)), 1004, 429),
-            (ApiError::RefreshInvalid, 2000, 401),
+            (D::CodeTooFrequent { retry_after_ms: 3000 }.into(), 1004, 429),
+            (D::RefreshInvalid.into(), 2000, 401),
             (ApiError::TokenMissing, 2001, 401),
             (ApiError::TokenInvalid, 2002, 401),
             (ApiError::MerchantRequired, 2003, 403),
             (ApiError::AdminRequired, 2004, 403),
-            (ApiError::Banned, 2005, 403),
-            (ApiError::InsufficientPoints { required: 300, current: 120 }, 3001, 409),
-            (ApiError::UploadFailed, 5000, 500),
-            (ApiError::NoImage, 5001, 400),
-            (ApiError::BadAmount, 5002, 400),
-            (ApiError::BadImage, 5003, 400),
-            (ApiError::ImageTooLarge, 5003, 413),
-            (ApiError::ReviewFailed, 6000, 500),
-            (ApiError::ReviewNotFound, 6001, 404),
-            (ApiError::ActualAmountRequired, 6002, 400),
-            (ApiError::AlreadyReviewed { current_status: "approved".into() }, 6004, 409),
-            (ApiError::ExchangeFailed, 4000, 500),
-            (ApiError::ProductUnavailable, 4001, 404),
-            (ApiError::OutOfStock { available: 1, requested: 2 }, 4002, 409),
-            (ApiError::ExchangeInsufficientPoints { required: 2, current: 1 }, 4003, 409),
-            (ApiError::OrderNotFound, 4004, 404),
-            (ApiError::AlreadyUsed, 4005, 409),
+            (D::Banned.into(), 2005, 403),
+            (ApiError::during(Operation::Draw)(Failure::fault("x")), 3000, 500),
+            (D::InsufficientPoints { required: 300, current: 120 }.into(), 3001, 409),
+            (D::DrawTooFrequent { retry_after_ms: 10 }.into(), 3002, 429),
+            (D::DailyLimitReached.into(), 3003, 409),
+            (D::WheelClosed.into(), 3004, 409),
+            (ApiError::during(Operation::Upload)(Failure::fault("x")), 5000, 500),
+            (D::NoImage.into(), 5001, 400),
+            (D::BadAmount.into(), 5002, 400),
+            (D::BadImage.into(), 5003, 400),
+            (D::ImageTooLarge.into(), 5003, 413),
+            (ApiError::during(Operation::Review)(Failure::fault("x")), 6000, 500),
+            (D::ReviewNotFound.into(), 6001, 404),
+            (D::ActualAmountRequired.into(), 6002, 400),
+            (D::AlreadyReviewed { current_status: "approved".into() }.into(), 6004, 409),
+            (ApiError::during(Operation::Redemption)(Failure::fault("x")), 4000, 500),
+            (D::ProductUnavailable.into(), 4001, 404),
+            (D::OutOfStock { available: 1, requested: 2 }.into(), 4002, 409),
+            (D::InsufficientPoints { required: 2, current: 1 }.for_redemption().into(), 4003, 409),
+            (D::OrderNotFound.into(), 4004, 404),
+            (D::AlreadyUsed.into(), 4005, 409),
             (ApiError::RateLimited(Duration::from_millis(1500)), 9001, 429),
             (ApiError::RouteNotFound, 9004, 404),
             (ApiError::MethodNotAllowed, 9004, 405),
-            (ApiError::InFlight, 9005, 409),
         ];
         for (e, code, status) in cases {
             let (c, s, msg, _) = e.parts();
@@ -308,10 +399,32 @@ mod tests {
     }
 
     #[test]
-    fn insufficient_points_carries_details_and_limits_carry_retry_after() {
-        let (_, _, _, data) = ApiError::InsufficientPoints { required: 300, current: 120 }.parts();
+    fn every_answer_is_a_row_of_the_published_table() {
+        for e in every_error() {
+            let (code, status, _, _) = e.parts();
+            let row = ERROR_CODES.iter().find(|r| r.code == code);
+            let row = row.unwrap_or_else(|| panic!("{e:?} answers {code}, which ERROR_CODES lacks"));
+            assert!(row.statuses.contains(&status.as_u16()), "{e:?}: {code} with {status} is not in the table");
+        }
+        for row in ERROR_CODES {
+            assert!(every_error().iter().any(|e| e.code() == row.code), "{} is published but never answered", row.code);
+        }
+    }
+
+    #[test]
+    fn refusals_carry_details_and_limits_carry_retry_after() {
+        let (_, _, _, data) = ApiError::from(DomainError::InsufficientPoints { required: 300, current: 120 }).parts();
         assert_eq!(data, json!({"required": 300, "current": 120}));
         let r = ApiError::RateLimited(Duration::from_millis(1500)).into_response();
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        let r = ApiError::from(DomainError::DrawTooFrequent { retry_after_ms: 2500 }).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+    }
+
+    #[test]
+    fn a_fault_keeps_its_cause_chain_for_the_log() {
+        let e = ApiError::during(Operation::Draw)(Failure::from(StoreError::Conflict("pity row moved".into())));
+        let logged = Chain(&e).to_string();
+        assert!(logged.contains("store") && logged.contains("pity row moved"), "{logged}");
     }
 }

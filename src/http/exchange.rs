@@ -7,26 +7,30 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::{ApiError, Operation};
 use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser, IdInput};
 use super::AppState;
 use crate::actors::user_session::RedeemRequest;
+use crate::actors::Failure;
 use crate::domain::shop::{Product, ProductQuery};
 use crate::domain::time::{iso, iso_opt};
-use crate::domain::DomainError;
 use crate::store::shop::CommittedOrder;
+use utoipa_axum::router::OpenApiRouter;
 
 /// A sanity bound against overflow, far above any real order; stock and points decide the rest.
 const MAX_QUANTITY: i64 = 1_000_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", get(products))
-        .route("/categories", get(categories))
-        .route("/hot-products", get(hot_products))
-        .route("/redeem", post(redeem))
-        .route("/submit", post(redeem))
-        .route("/orders", get(orders))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/products", get(products))
+            .route("/categories", get(categories))
+            .route("/hot-products", get(hot_products))
+            .route("/redeem", post(redeem))
+            .route("/submit", post(redeem))
+            .route("/orders", get(orders)),
+    )
 }
 
 pub fn product_json(p: &Product) -> Value {
@@ -47,21 +51,21 @@ pub fn product_json(p: &Product) -> Value {
     })
 }
 
-async fn products(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> ApiResult {
+async fn products(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let query = ProductQuery::parse(|k| q.get(k), page)?;
     let (rows, total) = state.store.list_products(&query).await?;
     Ok(ok(json!({ "products": rows.iter().map(product_json).collect::<Vec<_>>(), "pagination": page.of(total) })))
 }
 
-async fn categories(State(state): State<AppState>) -> ApiResult {
+async fn categories(State(state): State<AppState>) -> Answer<Value> {
     let cats = state.store.categories().await?;
     Ok(ok(
         json!({ "categories": cats.iter().map(|(name, count)| json!({ "name": name, "count": count })).collect::<Vec<_>>() }),
     ))
 }
 
-async fn hot_products(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> ApiResult {
+async fn hot_products(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> Answer<Value> {
     let limit = match q.get("limit") {
         None => 10,
         Some(v) => v
@@ -102,7 +106,7 @@ async fn redeem(
     user: AuthUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Redeem>,
-) -> ApiResult {
+) -> Answer<Value> {
     let product_id = match (&body.product_id, &body.commodity_id) {
         (Some(id), _) => id.parse("product_id")?,
         (None, Some(id)) => id.parse("commodity_id")?,
@@ -130,16 +134,13 @@ async fn redeem(
         .redeem(user.user_id, RedeemRequest { product_id, quantity, delivery_info, idempotency_key: key })
         .await
         .map_err(|e| match e {
-            // The shop has its own code for "not enough points".
-            DomainError::InsufficientPoints { required, current } => {
-                ApiError::ExchangeInsufficientPoints { required, current }
-            }
-            other => other.into(),
+            Failure::Refused(refusal) => ApiError::Refused(refusal.for_redemption()),
+            fault => ApiError::during(Operation::Redemption)(fault),
         })?;
     Ok(ok(order_json(&outcome.order, outcome.replayed)))
 }
 
-async fn orders(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> ApiResult {
+async fn orders(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let status = q.one_of("status", &["pending", "completed", "cancelled"])?;
     let (rows, total) = state.store.orders_page(user.user_id, status, page).await?;

@@ -2,6 +2,7 @@
 //! whose failures become 1003 envelopes naming the field, the authenticated customer or admin,
 //! the client's address and the idempotency key.
 
+use crate::domain::DomainError;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -125,7 +126,7 @@ impl FromRequestParts<AppState> for AuthUser {
             return Err(ApiError::TokenInvalid);
         }
         if state.banned.contains(&claims.user_id) {
-            return Err(ApiError::Banned);
+            return Err(ApiError::Refused(DomainError::Banned));
         }
         Ok(AuthUser { user_id: claims.user_id, claims })
     }
@@ -273,7 +274,9 @@ mod tests {
 
     fn message(e: ApiError) -> String {
         match e {
-            ApiError::BadRequest(m) => m,
+            ApiError::Refused(crate::domain::DomainError::InvalidInput { field, reason }) => {
+                format!("{field}: {reason}")
+            }
             other => panic!("expected 1003, got {other:?}"),
         }
     }

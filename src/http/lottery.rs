@@ -7,24 +7,28 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::ApiError;
 use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser};
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
 use crate::actors::user_session::DrawRequest;
 use crate::domain::time::{iso, iso_opt};
 use crate::store::wheel::CommittedBatch;
+use utoipa_axum::router::OpenApiRouter;
 
 pub const DRAW_TYPES: [(&str, usize); 4] = [("single", 1), ("triple", 3), ("quintuple", 5), ("decade", 10)];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/config", get(config))
-        .route("/draw", post(draw))
-        .route("/records", get(records))
-        .route("/statistics", get(statistics))
-        .route("/pity-status", get(pity_status))
-        .route("/my-prizes", get(my_prizes))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/config", get(config))
+            .route("/draw", post(draw))
+            .route("/records", get(records))
+            .route("/statistics", get(statistics))
+            .route("/pity-status", get(pity_status))
+            .route("/my-prizes", get(my_prizes)),
+    )
 }
 
 /// The wheel as the mini-program renders it.
@@ -60,7 +64,7 @@ pub fn wheel_json(view: &WheelView) -> Value {
     })
 }
 
-async fn config(State(state): State<AppState>, _user: AuthUser) -> ApiResult {
+async fn config(State(state): State<AppState>, _user: AuthUser) -> Answer<Value> {
     Ok(ok(wheel_json(&state.wheel.view().await?)))
 }
 
@@ -127,14 +131,14 @@ async fn draw(
     user: AuthUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Draw>,
-) -> ApiResult {
+) -> Answer<Value> {
     let count = draw_count(&body)?;
     let key = idempotency_key(&headers, body.request_id.as_deref())?;
     let outcome = state.wallets.draw(user.user_id, DrawRequest { count, idempotency_key: key }).await?;
     Ok(ok(batch_json(&outcome.batch, outcome.replayed)))
 }
 
-async fn records(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> ApiResult {
+async fn records(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, false, page).await?;
     let records: Vec<Value> = rows
@@ -157,7 +161,7 @@ async fn records(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> 
     Ok(ok(json!({ "records": records, "pagination": page.of(total) })))
 }
 
-async fn statistics(State(state): State<AppState>, user: AuthUser) -> ApiResult {
+async fn statistics(State(state): State<AppState>, user: AuthUser) -> Answer<Value> {
     let totals = state.store.draw_totals(user.user_id).await?;
     let view = state.wheel.view().await?;
     let ids: Vec<i64> = view.sectors.iter().map(|s| s.id).collect();
@@ -191,7 +195,7 @@ async fn statistics(State(state): State<AppState>, user: AuthUser) -> ApiResult 
     })))
 }
 
-async fn pity_status(State(state): State<AppState>, user: AuthUser) -> ApiResult {
+async fn pity_status(State(state): State<AppState>, user: AuthUser) -> Answer<Value> {
     let wallet = state.wallets.snapshot(user.user_id).await?;
     let limit = state.wheel.view().await?.settings.pity_limit;
     Ok(ok(json!({
@@ -201,7 +205,7 @@ async fn pity_status(State(state): State<AppState>, user: AuthUser) -> ApiResult
     })))
 }
 
-async fn my_prizes(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> ApiResult {
+async fn my_prizes(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, true, page).await?;
     let prizes: Vec<Value> = rows

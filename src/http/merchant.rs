@@ -1,13 +1,15 @@
 //! `/api/merchant`: applying for the role, and for merchants the receipt review queue (pending
 //! list, single and batch decisions, statistics) and verifying codes at the counter.
 
+use crate::domain::DomainError;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::ApiError;
 use super::extract::{clean_text, ApiJson, ApiPath, ApiQuery, AuthUser, MerchantUser};
 use super::photo::{cents_json, upload_json};
 use super::AppState;
@@ -15,19 +17,22 @@ use crate::actors::review_queue::{Decided, Decision, Verdict};
 use crate::domain::money::{parse_cents, MAX_RECEIPT_CENTS, MIN_RECEIPT_CENTS};
 use crate::domain::time::{iso, now_ms};
 use crate::store::shop::Verification;
+use utoipa_axum::router::OpenApiRouter;
 
 const MAX_BATCH: usize = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/apply", post(apply))
-        .route("/reviews/pending", get(pending))
-        .route("/review", post(review))
-        .route("/reviews/batch", post(batch))
-        .route("/reviews/{upload_id}/approve", post(approve))
-        .route("/reviews/{upload_id}/reject", post(reject))
-        .route("/statistics", get(statistics))
-        .route("/orders/verify", post(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/apply", post(apply))
+            .route("/reviews/pending", get(pending))
+            .route("/review", post(review))
+            .route("/reviews/batch", post(batch))
+            .route("/reviews/{upload_id}/approve", post(approve))
+            .route("/reviews/{upload_id}/reject", post(reject))
+            .route("/statistics", get(statistics))
+            .route("/orders/verify", post(verify)),
+    )
 }
 
 #[derive(Deserialize)]
@@ -36,7 +41,7 @@ struct Apply {
     contact: Option<String>,
 }
 
-async fn apply(State(state): State<AppState>, user: AuthUser, ApiJson(body): ApiJson<Apply>) -> ApiResult {
+async fn apply(State(state): State<AppState>, user: AuthUser, ApiJson(body): ApiJson<Apply>) -> Answer<Value> {
     let shop = clean_text("shop_name", body.shop_name.as_deref().unwrap_or_default(), 1, 64)?;
     let contact = clean_text("contact", body.contact.as_deref().unwrap_or_default(), 1, 64)?;
     let app = state.store.apply_merchant(user.user_id, &shop, &contact, now_ms()).await?;
@@ -49,7 +54,7 @@ async fn apply(State(state): State<AppState>, user: AuthUser, ApiJson(body): Api
     })))
 }
 
-async fn pending(State(state): State<AppState>, _m: MerchantUser, q: ApiQuery) -> ApiResult {
+async fn pending(State(state): State<AppState>, _m: MerchantUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let (rows, total) = state.store.uploads_page(None, Some("pending"), page).await?;
     let mut reviews = Vec::with_capacity(rows.len());
@@ -92,13 +97,13 @@ fn decision(
     let verdict = match action {
         "approve" | "approved" => {
             let raw = match &body.actual_amount {
-                None => return Err(ApiError::ActualAmountRequired),
+                None => return Err(ApiError::Refused(DomainError::ActualAmountRequired)),
                 Some(Amount::Number(n)) => n.to_string(),
                 Some(Amount::Text(t)) => t.clone(),
             };
             let cents = parse_cents(&raw)
                 .filter(|c| (MIN_RECEIPT_CENTS..=MAX_RECEIPT_CENTS).contains(c))
-                .ok_or(ApiError::ActualAmountRequired)?;
+                .ok_or(ApiError::Refused(DomainError::ActualAmountRequired))?;
             Verdict::Approve { actual_amount_cents: cents }
         }
         "reject" | "rejected" => Verdict::Reject,
@@ -118,7 +123,7 @@ fn decided_json(d: &Decided) -> Value {
     })
 }
 
-async fn review(State(state): State<AppState>, m: MerchantUser, ApiJson(body): ApiJson<ReviewBody>) -> ApiResult {
+async fn review(State(state): State<AppState>, m: MerchantUser, ApiJson(body): ApiJson<ReviewBody>) -> Answer<Value> {
     let d = decision(&m, None, &body, None)?;
     Ok(ok(decided_json(&state.reviews.decide(d).await?)))
 }
@@ -128,7 +133,7 @@ async fn approve(
     m: MerchantUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ReviewBody>,
-) -> ApiResult {
+) -> Answer<Value> {
     let d = decision(&m, Some(id), &body, Some("approve"))?;
     Ok(ok(decided_json(&state.reviews.decide(d).await?)))
 }
@@ -138,7 +143,7 @@ async fn reject(
     m: MerchantUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ReviewBody>,
-) -> ApiResult {
+) -> Answer<Value> {
     let d = decision(&m, Some(id), &body, Some("reject"))?;
     Ok(ok(decided_json(&state.reviews.decide(d).await?)))
 }
@@ -149,7 +154,7 @@ struct Batch {
 }
 
 /// Each item is decided on its own; one bad item does not stop the others.
-async fn batch(State(state): State<AppState>, m: MerchantUser, ApiJson(body): ApiJson<Batch>) -> ApiResult {
+async fn batch(State(state): State<AppState>, m: MerchantUser, ApiJson(body): ApiJson<Batch>) -> Answer<Value> {
     let items = body.items.ok_or_else(|| ApiError::bad("items", "is required"))?;
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(ApiError::bad("items", format!("must hold 1-{MAX_BATCH} reviews")));
@@ -178,7 +183,7 @@ async fn batch(State(state): State<AppState>, m: MerchantUser, ApiJson(body): Ap
     ))
 }
 
-async fn statistics(State(state): State<AppState>, _m: MerchantUser) -> ApiResult {
+async fn statistics(State(state): State<AppState>, _m: MerchantUser) -> Answer<Value> {
     let t = state.store.upload_totals(None).await?;
     let count = |s: &str| t.by_status.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
     let reviewers: Vec<Value> = state
@@ -201,7 +206,11 @@ struct Verify {
     exchange_code: Option<String>,
 }
 
-async fn verify(State(state): State<AppState>, merchant: MerchantUser, ApiJson(body): ApiJson<Verify>) -> ApiResult {
+async fn verify(
+    State(state): State<AppState>,
+    merchant: MerchantUser,
+    ApiJson(body): ApiJson<Verify>,
+) -> Answer<Value> {
     let code = body.exchange_code.map(|c| c.trim().to_ascii_uppercase()).unwrap_or_default();
     if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(ApiError::bad("exchange_code", "must be the 10-character code shown to the customer"));
@@ -225,7 +234,7 @@ async fn verify(State(state): State<AppState>, merchant: MerchantUser, ApiJson(b
             "status": "used",
             "verified_at": iso(now),
         }))),
-        Verification::AlreadyUsed { .. } => Err(ApiError::AlreadyUsed),
-        Verification::Unknown => Err(ApiError::OrderNotFound),
+        Verification::AlreadyUsed { .. } => Err(ApiError::Refused(DomainError::AlreadyUsed)),
+        Verification::Unknown => Err(ApiError::Refused(DomainError::OrderNotFound)),
     }
 }

@@ -7,6 +7,7 @@ pub mod admin_lottery;
 pub mod admin_shop;
 pub mod auth;
 pub mod docs;
+pub mod envelope;
 pub mod error;
 pub mod exchange;
 pub mod extract;
@@ -32,6 +33,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
 use crate::auth::{SignInCodes, Tokens};
@@ -39,11 +42,12 @@ use crate::config::Config;
 use crate::notify::Hub;
 use crate::objects::ObjectStore;
 use crate::store::Store;
-pub use error::{ok, ApiError, ApiResult};
+pub use envelope::{ok, Answer, Envelope};
+pub use error::{ApiError, ApiResult};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// JSON bodies are small; uploads (later) get their own limit.
+/// JSON bodies are small; uploads get their own limit.
 const JSON_BODY_LIMIT: usize = 64 * 1024;
 
 /// Everything a handler can reach. One shared allocation: axum clones the state for every
@@ -86,9 +90,33 @@ pub struct Services {
     pub started: Instant,
 }
 
+/// The whole HTTP surface: every API area, the WebSocket, ops and the docs, with the layers
+/// every request passes through. The OpenAPI document is assembled from the same routers.
 pub fn router(state: AppState) -> Router {
+    let (routes, document) = documented_routes(&state);
     let request_id = HeaderName::from_static("x-request-id");
-    let api = Router::new()
+    docs::mount(routes, &document)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::from(crate::actors::Failure::fault("handler panicked")).into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            // Only the path: query strings can carry tokens (the WebSocket's ?token=).
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Every route with its documentation, and the finished OpenAPI document. The per-IP limiter
+/// sits on the `/api` areas only (ops, files, the socket and the docs stay reachable).
+pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Value) {
+    let api = OpenApiRouter::new()
         .nest("/api/auth", auth::router())
         .nest("/api/user", user::router())
         .nest("/api/lottery", lottery::router())
@@ -98,26 +126,14 @@ pub fn router(state: AppState) -> Router {
         .nest(
             "/api/admin",
             admin::router(state.config.test_hooks).merge(admin_lottery::router()).merge(admin_shop::router()),
-        )
-        .layer(middleware::from_fn_with_state(state.clone(), limits::per_ip));
-    Router::new()
-        .merge(api)
+        );
+    let (routes, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .merge(api.layer(middleware::from_fn_with_state(state.clone(), limits::per_ip)))
         .merge(ops::router())
-        .merge(docs::router())
-        .route("/ws", axum::routing::get(ws::upgrade))
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(middleware::from_fn(record_metrics))
-        .layer(CatchPanicLayer::custom(|_| ApiError::Internal("handler panicked".into()).into_response()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            // Only the path: query strings can carry tokens (the WebSocket's ?token=).
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .merge(ws::router())
+        .split_for_parts();
+    let document = docs::finish(openapi, ws::documentation());
+    (routes, document)
 }
 
 /// Requests by route and status, and latency by route, for `/metrics`.

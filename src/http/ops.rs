@@ -11,12 +11,15 @@ use super::error::ApiError;
 use super::AppState;
 use crate::domain::image::ImageKind;
 use crate::objects::ObjectStore;
+use utoipa_axum::router::OpenApiRouter;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics_text))
-        .route("/files/{*key}", get(signed_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/health", get(health))
+            .route("/metrics", get(metrics_text))
+            .route("/files/{*key}", get(signed_file)),
+    )
 }
 
 async fn health(State(state): State<AppState>) -> Response {

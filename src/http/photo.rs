@@ -1,6 +1,7 @@
 //! `/api/photo`: receipt photo upload, the customer's upload history, one review, totals, and
 //! withdrawing a pending upload.
 
+use crate::domain::DomainError;
 use std::time::Duration;
 
 use axum::extract::multipart::{Multipart, MultipartRejection};
@@ -10,7 +11,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use super::error::{ok, ApiError, ApiResult};
+use super::envelope::{ok, Answer};
+use super::error::{ApiError, Operation};
 use super::extract::{ApiPath, ApiQuery, AuthUser};
 use super::upload::{object_key, read_form, MAX_UPLOAD_BODY};
 use super::AppState;
@@ -20,17 +22,20 @@ use crate::domain::time::{iso, iso_opt};
 use crate::notify::ServerMessage;
 use crate::objects::ObjectStore;
 use crate::store::reviews::UploadRow;
+use utoipa_axum::router::OpenApiRouter;
 
 /// How long an image link handed to a client works.
 pub const IMAGE_URL_TTL: Duration = Duration::from_secs(3600);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)))
-        .route("/history", get(history))
-        .route("/review/{upload_id}", get(review))
-        .route("/statistics", get(statistics))
-        .route("/{upload_id}", delete(withdraw))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::from(
+        Router::new()
+            .route("/upload", post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)))
+            .route("/history", get(history))
+            .route("/review/{upload_id}", get(review))
+            .route("/statistics", get(statistics))
+            .route("/{upload_id}", delete(withdraw)),
+    )
 }
 
 /// Refuses a declared body larger than the limit before reading any of it.
@@ -40,7 +45,7 @@ pub fn check_declared_length(headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     match declared {
-        Some(n) if n > MAX_UPLOAD_BODY => Err(ApiError::ImageTooLarge),
+        Some(n) if n > MAX_UPLOAD_BODY => Err(ApiError::Refused(DomainError::ImageTooLarge)),
         _ => Ok(()),
     }
 }
@@ -72,21 +77,25 @@ async fn upload(
     user: AuthUser,
     headers: HeaderMap,
     form: Result<Multipart, MultipartRejection>,
-) -> ApiResult {
+) -> Answer<Value> {
     check_declared_length(&headers)?;
-    let form = read_form(form.map_err(|_| ApiError::NoImage)?, &["photo", "image", "file"]).await?;
-    let image = form.image.ok_or(ApiError::NoImage)?;
+    let form =
+        read_form(form.map_err(|_| ApiError::Refused(DomainError::NoImage))?, &["photo", "image", "file"]).await?;
+    let image = form.image.ok_or(ApiError::Refused(DomainError::NoImage))?;
     let amount_cents = form
         .fields
         .get("amount")
         .and_then(|a| parse_cents(a))
         .filter(|c| (MIN_RECEIPT_CENTS..=MAX_RECEIPT_CENTS).contains(c))
-        .ok_or(ApiError::BadAmount)?;
+        .ok_or(ApiError::Refused(DomainError::BadAmount))?;
     let key = object_key("receipts", image.kind);
     let size = image.bytes.len() as i64;
     if let Err(e) = state.objects.put(&key, image.bytes, image.kind.content_type()).await {
-        tracing::error!(error = %e, "storing a receipt photo failed");
-        return Err(ApiError::UploadFailed);
+        return Err(ApiError::Internal {
+            during: Operation::Upload,
+            context: "storing a receipt photo".into(),
+            source: Some(e.into()),
+        });
     }
     let queued = state
         .reviews
@@ -105,8 +114,7 @@ async fn upload(
             if let Err(del) = state.objects.delete(&key).await {
                 tracing::warn!(error = %del, "removing the photo of a failed upload failed");
             }
-            tracing::error!(error = %e, "queueing a receipt review failed");
-            return Err(ApiError::UploadFailed);
+            return Err(ApiError::during(Operation::Upload)(e));
         }
     };
     let image_url = state.objects.signed_url(&key, IMAGE_URL_TTL).await.unwrap_or_default();
@@ -124,7 +132,7 @@ async fn upload(
     })))
 }
 
-async fn history(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> ApiResult {
+async fn history(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<Value> {
     let page = q.page()?;
     let status = q.one_of("status", &["pending", "approved", "rejected"])?;
     let (rows, total) = state.store.uploads_page(Some(user.user_id), status, page).await?;
@@ -135,15 +143,15 @@ async fn history(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> 
     Ok(ok(json!({ "uploads": uploads, "pagination": page.of(total) })))
 }
 
-async fn review(State(state): State<AppState>, user: AuthUser, ApiPath(upload_id): ApiPath<i64>) -> ApiResult {
+async fn review(State(state): State<AppState>, user: AuthUser, ApiPath(upload_id): ApiPath<i64>) -> Answer<Value> {
     match state.store.upload(upload_id).await? {
         Some(u) if u.user_id == user.user_id => Ok(ok(upload_json(&state.objects, &u).await)),
         // Someone else's upload is "not found", not "forbidden": ids reveal nothing.
-        _ => Err(ApiError::ReviewNotFound),
+        _ => Err(ApiError::Refused(DomainError::ReviewNotFound)),
     }
 }
 
-async fn statistics(State(state): State<AppState>, user: AuthUser) -> ApiResult {
+async fn statistics(State(state): State<AppState>, user: AuthUser) -> Answer<Value> {
     let t = state.store.upload_totals(Some(user.user_id)).await?;
     let count = |s: &str| t.by_status.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
     Ok(ok(json!({
@@ -156,7 +164,7 @@ async fn statistics(State(state): State<AppState>, user: AuthUser) -> ApiResult 
     })))
 }
 
-async fn withdraw(State(state): State<AppState>, user: AuthUser, ApiPath(upload_id): ApiPath<i64>) -> ApiResult {
+async fn withdraw(State(state): State<AppState>, user: AuthUser, ApiPath(upload_id): ApiPath<i64>) -> Answer<Value> {
     let key = state.reviews.withdraw(upload_id, user.user_id).await?;
     if let Err(e) = state.objects.delete(&key).await {
         // The review is gone; an orphaned object is only storage, so the request still succeeds.

@@ -5,6 +5,7 @@
 //! [`MAX_UPLOAD_BODY`]) is read and dropped first: a client that is still sending when the server
 //! answers and closes gets a broken pipe instead of the answer.
 
+use crate::domain::DomainError;
 use std::collections::HashMap;
 
 use axum::extract::multipart::{Multipart, MultipartError};
@@ -31,7 +32,7 @@ pub struct Form {
 
 fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::ImageTooLarge
+        ApiError::Refused(DomainError::ImageTooLarge)
     } else {
         ApiError::bad("multipart", "the form could not be read")
     }
@@ -62,7 +63,7 @@ pub async fn read_form(mut form: Multipart, file_fields: &[&str]) -> Result<Form
             if too_large || buf.is_empty() || image.is_some() {
                 continue;
             }
-            let kind = ImageKind::sniff(&buf).ok_or(ApiError::BadImage)?;
+            let kind = ImageKind::sniff(&buf).ok_or(ApiError::Refused(DomainError::BadImage))?;
             image = Some(ImageFile { bytes: buf.freeze(), kind });
         } else {
             let mut buf = BytesMut::new();
@@ -77,7 +78,7 @@ pub async fn read_form(mut form: Multipart, file_fields: &[&str]) -> Result<Form
         }
     }
     if too_large {
-        return Err(ApiError::ImageTooLarge);
+        return Err(ApiError::Refused(DomainError::ImageTooLarge));
     }
     Ok(Form { image, fields })
 }

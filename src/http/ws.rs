@@ -5,6 +5,7 @@
 //! Close codes: 1001 server shutting down, 1013 the client could not keep up, 4001 replaced by
 //! the customer's newer connection (at most three per customer), 4002 no answer to pings.
 
+use crate::domain::DomainError;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -15,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use super::error::ApiError;
 use super::extract::{bearer, ApiQuery};
 use super::AppState;
@@ -24,6 +28,43 @@ use crate::notify::{CloseReason, Outbox, ServerMessage};
 
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 
+/// `GET /ws`, documented like every other route.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upgrade))
+}
+
+/// The messages each way and the close codes, for the document's `x-websocket-messages`.
+pub fn documentation() -> Value {
+    serde_json::from_str(include_str!("ws_messages.json")).unwrap_or(Value::Null)
+}
+
+/// WebSocket live updates (实时推送)
+///
+/// The live channel. Upgrade with `?token=<access token>` (the mini-program cannot set headers
+/// on connectSocket) or `Authorization: Bearer`. A missing token is 2001, a bad or non-customer
+/// token 2002, a banned customer 2005: the upgrade is refused with a plain envelope.
+///
+/// Every server message is `{type, data, timestamp (ISO 8601), message_id}`; the types and their
+/// `data` are listed in `x-websocket-messages`. Client → server: `{type: "ping"}` → `pong`;
+/// `{type: "subscribe_product", product_ids: [..]}` narrows stock updates to those products
+/// (default all) → `subscribed`. Unknown or malformed messages (and binary frames) get an
+/// `error` message; the socket stays open. Client messages are at most 16 KB.
+///
+/// The server pings every 30 s and closes a socket silent for 90 s. At most 3 sockets per
+/// customer; a 4th closes the oldest. Coalesced values (`stock_update` per product,
+/// `prize_stock_update` per prize, the `wheel_win` ticker) go out at the next flush, latest value
+/// only. Close codes: 1001 server shutting down; 1013 too slow (queue overflowed); 4001 replaced
+/// by a newer connection; 4002 no answer to pings. Not behind the per-IP limiter.
+///
+/// Errors: 1003 2005
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "websocket",
+    params(("token" = Option<String>, Query, description = "The access token (or send `Authorization: Bearer`)")),
+    responses((status = 101, description = "Switching Protocols: the socket is open; the first message is `connected`")),
+    security(("bearerAuth" = []))
+)]
 pub async fn upgrade(
     State(state): State<AppState>,
     q: ApiQuery,
@@ -37,7 +78,7 @@ pub async fn upgrade(
         _ => return ApiError::TokenInvalid.into_response(),
     };
     if state.banned.contains(&claims.user_id) {
-        return ApiError::Banned.into_response();
+        return ApiError::Refused(DomainError::Banned).into_response();
     }
     let ws = match ws {
         Ok(ws) => ws,

@@ -24,8 +24,6 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::domain::DomainError;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -64,15 +62,6 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e),
             other => StoreError::Database(other),
-        }
-    }
-}
-
-impl From<StoreError> for DomainError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(_) => DomainError::StoreUnavailable,
-            other => DomainError::Internal(other.to_string()),
         }
     }
 }

@@ -1,0 +1,49 @@
+//! What a caller gets back when an actor could not do what it was asked: either the business
+//! said no (a [`DomainError`], shown to the client as its contract code), or something under the
+//! business failed (the store, the actor itself), which the client sees only as "try again".
+//! Keeping the two apart is what lets `DomainError` mean "a rule refused" and nothing else; the
+//! fault keeps its cause chain for the log.
+
+use crate::domain::DomainError;
+use crate::store::StoreError;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// A business rule refused; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] DomainError),
+    /// The store could not be reached; nothing was committed.
+    #[error("the store is unavailable")]
+    StoreUnavailable(#[source] StoreError),
+    /// Anything else: an actor that died or did not answer, a failed query, a broken invariant.
+    #[error("{context}")]
+    Fault {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl Failure {
+    pub fn fault(context: impl Into<String>) -> Failure {
+        Failure::Fault { context: context.into(), source: None }
+    }
+
+    pub fn caused_by(context: impl Into<String>, source: impl Into<BoxError>) -> Failure {
+        Failure::Fault { context: context.into(), source: Some(source.into()) }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Failure::StoreUnavailable(e),
+            other => Failure::caused_by("store", other),
+        }
+    }
+}
+
+/// What an actor's reply carries.
+pub type Reply<T> = Result<T, Failure>;
