@@ -195,7 +195,7 @@ impl World {
             }
             11 => {
                 const RAW: [&[u8]; 6] = [b"{", b"[]", b"null", b"\"x\"", b"{\"draw_type\":}", &[0xFF, 0xFE]];
-                let raw: &[u8] = pick(rng, &RAW);
+                let raw = RAW[rng.random_range(0..RAW.len())];
                 let req = self
                     .server
                     .http
