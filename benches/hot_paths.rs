@@ -14,7 +14,8 @@ use restaurant_lottery::actors::user_session::WalletDeps;
 use restaurant_lottery::actors::Wallets;
 use restaurant_lottery::auth::tokens::{Subject, SubjectKind, Tokens};
 use restaurant_lottery::domain::wheel::{demo_sectors, spin, Pity, SamplingTable};
-use restaurant_lottery::http::lottery::batch_json;
+use restaurant_lottery::http::lottery::DrawBatch;
+use restaurant_lottery::http::ok;
 use restaurant_lottery::notify::Hub;
 use restaurant_lottery::store::group_commit::{DrawCommitter, ExchangeCommitter};
 use restaurant_lottery::store::wheel::{CommittedBatch, CommittedDraw};
@@ -74,7 +75,7 @@ fn envelope(c: &mut Criterion) {
     };
     c.bench_function("http: render a decade draw into the envelope", |b| {
         b.iter(|| {
-            let body = serde_json::json!({ "code": 0, "msg": "success", "data": batch_json(black_box(&batch), false) });
+            let body = ok(DrawBatch::of(black_box(&batch), false));
             black_box(serde_json::to_vec(&body).expect("json"))
         })
     });

@@ -26,6 +26,11 @@ pub fn parse_cents(raw: &str) -> Option<i64> {
     whole.checked_mul(100)?.checked_add(frac)
 }
 
+/// Cents as yuan, the unit every answer shows amounts in (8850 → 88.5).
+pub fn yuan(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
 /// Receipt amounts a customer may claim: 0.01–10000 yuan.
 pub const MIN_RECEIPT_CENTS: i64 = 1;
 pub const MAX_RECEIPT_CENTS: i64 = 1_000_000;
@@ -49,6 +54,14 @@ mod tests {
         for bad in ["", ".5", "5.", "1.234", "-1", "+1", "1e3", "abc", "1,5", "1.5.5", "１"] {
             assert_eq!(parse_cents(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn cents_show_as_yuan() {
+        assert_eq!(yuan(8850), 88.5);
+        assert_eq!(yuan(1), 0.01);
+        assert_eq!(yuan(1_000_000), 10_000.0);
+        assert_eq!(parse_cents("88.50").map(yuan), Some(88.5));
     }
 
     #[test]

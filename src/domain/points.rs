@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// Points every new customer starts with, booked as one `register` entry in their ledger.
+pub const SIGN_UP_GRANT: i64 = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PointsSource {
     /// The sign-up grant.
@@ -88,6 +91,12 @@ mod tests {
             assert_eq!(s.as_str().parse::<PointsSource>(), Ok(s));
         }
         assert!("bonus".parse::<PointsSource>().is_err());
+    }
+
+    #[test]
+    fn a_new_customer_starts_with_the_contracts_thousand_points() {
+        assert_eq!(SIGN_UP_GRANT, 1000);
+        assert_eq!(apply_delta(0, SIGN_UP_GRANT), Some(1000));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The points shop's rules: what a product is, what an admin may set, and how the catalogue can
 //! be filtered and sorted (a whitelist — a client never names a column).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{DomainError, PageRequest};
 
@@ -20,6 +20,30 @@ pub struct Product {
     pub sort_order: i64,
     pub active: bool,
     pub created_at: i64,
+}
+
+/// Whether a customer can redeem a product now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductStatus {
+    /// On sale with stock left.
+    Available,
+    /// On sale, but none left until an admin restocks it.
+    SoldOut,
+    /// Taken off sale by an admin.
+    Delisted,
+}
+
+impl Product {
+    pub fn status(&self) -> ProductStatus {
+        if !self.active {
+            ProductStatus::Delisted
+        } else if self.stock > 0 {
+            ProductStatus::Available
+        } else {
+            ProductStatus::SoldOut
+        }
+    }
 }
 
 /// Product fields as an admin sends them; every field optional so one type serves create
@@ -301,6 +325,34 @@ mod tests {
         assert!(ProductInput { stock: Some(-1), ..ok.clone() }.into_patch().is_err());
         assert!(ProductInput { name: Some("x".repeat(65)), ..ok.clone() }.into_patch().is_err());
         assert!(ProductInput { image: Some("javascript:alert(1)".into()), ..ok }.into_patch().is_err());
+    }
+
+    #[test]
+    fn a_product_is_available_while_on_sale_with_stock() {
+        let p = Product {
+            id: 1,
+            name: "奶茶".into(),
+            description: String::new(),
+            category: "饮品".into(),
+            exchange_points: 300,
+            stock: 1,
+            sales_count: 0,
+            image: String::new(),
+            is_hot: false,
+            rating: 4.8,
+            sort_order: 1,
+            active: true,
+            created_at: 0,
+        };
+        assert_eq!(p.status(), ProductStatus::Available);
+        assert_eq!(Product { stock: 0, ..p.clone() }.status(), ProductStatus::SoldOut);
+        assert_eq!(Product { active: false, ..p.clone() }.status(), ProductStatus::Delisted);
+        assert_eq!(Product { active: false, stock: 0, ..p }.status(), ProductStatus::Delisted);
+        let wire: Vec<String> = [ProductStatus::Available, ProductStatus::SoldOut, ProductStatus::Delisted]
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap_or_default())
+            .collect();
+        assert_eq!(wire, [r#""available""#, r#""sold_out""#, r#""delisted""#]);
     }
 
     #[test]

@@ -11,16 +11,23 @@ pub const ANGLES: [i64; SECTORS] = [0, 45, 90, 135, 180, 225, 270, 315];
 pub const NEAR_MISS_BAND: f64 = 0.02;
 pub const PROBABILITY_TOLERANCE: f64 = 1e-6;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a sector awards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PrizeKind {
+    /// Points credited to the wallet in the draw's own commit.
     Points,
+    /// A coupon in the customer's prizes, with a redemption code.
     Coupon,
+    /// A physical prize in the customer's prizes, with a redemption code.
     Physical,
+    /// Nothing (谢谢参与).
     Empty,
 }
 
 impl PrizeKind {
+    pub const ALL: [PrizeKind; 4] = [PrizeKind::Points, PrizeKind::Coupon, PrizeKind::Physical, PrizeKind::Empty];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PrizeKind::Points => "points",
@@ -300,6 +307,17 @@ mod tests {
 
     /// χ² critical value for 7 degrees of freedom at p = 0.001.
     const CHI2_7_P001: f64 = 24.322;
+
+    #[test]
+    fn prize_kinds_are_spelled_one_way_in_the_store_and_on_the_wire() {
+        for kind in PrizeKind::ALL {
+            assert_eq!(PrizeKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::json!(kind.as_str())));
+        }
+        assert_eq!(PrizeKind::parse("Points"), None);
+        let inventory: Vec<PrizeKind> = PrizeKind::ALL.into_iter().filter(|k| k.is_inventory()).collect();
+        assert_eq!(inventory, [PrizeKind::Coupon, PrizeKind::Physical]);
+    }
 
     fn chi_square(sectors: &[Sector], table: &SamplingTable, expected_p: &[f64], n: usize, seed: u64) -> f64 {
         let mut rng = Pcg64Mcg::seed_from_u64(seed);

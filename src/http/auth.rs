@@ -4,40 +4,34 @@
 use crate::domain::DomainError;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::envelope::{ok, Answer, Timestamp};
+use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::ApiError;
 use super::extract::{bearer, verify_access, ApiJson, ClientIp};
 use super::AppState;
 use crate::actors::Failure;
-use crate::auth::codes::SendRefused;
+use crate::auth::codes::{SendRefused, CODE_TTL};
 use crate::auth::tokens::{new_id, Subject, ACCESS_TTL_S};
 use crate::auth::{passwords, SubjectKind, TokenPair};
 use crate::domain::phone::mask_phone;
+use crate::domain::points::SIGN_UP_GRANT;
 use crate::domain::time::now_ms;
 use crate::domain::Phone;
 use crate::store::tokens::Rotation;
 use crate::store::users::UserRow;
-use utoipa_axum::router::OpenApiRouter;
-
-/// Points every new customer starts with.
-pub const SIGN_UP_GRANT: i64 = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::from(
-        Router::new()
-            .route("/send-code", post(send_code))
-            .route("/login", post(login))
-            .route("/refresh", post(refresh))
-            .route("/verify-token", get(verify_token))
-            .route("/logout", post(logout))
-            .route("/admin-login", post(admin_login)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(send_code))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(verify_token))
+        .routes(routes!(logout))
+        .routes(routes!(admin_login))
 }
 
 /// Avatars uploaded to object storage are stored as `object:<key>` and shown as signed links.
@@ -102,34 +96,120 @@ fn phone_of(phone: Option<String>, mobile: Option<String>) -> Result<Phone, ApiE
     Phone::parse(raw.trim()).ok_or(ApiError::Refused(DomainError::BadPhone))
 }
 
-#[derive(Deserialize)]
+/// A fresh token pair, as every sign-in and refresh answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedTokens {
+    /// Sent as `Authorization: Bearer …`; lives `expires_in` seconds.
+    pub access_token: String,
+    /// Single use: `/refresh` answers a new pair and retires this one.
+    pub refresh_token: String,
+    #[schema(value_type = String, example = "Bearer")]
+    pub token_type: &'static str,
+    /// The access token's lifetime in seconds.
+    #[schema(example = 7200)]
+    pub expires_in: i64,
+}
+
+impl IssuedTokens {
+    fn of(pair: TokenPair) -> IssuedTokens {
+        IssuedTokens {
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            token_type: "Bearer",
+            expires_in: ACCESS_TTL_S,
+        }
+    }
+}
+
+/// An administrator in the shape clients read `user_info` in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminUserInfo {
+    /// The admin's id.
+    pub user_id: i64,
+    /// The admin's username.
+    pub nickname: String,
+    /// Always true.
+    pub is_admin: bool,
+    /// Always false.
+    pub is_merchant: bool,
+}
+
+impl AdminUserInfo {
+    fn of(admin_id: i64, username: String) -> AdminUserInfo {
+        AdminUserInfo { user_id: admin_id, nickname: username, is_admin: true, is_merchant: false }
+    }
+}
+
+/// The phone to text (`phone` or, for clients that use that name, `mobile`).
+#[derive(Deserialize, ToSchema)]
 struct SendCode {
+    /// A mainland mobile number, `^1[3-9]\d{9}$`.
+    #[schema(example = "13800138000")]
     phone: Option<String>,
+    /// The same as `phone`.
     mobile: Option<String>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct CodeSent {
+    /// Seconds the code stays valid.
+    #[schema(example = 300)]
+    expires_in: u64,
+}
+
+/// Send a sign-in code
+///
+/// A 6-digit code, valid 5 minutes, through the SMS provider (the default one only writes it to
+/// the log, outside production). At most one per phone a minute and ten per address an hour.
+///
+/// Errors: 1001 1003 1003/413 1004
+#[utoipa::path(post, path = "/send-code", tag = "auth",
+    request_body = SendCode,
+    responses((status = 200, description = "The code is on its way", body = Envelope<CodeSent>)))]
 async fn send_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<SendCode>,
-) -> Answer<Value> {
+) -> Answer<CodeSent> {
     let phone = phone_of(body.phone, body.mobile)?;
     match state.codes.send(&phone, ip).await {
-        Ok(()) => Ok(ok(json!({ "expires_in": 300 }))),
+        Ok(()) => Ok(ok(CodeSent { expires_in: CODE_TTL.as_secs() })),
         Err(SendRefused::TooFrequent(wait)) => {
             Err(DomainError::CodeTooFrequent { retry_after_ms: wait.as_millis() as u64 }.into())
         }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Login {
+    /// A mainland mobile number (`mobile` is accepted too).
+    #[schema(example = "13800138000")]
     phone: Option<String>,
+    /// The same as `phone`.
     mobile: Option<String>,
+    /// The code from `/send-code` (`123456` outside production).
+    #[schema(example = "123456")]
     code: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Answer<Value> {
+#[derive(Debug, Serialize, ToSchema)]
+struct SignedIn {
+    #[serde(flatten)]
+    tokens: IssuedTokens,
+    user_info: UserInfo,
+    /// True when this sign-in created the account (with its sign-up points).
+    is_new_user: bool,
+}
+
+/// Sign in with a phone and its code
+///
+/// An unknown phone gets a new account with 1000 points (a `register` entry in its ledger).
+///
+/// Errors: 1001 1002 1003 1003/413 2005
+#[utoipa::path(post, path = "/login", tag = "auth",
+    request_body = Login,
+    responses((status = 200, description = "Signed in", body = Envelope<SignedIn>)))]
+async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Answer<SignedIn> {
     let phone = phone_of(body.phone, body.mobile)?;
     let code = body.code.ok_or_else(|| ApiError::bad("code", "is required"))?;
     if !state.codes.verify(&phone, code.trim()) {
@@ -161,14 +241,7 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
     }
     let pair = open_session(&state, &user_subject(&user)).await?;
     tracing::info!(user_id = user.id, is_new_user, "customer signed in");
-    Ok(ok(json!({
-        "access_token": pair.access_token,
-        "refresh_token": pair.refresh_token,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TTL_S,
-        "user_info": user_info(&state, &user).await,
-        "is_new_user": is_new_user,
-    })))
+    Ok(ok(SignedIn { tokens: IssuedTokens::of(pair), user_info: user_info(&state, &user).await, is_new_user }))
 }
 
 fn user_subject(u: &UserRow) -> Subject {
@@ -193,12 +266,27 @@ async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, 
     Ok(pair)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Refresh {
+    /// The refresh token; it may come as `Authorization: Bearer …` instead.
     refresh_token: Option<String>,
 }
 
-async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body): ApiJson<Refresh>) -> Answer<Value> {
+/// Trade a refresh token for a new pair
+///
+/// The refresh token comes in the body or as `Authorization: Bearer <refresh token>`. Each one
+/// works once: presenting a used one again revokes its whole family (every token descended from
+/// that sign-in) and answers 2000.
+///
+/// Errors: 1003 1003/413 2000 2005
+#[utoipa::path(post, path = "/refresh", tag = "auth",
+    request_body = Refresh,
+    responses((status = 200, description = "A new pair; the presented refresh token is spent", body = Envelope<IssuedTokens>)))]
+async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Refresh>,
+) -> Answer<IssuedTokens> {
     let token = body
         .refresh_token
         .filter(|t| !t.trim().is_empty())
@@ -226,12 +314,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body
         .rotate_refresh(&claims.fam, &claims.jti, &pair.refresh_jti, now_ms(), pair.refresh_expires_at_ms)
         .await?
     {
-        Rotation::Rotated => Ok(ok(json!({
-            "access_token": pair.access_token,
-            "refresh_token": pair.refresh_token,
-            "token_type": "Bearer",
-            "expires_in": ACCESS_TTL_S,
-        }))),
+        Rotation::Rotated => Ok(ok(IssuedTokens::of(pair))),
         Rotation::Reused => {
             state.tokens.mark_revoked(&claims.fam);
             tracing::warn!(subject_id = id, "refresh token reused; its family is revoked");
@@ -241,9 +324,31 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap, ApiJson(body
     }
 }
 
-async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> Answer<Value> {
+/// Whom an access token signs in: a customer, or an administrator.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+enum TokenHolder {
+    Customer(UserInfo),
+    Admin(AdminUserInfo),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct TokenCheck {
+    /// Always true (an invalid token is an error).
+    valid: bool,
+    user_info: TokenHolder,
+}
+
+/// Check an access token
+///
+/// Answers who holds it: a customer's `user_info` with the live balance, or an administrator's.
+///
+/// Errors: 2005
+#[utoipa::path(get, path = "/verify-token", tag = "auth", security(("bearerAuth" = [])),
+    responses((status = 200, description = "The token is valid", body = Envelope<TokenCheck>)))]
+async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> Answer<TokenCheck> {
     let claims = verify_access(&state, &headers)?;
-    match claims.kind {
+    let holder = match claims.kind {
         SubjectKind::User => {
             if state.banned.contains(&claims.user_id) {
                 return Err(ApiError::Refused(DomainError::Banned));
@@ -252,26 +357,49 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> Answ
             if let Ok(w) = state.wallets.snapshot(user.id).await {
                 user.points = w.balance;
             }
-            Ok(ok(json!({ "valid": true, "user_info": user_info(&state, &user).await })))
+            TokenHolder::Customer(user_info(&state, &user).await)
         }
-        SubjectKind::Admin => Ok(ok(json!({
-            "valid": true,
-            "user_info": { "user_id": claims.user_id, "nickname": claims.mobile, "is_admin": true, "is_merchant": false },
-        }))),
-    }
+        SubjectKind::Admin => TokenHolder::Admin(AdminUserInfo::of(claims.user_id, claims.mobile)),
+    };
+    Ok(ok(TokenCheck { valid: true, user_info: holder }))
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Answer<Value> {
+/// Nothing: a sign-out answers `data: null`.
+#[derive(Debug, Serialize, ToSchema)]
+struct SignedOut;
+
+/// Sign out
+///
+/// Revokes the caller's token family: this access token and its refresh token stop working at
+/// once.
+#[utoipa::path(post, path = "/logout", tag = "auth", security(("bearerAuth" = [])),
+    responses((status = 200, description = "Signed out; `data` is null", body = Envelope<SignedOut>)))]
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Answer<SignedOut> {
     let claims = verify_access(&state, &headers)?;
     state.store.revoke_token_family(&claims.fam, "logout", now_ms()).await?;
     state.tokens.mark_revoked(&claims.fam);
-    Ok(ok(Value::Null))
+    Ok(ok(SignedOut))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AdminLogin {
     username: Option<String>,
     password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct AdminInfo {
+    admin_id: i64,
+    username: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct AdminSignedIn {
+    #[serde(flatten)]
+    tokens: IssuedTokens,
+    admin_info: AdminInfo,
+    /// The same admin as `admin_info`, for clients that read `user_info`.
+    user_info: AdminUserInfo,
 }
 
 /// A hash of a random password nobody knows, so an unknown username costs as much time as a
@@ -279,7 +407,16 @@ struct AdminLogin {
 static DECOY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| passwords::hash(&new_id()).unwrap_or_default());
 
-async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<AdminLogin>) -> Answer<Value> {
+/// Sign in as an administrator
+///
+/// Admin accounts are made with the `create-admin` command. An unknown username answers exactly
+/// like a wrong password.
+///
+/// Errors: 1003 1003/413 2002
+#[utoipa::path(post, path = "/admin-login", tag = "auth",
+    request_body = AdminLogin,
+    responses((status = 200, description = "Signed in", body = Envelope<AdminSignedIn>)))]
+async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<AdminLogin>) -> Answer<AdminSignedIn> {
     let username =
         body.username.filter(|u| !u.trim().is_empty()).ok_or_else(|| ApiError::bad("username", "is required"))?;
     let password = body.password.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::bad("password", "is required"))?;
@@ -297,12 +434,9 @@ async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<Admin
         Subject { kind: SubjectKind::Admin, id: admin.id, mobile: admin.username.clone(), is_merchant: false };
     let pair = open_session(&state, &subject).await?;
     tracing::info!(admin_id = admin.id, "admin signed in");
-    Ok(ok(json!({
-        "access_token": pair.access_token,
-        "refresh_token": pair.refresh_token,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TTL_S,
-        "admin_info": { "admin_id": admin.id, "username": admin.username },
-        "user_info": { "user_id": admin.id, "nickname": admin.username, "is_admin": true, "is_merchant": false },
-    })))
+    Ok(ok(AdminSignedIn {
+        tokens: IssuedTokens::of(pair),
+        admin_info: AdminInfo { admin_id: admin.id, username: admin.username.clone() },
+        user_info: AdminUserInfo::of(admin.id, admin.username),
+    }))
 }

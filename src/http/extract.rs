@@ -165,7 +165,7 @@ impl FromRequestParts<AppState> for MerchantUser {
 }
 
 /// An id a client may send as a number or as a numeric string.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum IdInput {
     Number(i64),
