@@ -88,6 +88,7 @@ pub fn finish(openapi: utoipa::openapi::OpenApi, websocket: Value) -> Value {
         ws["x-websocket-messages"] = websocket;
     }
     let paths: Vec<String> = doc["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    unique_operation_ids(&mut doc, &paths);
     for path in paths {
         let Some(item) = doc["paths"][&path].as_object_mut() else { continue };
         for (_, op) in item.iter_mut() {
@@ -95,6 +96,35 @@ pub fn finish(openapi: utoipa::openapi::OpenApi, websocket: Value) -> Value {
         }
     }
     doc
+}
+
+/// utoipa names an operation after its handler function, so two areas' `statistics` (or one
+/// handler serving PUT and POST) would share an id, which OpenAPI forbids and code generators
+/// trip over: a repeated id gets its tag in front, and the method behind if it still repeats.
+fn unique_operation_ids(doc: &mut Value, paths: &[String]) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut ops = Vec::new();
+    for path in paths {
+        for (method, op) in doc["paths"][path].as_object().into_iter().flatten() {
+            if let Some(id) = op["operationId"].as_str() {
+                *seen.entry(id.to_string()).or_default() += 1;
+                let tag = op["tags"][0].as_str().unwrap_or("api").to_string();
+                ops.push((path.clone(), method.clone(), id.to_string(), tag));
+            }
+        }
+    }
+    let tagged: Vec<String> = ops.iter().map(|(_, _, id, tag)| format!("{tag}_{id}")).collect();
+    for ((path, method, id, _), with_tag) in ops.iter().zip(&tagged) {
+        if seen[id] < 2 {
+            continue;
+        }
+        let unique = if tagged.iter().filter(|t| *t == with_tag).count() > 1 {
+            format!("{with_tag}_{method}")
+        } else {
+            with_tag.clone()
+        };
+        doc["paths"][path][method]["operationId"] = Value::String(unique);
+    }
 }
 
 /// `ErrorCode`: every code, with its statuses and message, as an integer enum.
