@@ -35,6 +35,11 @@ pub fn review_points(actual_cents: i64) -> i64 {
     (actual_cents / 10).clamp(50, 2000)
 }
 
+/// Cents as yuan, the number the wire shows (`88.5` for 8850).
+pub fn yuan(cents: i64) -> f64 {
+    cents as f64 / 100.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
