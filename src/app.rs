@@ -86,9 +86,14 @@ impl Application {
             !config.is_production(),
             Arc::new(LogSms { reveal_codes: !config.is_production() }),
         );
-        let reviews =
-            ReviewHandle::start(ReviewQueueArgs { store: store.clone(), wallets: wallets.clone(), hub: hub.clone() })
-                .await?;
+        let reviews = ReviewHandle::start(ReviewQueueArgs {
+            store: store.clone(),
+            wallets: wallets.clone(),
+            hub: hub.clone(),
+            objects: objects.clone(),
+            image_link_ttl: http::photo::IMAGE_URL_TTL,
+        })
+        .await?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         let state = AppState::new(Services {

@@ -15,16 +15,16 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use rand::Rng;
-use serde_json::json;
 
 use super::failure::{Failure, Reply};
 use super::prize_wheel::{SpinRequest, WheelHandle};
 use super::stock_ledger::{ReserveRequest, StockHandle};
-use crate::domain::points::apply_delta;
+use crate::domain::points::{apply_delta, LedgerEntry};
 use crate::domain::time::now_ms;
-use crate::domain::wheel::{local_day, PrizeKind};
+use crate::domain::wheel::{is_notable_win, local_day, PrizeKind};
 use crate::domain::{DomainError, PointsSource};
-use crate::notify::{Hub, ServerMessage};
+use crate::notify::event::{LotteryResult, PointsUpdate, WheelWin};
+use crate::notify::{Hub, ServerEvent};
 use crate::store::audit::AuditEntry;
 use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
 use crate::store::ledger::{CommittedChange, PointsChangeWrite};
@@ -314,7 +314,7 @@ impl UserSessionState {
             balance_before: self.balance,
             delta: change.delta,
             source: change.source,
-            description: change.description,
+            description: change.description.clone(),
             related_id: change.related_id,
             idempotency: change.idempotency_key.clone().map(|k| (k, CHANGE_OPERATION)),
             audit,
@@ -326,14 +326,8 @@ impl UserSessionState {
                 if let Some(key) = change.idempotency_key {
                     self.remember(key, Remembered::Change(committed.clone()));
                 }
-                let msg = ServerMessage::points_update(
-                    self.user_id,
-                    committed.balance_after,
-                    committed.delta,
-                    &committed.source,
-                    &committed.record_id.to_string(),
-                );
-                self.deps.hub.to_user(self.user_id, &msg);
+                let operation_id = committed.record_id.to_string();
+                self.tell_balance(committed.delta, change.source, change.description, operation_id);
                 Ok(ChangeOutcome { committed, replayed: false })
             }
             Err(e) if e.is_unique_violation() && change.idempotency_key.is_some() => {
@@ -437,50 +431,53 @@ impl UserSessionState {
         }
     }
 
+    /// After a commit: the customer's sockets hear of the new balance, with the ledger's words.
+    fn tell_balance(&self, change_points: i64, reason: PointsSource, description: String, operation_id: String) {
+        self.deps.hub.to_user(
+            self.user_id,
+            ServerEvent::PointsUpdate(PointsUpdate {
+                user_id: self.user_id,
+                total_points: self.balance,
+                change_points,
+                reason,
+                description,
+                operation_id,
+            }),
+        );
+    }
+
     /// After commit: the customer's own updates, and the ticker for everyone.
     fn publish_draw(&self, batch: &CommittedBatch) {
-        let hub = &self.deps.hub;
+        let debit = LedgerEntry::Draws { count: batch.draws.len() as i64 };
         let net = batch.points_won - batch.points_cost;
-        hub.to_user(
-            self.user_id,
-            &ServerMessage::points_update(
-                self.user_id,
-                batch.balance_after,
-                net,
-                PointsSource::Lottery.as_str(),
-                &batch.batch_id,
-            ),
-        );
+        self.tell_balance(net, debit.source(), debit.description(), batch.batch_id.clone());
+        let hub = &self.deps.hub;
         for d in &batch.draws {
+            // The store wrote `prize_type` from a PrizeKind, so it reads back.
+            let Some(kind) = PrizeKind::parse(&d.prize_type) else {
+                tracing::error!(draw_id = d.draw_id, prize_type = %d.prize_type, "a committed draw has an unknown prize type");
+                continue;
+            };
             hub.to_user(
                 self.user_id,
-                &ServerMessage::new(
-                    "lottery_result",
-                    json!({
-                        "draw_id": d.draw_id,
-                        "batch_id": batch.batch_id,
-                        "prize_id": d.prize_id,
-                        "prize_name": d.prize_name,
-                        "prize_type": d.prize_type,
-                        "prize_value": d.prize_value,
-                        "is_pity": d.is_pity,
-                        "remaining_points": batch.balance_after,
-                    }),
-                ),
+                ServerEvent::LotteryResult(LotteryResult {
+                    draw_id: d.draw_id,
+                    batch_id: batch.batch_id.clone(),
+                    prize_id: d.prize_id,
+                    prize_name: d.prize_name.clone(),
+                    prize_type: kind,
+                    prize_value: d.prize_value,
+                    is_pity: d.is_pity,
+                    remaining_points: batch.balance_after,
+                }),
             );
-            let notable = d.is_activity
-                || d.prize_type == PrizeKind::Physical.as_str()
-                || (d.prize_type == PrizeKind::Points.as_str() && d.prize_value >= 100);
-            if notable {
+            if is_notable_win(kind, d.prize_value, d.is_activity) {
                 // A ticker: everyone sees the latest notable win at each flush, not every win.
-                hub.broadcast_latest(
-                    "wheel_win",
-                    None,
-                    &ServerMessage::new(
-                        "wheel_win",
-                        json!({ "masked_user": self.display_name, "prize_name": d.prize_name, "prize_type": d.prize_type }),
-                    ),
-                );
+                hub.broadcast_latest(ServerEvent::WheelWin(WheelWin {
+                    masked_user: self.display_name.clone(),
+                    prize_name: d.prize_name.clone(),
+                    prize_type: kind,
+                }));
             }
         }
     }
@@ -540,16 +537,8 @@ impl UserSessionState {
                 if let Some(key) = req.idempotency_key {
                     self.remember(key, Remembered::Order(order.clone()));
                 }
-                self.deps.hub.to_user(
-                    self.user_id,
-                    &ServerMessage::points_update(
-                        self.user_id,
-                        order.balance_after,
-                        -order.points_cost,
-                        PointsSource::Exchange.as_str(),
-                        &order.order_id.to_string(),
-                    ),
-                );
+                let debit = LedgerEntry::Redemption { product: &order.product_name, quantity: order.quantity };
+                self.tell_balance(-order.points_cost, debit.source(), debit.description(), order.order_id.to_string());
                 Ok(RedeemOutcome { order, replayed: false })
             }
             Err(e) => {
@@ -582,16 +571,8 @@ impl UserSessionState {
         match self.store.commit_approval(&write).await {
             Ok(done) => {
                 self.balance = done.balance_after;
-                self.deps.hub.to_user(
-                    self.user_id,
-                    &ServerMessage::points_update(
-                        self.user_id,
-                        done.balance_after,
-                        done.points,
-                        PointsSource::PhotoReview.as_str(),
-                        &done.upload_id.to_string(),
-                    ),
-                );
+                let credit = LedgerEntry::ApprovedReceipt;
+                self.tell_balance(done.points, credit.source(), credit.description(), done.upload_id.to_string());
                 Ok(done)
             }
             Err(e) => {
