@@ -12,8 +12,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
-use super::user_session::ApprovalRequest;
-use super::wallets::Wallets;
+use super::wallet::{ApprovalRequest, Wallets};
 use crate::domain::money::{review_points, yuan};
 use crate::domain::review::ReviewStatus;
 use crate::domain::time::now_ms;

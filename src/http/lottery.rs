@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser};
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
-use crate::actors::user_session::DrawRequest;
+use crate::actors::DrawRequest;
 use crate::domain::time::{iso, iso_opt};
 use crate::store::wheel::CommittedBatch;
 use utoipa_axum::router::OpenApiRouter;
