@@ -66,6 +66,8 @@ pub enum ReviewQueueMessage {
         user_id: i64,
         reply: RpcReplyPort<Reply<String>>,
     },
+    /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
+    InjectPanic,
 }
 
 #[derive(Clone)]
@@ -121,6 +123,7 @@ impl Actor for ReviewQueue {
                 let result = state.withdraw(upload_id, user_id).await;
                 let _ = reply.send(result);
             }
+            ReviewQueueMessage::InjectPanic => panic!("test hook: injected panic in the review queue"),
         }
         Ok(())
     }
@@ -258,7 +261,84 @@ impl ReviewHandle {
         self.actor.call(|reply| ReviewQueueMessage::Withdraw { upload_id, user_id, reply }).await
     }
 
+    /// Test hook: makes the ReviewQueue panic (its supervisor restarts it from the store).
+    pub fn inject_panic(&self) -> Reply<()> {
+        self.actor.cast(ReviewQueueMessage::InjectPanic)
+    }
+
     pub fn stop(&self) {
         self.actor.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::Application;
+    use crate::config::Config;
+
+    /// Decides `decision`, waiting while the queue restarts (its calls fail as faults meanwhile).
+    async fn decide_when_back(reviews: &ReviewHandle, decision: &Decision) -> Reply<Decided> {
+        for _ in 0..100 {
+            match reviews.decide(decision.clone()).await {
+                Err(Failure::Fault { .. }) => tokio::time::sleep(Duration::from_millis(20)).await,
+                answered => return answered,
+            }
+        }
+        panic!("the review queue did not come back");
+    }
+
+    /// In process, through the real server's actors: a panic in the queue restarts it from the
+    /// store with its pending receipts, and each is still decided exactly once. Merchants heard
+    /// of the receipt when it was queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_queue_restarts_with_its_pending_receipts() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}/reviews.db", dir.path().display());
+        let uploads = dir.path().join("uploads").display().to_string();
+        let config = Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(database.clone()),
+            "UPLOAD_DIR" => Some(uploads.clone()),
+            "HOST" => Some("127.0.0.1".into()),
+            "PORT" => Some("0".into()),
+            "SEED_DEMO" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        let app = Application::build(config).await.unwrap();
+        let state = app.state();
+        let customer = state.store.create_user("13800138000", "用户8000", 0, now_ms()).await.unwrap();
+        let merchant = state.hub.register(customer.id + 1, true);
+
+        let upload = NewUpload {
+            user_id: customer.id,
+            object_key: "receipts/test.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            amount_cents: 8850,
+        };
+        let row = state.reviews.submit(upload).await.unwrap();
+        let heard: Vec<String> = merchant.take().messages.iter().map(|m| m.to_string()).collect();
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert!(heard[0].contains(r#""type":"new_review""#) && heard[0].contains(r#""amount":88.5"#), "{heard:?}");
+
+        state.reviews.inject_panic().unwrap();
+        let approve = Decision {
+            upload_id: row.id,
+            reviewer_id: 1,
+            verdict: Verdict::Approve { actual_amount_cents: 8850 },
+            reason: None,
+        };
+        let decided = decide_when_back(&state.reviews, &approve).await.unwrap();
+        assert_eq!((decided.status, decided.points_awarded), (ReviewStatus::Approved, 885));
+        assert_eq!(state.wallets.snapshot(customer.id).await.unwrap().balance, 885);
+
+        let again = state.reviews.decide(approve).await;
+        assert!(
+            matches!(&again, Err(Failure::Refused(DomainError::AlreadyReviewed { current_status })) if current_status == "approved"),
+            "{again:?}"
+        );
     }
 }
