@@ -7,9 +7,10 @@
 //! - this file: the actor, its messages, and the one path every write takes through it;
 //! - [`registry`]: [`Wallets`], which finds or spawns a customer's wallet, retries safely, and
 //!   supervises;
-//! - [`replay`]: idempotency, the answer to a request that was already made;
-//! - `draw`, `redeem`, `change`: one orchestration each (a draw batch on the PrizeWheel, a
-//!   redemption on the StockLedger, a direct change or a receipt approval).
+//! - [`replay`]: idempotency, the answer to a request that was already made (every write with
+//!   a key is looked up there first);
+//! - `draw`, `redeem`, `change`: one orchestration each for a new request (a draw batch on the
+//!   PrizeWheel, a redemption on the StockLedger, a direct change or a receipt approval).
 
 mod change;
 mod draw;
