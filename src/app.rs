@@ -15,8 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::actors::prize_wheel::PrizeWheelArgs;
 use crate::actors::review_queue::ReviewQueueArgs;
 use crate::actors::stock_ledger::StockLedgerArgs;
-use crate::actors::user_session::WalletDeps;
-use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
+use crate::actors::{ReviewHandle, StockHandle, WalletDeps, Wallets, WheelHandle};
 use crate::auth::{LogSms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
@@ -86,9 +85,14 @@ impl Application {
             !config.is_production(),
             Arc::new(LogSms { reveal_codes: !config.is_production() }),
         );
-        let reviews =
-            ReviewHandle::start(ReviewQueueArgs { store: store.clone(), wallets: wallets.clone(), hub: hub.clone() })
-                .await?;
+        let reviews = ReviewHandle::start(ReviewQueueArgs {
+            store: store.clone(),
+            wallets: wallets.clone(),
+            hub: hub.clone(),
+            objects: objects.clone(),
+            image_link_ttl: http::photo::IMAGE_URL_TTL,
+        })
+        .await?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         let state = AppState::new(Services {

@@ -1,8 +1,9 @@
 //! `GET /ws` as the mini-program sees it: token auth in the query or a Bearer header (a bad one
 //! refuses the upgrade with 401), the `connected` greeting, the envelope of every server message,
 //! ping/pong, errors for bad client messages that keep the socket open, what a draw pushes to
-//! the drawer and to everyone else (masked wins, prize stock), admin points adjustments, the
-//! three-sockets-per-customer rule, closing silent clients, and 1001 on shutdown.
+//! the drawer (with the ledger's own wording) and to everyone else (masked wins, prize stock),
+//! admin points adjustments, the three-sockets-per-customer rule, closing silent clients, and
+//! 1001 on shutdown.
 
 mod common;
 
@@ -229,6 +230,31 @@ async fn a_draw_pushes_the_balance_and_each_result_to_the_drawer_only(backend: B
     server.assert_reconciled();
 }
 
+/// A draw's `points_update` says what the points history says: `reason` is the ledger row's
+/// source and `description` its text, the row being the batch's debit (`related_id` is the
+/// update's `operation_id`).
+async fn a_draws_points_update_carries_the_ledger_rows_description(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let a = server.login(&phone(380, 1)).await;
+    let mut wa = server.ws(&a.token).await;
+
+    draw(&server, &a, "triple").await;
+    let update = expect(&mut wa, "points_update").await;
+    let d = &update["data"];
+    assert_eq!(d["reason"], json!("lottery"), "{update}");
+    let description = d["description"].as_str().filter(|t| !t.is_empty());
+    assert!(description.is_some(), "points_update carries the ledger's text: {update}");
+
+    let history = assert_ok(&server.get("/api/user/points-records?source=lottery", Some(&a.token)).await);
+    let rows = history["records"].as_array().expect("records");
+    let debit = rows.iter().find(|r| r["related_id"] == d["operation_id"]).unwrap_or_else(|| {
+        panic!("no ledger row for the batch {}: {history}", d["operation_id"]);
+    });
+    assert_eq!(debit["description"].as_str(), description, "{debit} vs {update}");
+    assert_eq!(debit["source"], d["reason"], "{debit} vs {update}");
+    server.assert_reconciled();
+}
+
 async fn a_notable_win_reaches_everyone_with_a_masked_phone(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
@@ -417,6 +443,7 @@ both_backends!(
     a_bad_or_missing_token_refuses_the_upgrade_with_401,
     pings_get_pongs_and_bad_messages_get_errors_without_closing,
     a_draw_pushes_the_balance_and_each_result_to_the_drawer_only,
+    a_draws_points_update_carries_the_ledger_rows_description,
     a_notable_win_reaches_everyone_with_a_masked_phone,
     limited_prize_stock_changes_reach_every_socket,
     an_admin_points_adjustment_pushes_the_new_balance_to_that_customer,

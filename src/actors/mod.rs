@@ -1,21 +1,42 @@
 //! The actors that own mutable business state. A message to the owner is the only way to change
 //! that state, so changes are serialized in memory without locks, and each is written through to
 //! the store before it is acknowledged.
+//!
+//! ```text
+//!   handlers ──► ReviewQueue ──► Wallet ─┬─► PrizeWheel
+//!                                        └─► StockLedger
+//!   every actor: commit through store/, then publish to the Hub (notify/)
+//! ```
+//!
+//! Handlers send each request to the one actor that owns it (a draw to the customer's Wallet, a
+//! receipt decision to the ReviewQueue, a wheel edit to the PrizeWheel); the owners call down
+//! this graph and never up it, so no actor ever waits on one that is waiting on it.
+//!
+//! - [`wallet`]: one `WalletActor` per active customer (balance, pity, draw limits, idempotency),
+//!   found or spawned through [`Wallets`]. It orchestrates draws (spinning the PrizeWheel) and
+//!   redemptions (reserving on the StockLedger).
+//! - [`prize_wheel`]: the sectors, their odds and limited prize stock (one singleton).
+//! - [`stock_ledger`]: the shop's product stock (one singleton).
+//! - [`review_queue`]: the pending receipt reviews; an approval asks the customer's wallet to
+//!   credit the points (one singleton).
+//! - [`supervision`]: restarts a failed singleton from the store; the wallets have their own
+//!   supervisor in [`wallet::registry`].
 
 pub mod failure;
 pub mod prize_wheel;
 pub mod review_queue;
 pub mod stock_ledger;
 pub mod supervision;
-pub mod user_session;
-pub mod wallets;
+pub mod wallet;
 
 pub use failure::{Failure, Reply};
 pub use prize_wheel::WheelHandle;
-pub use review_queue::ReviewHandle;
+pub use review_queue::{Decided, Decision, NewUpload, ReviewHandle, Verdict};
 pub use stock_ledger::StockHandle;
-pub use user_session::{PointsChange, WalletSnapshot};
-pub use wallets::Wallets;
+pub use wallet::{
+    ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, WalletDeps,
+    WalletSnapshot, Wallets,
+};
 
 /// How long any caller waits for an actor's reply before giving up (the actor may still finish).
 pub const CALL_TIMEOUT_MS: u64 = 15_000;

@@ -15,7 +15,8 @@ use super::supervision::Supervised;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
 use crate::domain::DomainError;
-use crate::notify::{Hub, ServerMessage};
+use crate::notify::event::PrizeStockUpdate;
+use crate::notify::{Hub, ServerEvent};
 use crate::store::audit::AuditEntry;
 use crate::store::Store;
 
@@ -274,8 +275,10 @@ impl PrizeWheelState {
             return;
         };
         if let Some(s) = sectors.iter().find(|s| s.id == prize_id) {
-            let msg = ServerMessage::new("prize_stock_update", json!({ "prize_id": s.id, "stock_left": s.stock_left }));
-            self.hub.broadcast_latest(&format!("prize:{}", s.id), None, &msg);
+            self.hub.broadcast_latest(ServerEvent::PrizeStockUpdate(PrizeStockUpdate {
+                prize_id: s.id,
+                stock_left: s.stock_left,
+            }));
         }
     }
 

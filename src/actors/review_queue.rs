@@ -1,21 +1,25 @@
-//! `ReviewQueue`: owns the pending receipt reviews (reloaded from the store at start). Decisions
-//! arrive here one at a time, so each upload leaves `pending` exactly once: the first merchant
-//! wins, every later decision gets 6004 with the status it found. An approval asks the
-//! customer's wallet to credit the points in the same transaction as the status change.
+//! `ReviewQueue`: owns the pending receipt reviews (reloaded from the store at start). A new
+//! receipt is queued here and announced to merchants (`new_review`) once it is stored. Decisions
+//! arrive one at a time, so each upload leaves `pending` exactly once: the first merchant wins,
+//! every later decision gets 6004 with the status it found. An approval asks the customer's
+//! wallet to credit the points in the same transaction as the status change; the uploader hears
+//! the result (`review_result`) after it commits.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde_json::json;
 
 use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
-use super::user_session::ApprovalRequest;
-use super::wallets::Wallets;
-use crate::domain::money::review_points;
+use super::wallet::{ApprovalRequest, Wallets};
+use crate::domain::money::{review_points, yuan};
+use crate::domain::review::ReviewStatus;
 use crate::domain::time::now_ms;
 use crate::domain::DomainError;
-use crate::notify::{Hub, ServerMessage};
+use crate::notify::event::{NewReview, ReviewResult};
+use crate::notify::{Hub, ServerEvent};
+use crate::objects::ObjectStore;
 use crate::store::reviews::UploadRow;
 use crate::store::Store;
 
@@ -46,7 +50,8 @@ pub struct Decision {
 pub struct Decided {
     pub upload_id: i64,
     pub user_id: i64,
-    pub status: &'static str,
+    /// Approved or rejected.
+    pub status: ReviewStatus,
     pub points_awarded: i64,
     pub actual_amount_cents: Option<i64>,
     pub reason: Option<String>,
@@ -61,6 +66,8 @@ pub enum ReviewQueueMessage {
         user_id: i64,
         reply: RpcReplyPort<Reply<String>>,
     },
+    /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
+    InjectPanic,
 }
 
 #[derive(Clone)]
@@ -71,6 +78,10 @@ pub struct ReviewQueueArgs {
     pub store: Store,
     pub wallets: Wallets,
     pub hub: Hub,
+    /// Where the photos are, for the signed link merchants get with `new_review`.
+    pub objects: ObjectStore,
+    /// How long that link works.
+    pub image_link_ttl: Duration,
 }
 
 pub struct ReviewQueueState {
@@ -101,16 +112,7 @@ impl Actor for ReviewQueue {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ReviewQueueMessage::Submit(upload, reply) => {
-                let u = *upload;
-                let result = state
-                    .args
-                    .store
-                    .insert_upload(u.user_id, &u.object_key, &u.content_type, u.size, u.amount_cents, now_ms())
-                    .await
-                    .map_err(Failure::from);
-                if let Ok(row) = &result {
-                    state.pending.insert(row.id, row.user_id);
-                }
+                let result = state.submit(*upload).await;
                 let _ = reply.send(result);
             }
             ReviewQueueMessage::Decide(decision, reply) => {
@@ -121,12 +123,29 @@ impl Actor for ReviewQueue {
                 let result = state.withdraw(upload_id, user_id).await;
                 let _ = reply.send(result);
             }
+            ReviewQueueMessage::InjectPanic => panic!("test hook: injected panic in the review queue"),
         }
         Ok(())
     }
 }
 
 impl ReviewQueueState {
+    async fn submit(&mut self, u: NewUpload) -> Reply<UploadRow> {
+        let store = &self.args.store;
+        let row =
+            store.insert_upload(u.user_id, &u.object_key, &u.content_type, u.size, u.amount_cents, now_ms()).await?;
+        self.pending.insert(row.id, row.user_id);
+        let image_url = self.args.objects.signed_url(&row.object_key, self.args.image_link_ttl).await;
+        self.args.hub.to_merchants(ServerEvent::NewReview(NewReview {
+            upload_id: row.id,
+            user_id: row.user_id,
+            amount: yuan(row.amount_cents),
+            // Merchants can still open the review from the pending list, which signs afresh.
+            image_url: image_url.unwrap_or_default(),
+        }));
+        Ok(row)
+    }
+
     /// Why `upload_id` cannot be decided: unknown (6001) or already decided (6004).
     async fn not_pending(&self, upload_id: i64) -> Failure {
         match self.args.store.upload(upload_id).await {
@@ -153,7 +172,7 @@ impl ReviewQueueState {
                 if let Err(e) = self.args.wallets.approve(user_id, request).await {
                     // The outcome may be unknown (a lost commit acknowledgement): trust the store.
                     if let Ok(Some(u)) = self.args.store.upload(d.upload_id).await {
-                        if u.status != "pending" {
+                        if u.status.parse() != Ok(ReviewStatus::Pending) {
                             self.pending.remove(&d.upload_id);
                         }
                     }
@@ -162,7 +181,7 @@ impl ReviewQueueState {
                 Decided {
                     upload_id: d.upload_id,
                     user_id,
-                    status: "approved",
+                    status: ReviewStatus::Approved,
                     points_awarded: points,
                     actual_amount_cents: Some(actual_amount_cents),
                     reason: d.reason,
@@ -178,7 +197,7 @@ impl ReviewQueueState {
                 Decided {
                     upload_id: d.upload_id,
                     user_id,
-                    status: "rejected",
+                    status: ReviewStatus::Rejected,
                     points_awarded: 0,
                     actual_amount_cents: None,
                     reason: d.reason,
@@ -188,17 +207,13 @@ impl ReviewQueueState {
         self.pending.remove(&d.upload_id);
         self.args.hub.to_user(
             user_id,
-            &ServerMessage::new(
-                "review_result",
-                json!({
-                    "upload_id": decided.upload_id,
-                    "status": decided.status,
-                    "points_awarded": decided.points_awarded,
-                    // Yuan as a number, the same as the HTTP answers give it.
-                    "actual_amount": decided.actual_amount_cents.map(|c| c as f64 / 100.0),
-                    "review_reason": decided.reason,
-                }),
-            ),
+            ServerEvent::ReviewResult(ReviewResult {
+                upload_id: decided.upload_id,
+                status: decided.status,
+                points_awarded: decided.points_awarded,
+                actual_amount: decided.actual_amount_cents.map(yuan),
+                review_reason: decided.reason.clone(),
+            }),
         );
         Ok(decided)
     }
@@ -246,7 +261,84 @@ impl ReviewHandle {
         self.actor.call(|reply| ReviewQueueMessage::Withdraw { upload_id, user_id, reply }).await
     }
 
+    /// Test hook: makes the ReviewQueue panic (its supervisor restarts it from the store).
+    pub fn inject_panic(&self) -> Reply<()> {
+        self.actor.cast(ReviewQueueMessage::InjectPanic)
+    }
+
     pub fn stop(&self) {
         self.actor.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::Application;
+    use crate::config::Config;
+
+    /// Decides `decision`, waiting while the queue restarts (its calls fail as faults meanwhile).
+    async fn decide_when_back(reviews: &ReviewHandle, decision: &Decision) -> Reply<Decided> {
+        for _ in 0..100 {
+            match reviews.decide(decision.clone()).await {
+                Err(Failure::Fault { .. }) => tokio::time::sleep(Duration::from_millis(20)).await,
+                answered => return answered,
+            }
+        }
+        panic!("the review queue did not come back");
+    }
+
+    /// In process, through the real server's actors: a panic in the queue restarts it from the
+    /// store with its pending receipts, and each is still decided exactly once. Merchants heard
+    /// of the receipt when it was queued.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_queue_restarts_with_its_pending_receipts() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}/reviews.db", dir.path().display());
+        let uploads = dir.path().join("uploads").display().to_string();
+        let config = Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(database.clone()),
+            "UPLOAD_DIR" => Some(uploads.clone()),
+            "HOST" => Some("127.0.0.1".into()),
+            "PORT" => Some("0".into()),
+            "SEED_DEMO" => Some("0".into()),
+            _ => None,
+        })
+        .unwrap();
+        let app = Application::build(config).await.unwrap();
+        let state = app.state();
+        let customer = state.store.create_user("13800138000", "用户8000", 0, now_ms()).await.unwrap();
+        let merchant = state.hub.register(customer.id + 1, true);
+
+        let upload = NewUpload {
+            user_id: customer.id,
+            object_key: "receipts/test.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 3,
+            amount_cents: 8850,
+        };
+        let row = state.reviews.submit(upload).await.unwrap();
+        let heard: Vec<String> = merchant.take().messages.iter().map(|m| m.to_string()).collect();
+        assert_eq!(heard.len(), 1, "{heard:?}");
+        assert!(heard[0].contains(r#""type":"new_review""#) && heard[0].contains(r#""amount":88.5"#), "{heard:?}");
+
+        state.reviews.inject_panic().unwrap();
+        let approve = Decision {
+            upload_id: row.id,
+            reviewer_id: 1,
+            verdict: Verdict::Approve { actual_amount_cents: 8850 },
+            reason: None,
+        };
+        let decided = decide_when_back(&state.reviews, &approve).await.unwrap();
+        assert_eq!((decided.status, decided.points_awarded), (ReviewStatus::Approved, 885));
+        assert_eq!(state.wallets.snapshot(customer.id).await.unwrap().balance, 885);
+
+        let again = state.reviews.decide(approve).await;
+        assert!(
+            matches!(&again, Err(Failure::Refused(DomainError::AlreadyReviewed { current_status })) if current_status == "approved"),
+            "{again:?}"
+        );
     }
 }

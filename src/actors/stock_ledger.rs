@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde_json::json;
 
 use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
 use crate::domain::shop::{Product, ProductPatch};
 use crate::domain::DomainError;
-use crate::notify::{Hub, ServerMessage};
+use crate::notify::event::{StockChange, StockUpdate};
+use crate::notify::{Hub, ServerEvent};
 use crate::store::audit::AuditEntry;
 use crate::store::Store;
 
@@ -100,7 +100,7 @@ impl Actor for StockLedger {
                 let result = match state.store.create_product(&patch, &audit).await {
                     Ok(p) => {
                         state.shelves.insert(p.id, shelf(&p));
-                        state.publish(p.id, "admin_adjust");
+                        state.publish(p.id, StockChange::AdminAdjust);
                         Ok(p)
                     }
                     Err(e) => Err(e.into()),
@@ -135,7 +135,7 @@ impl Actor for StockLedger {
                             s.stock += quantity;
                             s.stock
                         });
-                        state.publish(id, "restock");
+                        state.publish(id, StockChange::Restock);
                         Ok(stock.unwrap_or(quantity))
                     }
                     Ok(None) => Err(DomainError::ProductUnavailable.into()),
@@ -179,7 +179,7 @@ impl StockLedgerState {
     fn settle(&mut self, reservation: u64, committed: bool) {
         let Some((product_id, quantity)) = self.reservations.remove(&reservation) else { return };
         if committed {
-            self.publish(product_id, "purchase");
+            self.publish(product_id, StockChange::Purchase);
         } else if let Some(s) = self.shelves.get_mut(&product_id) {
             s.stock += quantity;
         }
@@ -206,18 +206,14 @@ impl StockLedgerState {
         }
         self.shelves.insert(id, updated);
         if patch.stock.is_some() {
-            self.publish(id, "admin_adjust");
+            self.publish(id, StockChange::AdminAdjust);
         }
         Ok(p)
     }
 
-    fn publish(&self, product_id: i64, operation: &str) {
+    fn publish(&self, product_id: i64, operation: StockChange) {
         if let Some(s) = self.shelves.get(&product_id) {
-            let msg = ServerMessage::new(
-                "stock_update",
-                json!({ "product_id": product_id, "stock": s.stock, "operation": operation }),
-            );
-            self.hub.broadcast_latest(&format!("stock:{product_id}"), Some(product_id), &msg);
+            self.hub.broadcast_latest(ServerEvent::StockUpdate(StockUpdate { product_id, stock: s.stock, operation }));
         }
     }
 }

@@ -3,10 +3,12 @@
 pub mod draw;
 pub mod error;
 pub mod image;
+pub mod limits;
 pub mod money;
 pub mod page;
 pub mod phone;
 pub mod points;
+pub mod review;
 pub mod shop;
 pub mod time;
 pub mod wheel;

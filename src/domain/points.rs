@@ -1,4 +1,6 @@
-//! Where points come from and go to. Every ledger row names its source.
+//! Where points come from and go to. Every ledger row names its source, and says in Chinese what
+//! happened ([`LedgerEntry::description`]): the one place for that wording, which the points
+//! history shows and `points_update` carries.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,7 +8,9 @@ use std::str::FromStr;
 /// Points every new customer starts with, booked as one `register` entry in their ledger.
 pub const SIGN_UP_GRANT: i64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A ledger row's `source` (the wire's `reason` in `points_update`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum PointsSource {
     /// The sign-up grant.
     Register,
@@ -57,6 +61,49 @@ impl FromStr for PointsSource {
     }
 }
 
+/// What one ledger row records, with the details its wording needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerEntry<'a> {
+    /// The sign-up grant.
+    SignUp,
+    /// The debit of a draw batch of `count` draws.
+    Draws { count: i64 },
+    /// Points won on the wheel.
+    Win { prize: &'a str },
+    /// A points-shop redemption.
+    Redemption { product: &'a str, quantity: i64 },
+    /// The credit for a merchant-approved receipt.
+    ApprovedReceipt,
+    /// An administrator's correction, with the reason given (possibly empty).
+    Adjustment { reason: &'a str },
+}
+
+impl LedgerEntry<'_> {
+    pub fn source(&self) -> PointsSource {
+        match self {
+            LedgerEntry::SignUp => PointsSource::Register,
+            LedgerEntry::Draws { .. } => PointsSource::Lottery,
+            LedgerEntry::Win { .. } => PointsSource::LotteryWin,
+            LedgerEntry::Redemption { .. } => PointsSource::Exchange,
+            LedgerEntry::ApprovedReceipt => PointsSource::PhotoReview,
+            LedgerEntry::Adjustment { .. } => PointsSource::AdminAdjust,
+        }
+    }
+
+    /// The row's `description`: the text the mini-program shows for it.
+    pub fn description(&self) -> String {
+        match self {
+            LedgerEntry::SignUp => "新用户注册奖励".to_string(),
+            LedgerEntry::Draws { count } => format!("抽奖 {count} 次"),
+            LedgerEntry::Win { prize } => format!("抽中 {prize}"),
+            LedgerEntry::Redemption { product, quantity } => format!("兑换 {product} ×{quantity}"),
+            LedgerEntry::ApprovedReceipt => "消费小票审核通过".to_string(),
+            LedgerEntry::Adjustment { reason: "" } => "管理员调整".to_string(),
+            LedgerEntry::Adjustment { reason } => format!("管理员调整: {reason}"),
+        }
+    }
+}
+
 /// The `type` filter of the points history: earned (positive) or spent (negative) rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +144,26 @@ mod tests {
     fn a_new_customer_starts_with_the_contracts_thousand_points() {
         assert_eq!(SIGN_UP_GRANT, 1000);
         assert_eq!(apply_delta(0, SIGN_UP_GRANT), Some(1000));
+    }
+
+    #[test]
+    fn the_wire_names_sources_as_the_ledger_does() {
+        for s in PointsSource::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+    }
+
+    #[test]
+    fn each_entry_says_what_happened() {
+        let said = |e: LedgerEntry| (e.source(), e.description());
+        assert_eq!(said(LedgerEntry::SignUp), (PointsSource::Register, "新用户注册奖励".into()));
+        assert_eq!(said(LedgerEntry::Draws { count: 10 }), (PointsSource::Lottery, "抽奖 10 次".into()));
+        assert_eq!(said(LedgerEntry::Win { prize: "500积分" }), (PointsSource::LotteryWin, "抽中 500积分".into()));
+        let redemption = LedgerEntry::Redemption { product: "奶茶", quantity: 2 };
+        assert_eq!(said(redemption), (PointsSource::Exchange, "兑换 奶茶 ×2".into()));
+        assert_eq!(said(LedgerEntry::ApprovedReceipt), (PointsSource::PhotoReview, "消费小票审核通过".into()));
+        assert_eq!(said(LedgerEntry::Adjustment { reason: "" }), (PointsSource::AdminAdjust, "管理员调整".into()));
+        assert_eq!(LedgerEntry::Adjustment { reason: "补偿" }.description(), "管理员调整: 补偿");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Times are UTC epoch milliseconds in the store and ISO 8601 on the wire.
+//! Times are UTC epoch milliseconds in the store and ISO 8601 on the wire ([`Timestamp`]).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -13,6 +13,38 @@ pub fn iso(ms: i64) -> String {
 
 pub fn iso_opt(ms: i64) -> Option<String> {
     (ms > 0).then(|| iso(ms))
+}
+
+/// A point in time on the wire: ISO 8601 in UTC with milliseconds (`2026-12-01T08:00:00.000Z`),
+/// as every answer gives times. Held as epoch milliseconds, like the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub i64);
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&iso(self.0))
+    }
+}
+
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("ISO 8601 time in UTC, with milliseconds"))
+            .examples([serde_json::json!("2026-12-01T08:00:00.000Z")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Timestamp {}
+
+impl Timestamp {
+    /// The store writes 0 for "never": that is `null` on the wire.
+    pub fn opt(ms: i64) -> Option<Timestamp> {
+        (ms > 0).then_some(Timestamp(ms))
+    }
 }
 
 #[cfg(test)]

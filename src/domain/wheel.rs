@@ -53,6 +53,16 @@ impl PrizeKind {
     }
 }
 
+/// Points prizes worth this much or more are announced on the live ticker.
+pub const NOTABLE_POINTS: i64 = 100;
+
+/// Whether a win is announced to everyone (`wheel_win`, the live ticker): activity prizes,
+/// physical prizes, and points prizes of at least [`NOTABLE_POINTS`]. Coupons, small points wins
+/// and empty sectors stay between the customer and the wheel.
+pub fn is_notable_win(kind: PrizeKind, value: i64, is_activity: bool) -> bool {
+    is_activity || kind == PrizeKind::Physical || (kind == PrizeKind::Points && value >= NOTABLE_POINTS)
+}
+
 /// One sector as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sector {
@@ -454,6 +464,16 @@ mod tests {
         let after = spin(&sectors, &table, Pity { enabled: false, limit: 10 }, 0, 0.615);
         assert_eq!(sectors[after.sector].name, "谢谢参与");
         assert!(after.is_near_miss);
+    }
+
+    #[test]
+    fn big_wins_and_activity_prizes_make_the_ticker() {
+        assert!(is_notable_win(PrizeKind::Physical, 0, false));
+        assert!(is_notable_win(PrizeKind::Points, NOTABLE_POINTS, false));
+        assert!(!is_notable_win(PrizeKind::Points, NOTABLE_POINTS - 1, false));
+        assert!(!is_notable_win(PrizeKind::Coupon, 5000, false));
+        assert!(!is_notable_win(PrizeKind::Empty, 0, false));
+        assert!(is_notable_win(PrizeKind::Coupon, 0, true));
     }
 
     fn input_of(s: &Sector) -> SectorInput {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+pub use crate::domain::time::Timestamp;
 
 /// A success: `code` 0, `msg` "success", and the answer in `data`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,35 +51,3 @@ pub struct ErrorEnvelope {
 /// `{}` for answers that carry nothing but their success.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Empty {}
-
-/// A point in time on the wire: ISO 8601 in UTC with milliseconds (`2026-12-01T08:00:00.000Z`),
-/// as every answer gives times. Held as epoch milliseconds, like the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timestamp(pub i64);
-
-impl Serialize for Timestamp {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&crate::domain::time::iso(self.0))
-    }
-}
-
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-            .description(Some("ISO 8601 time in UTC, with milliseconds"))
-            .examples([serde_json::json!("2026-12-01T08:00:00.000Z")])
-            .into()
-    }
-}
-
-impl ToSchema for Timestamp {}
-
-impl Timestamp {
-    /// The store writes 0 for "never": that is `null` on the wire.
-    pub fn opt(ms: i64) -> Option<Timestamp> {
-        (ms > 0).then_some(Timestamp(ms))
-    }
-}

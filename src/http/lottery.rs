@@ -13,7 +13,7 @@ use super::error::{ApiError, Operation};
 use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser};
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
-use crate::actors::user_session::DrawRequest;
+use crate::actors::DrawRequest;
 use crate::domain::draw::{DrawType, DEFAULT_CAMPAIGN_ID};
 use crate::domain::page::{Page, PageParams};
 use crate::domain::wheel::PrizeKind;

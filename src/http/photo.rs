@@ -21,7 +21,6 @@ use super::AppState;
 use crate::actors::review_queue::NewUpload;
 use crate::domain::money::{parse_cents, yuan, MAX_RECEIPT_CENTS, MIN_RECEIPT_CENTS};
 use crate::domain::page::{Page, PageParams};
-use crate::notify::ServerMessage;
 use crate::objects::ObjectStore;
 use crate::store::reviews::UploadRow;
 
@@ -205,10 +204,6 @@ async fn upload(
         }
     };
     let image_url = state.objects.signed_url(&key, IMAGE_URL_TTL).await.unwrap_or_default();
-    state.hub.to_merchants(&ServerMessage::new(
-        "new_review",
-        json!({ "upload_id": row.id, "user_id": row.user_id, "amount": cents_json(amount_cents), "image_url": image_url }),
-    ));
     Ok(ok(Uploaded {
         upload_id: row.id,
         image_url,

@@ -2,10 +2,14 @@
 //! envelope). Each socket is one task that sends what the Hub queued for it, answers the client's
 //! messages, pings on a timer, closes a socket that went silent, and says 1001 on shutdown.
 //!
-//! Close codes: 1001 server shutting down, 1013 the client could not keep up, 4001 replaced by
-//! the customer's newer connection (at most three per customer), 4002 no answer to pings.
+//! Close codes ([`Close`]): 1001 server shutting down, 1013 the client could not keep up, 4001
+//! replaced by the customer's newer connection (at most three per customer), 4002 no answer to
+//! pings.
+//!
+//! The server's messages are [`ServerEvent`]s; the document's `x-websocket-messages` is built
+//! from that enum's schema ([`documentation`]), and the enum and the envelope are component
+//! schemas of the document (registered by [`router`]).
 
-use crate::domain::DomainError;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -15,7 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-
+use utoipa::{OpenApi, PartialSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -23,19 +27,132 @@ use super::error::ApiError;
 use super::extract::{bearer, ApiQuery};
 use super::AppState;
 use crate::auth::SubjectKind;
-use crate::domain::time::{iso, now_ms};
-use crate::notify::{CloseReason, Outbox, ServerMessage};
+use crate::domain::time::{now_ms, Timestamp};
+use crate::domain::DomainError;
+use crate::notify::event::{BadMessage, Connected, Pong, Subscribed};
+use crate::notify::{CloseReason, Outbox, ServerEvent, ServerMessage, WsServerMessage};
 
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// At most this many products in one `subscribe_product`.
+const MAX_SUBSCRIBED: usize = 1000;
 
-/// `GET /ws`, documented like every other route.
+/// The WebSocket's messages as component schemas: `WsServerMessage` (the envelope) and
+/// `ServerEvent` (every `type` with its `data`).
+#[derive(OpenApi)]
+#[openapi(components(schemas(WsServerMessage, ServerEvent)))]
+struct WsSchemas;
+
+/// `GET /ws`, documented like every other route, with the message schemas.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(upgrade))
+    OpenApiRouter::with_openapi(WsSchemas::openapi()).routes(routes!(upgrade))
 }
 
-/// The messages each way and the close codes, for the document's `x-websocket-messages`.
+/// How a socket is closed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    Shutdown,
+    TooSlow,
+    Replaced,
+    Silent,
+}
+
+impl Close {
+    pub const ALL: [Close; 4] = [Close::Shutdown, Close::TooSlow, Close::Replaced, Close::Silent];
+
+    pub fn code(self) -> u16 {
+        match self {
+            Close::Shutdown => 1001,
+            Close::TooSlow => 1013,
+            Close::Replaced => 4001,
+            Close::Silent => 4002,
+        }
+    }
+
+    /// The reason sent in the close frame.
+    fn reason(self) -> &'static str {
+        match self {
+            Close::Shutdown => "server shutting down",
+            Close::TooSlow => "too slow: message queue overflowed",
+            Close::Replaced => "replaced by a newer connection",
+            Close::Silent => "no answer to pings",
+        }
+    }
+
+    /// What the document says it means.
+    fn meaning(self) -> &'static str {
+        match self {
+            Close::Shutdown => "Server shutting down (going away)",
+            Close::TooSlow => "Too slow: the socket's message queue overflowed",
+            Close::Replaced => {
+                "Replaced by a newer connection (at most 3 sockets per customer; a 4th closes the oldest)"
+            }
+            Close::Silent => "No answer to pings (server pings every 30 s; silent for 90 s)",
+        }
+    }
+}
+
+impl From<CloseReason> for Close {
+    fn from(reason: CloseReason) -> Close {
+        match reason {
+            CloseReason::Overflow => Close::TooSlow,
+            CloseReason::Replaced => Close::Replaced,
+            CloseReason::Shutdown => Close::Shutdown,
+        }
+    }
+}
+
+/// The messages each way and the close codes, for the document's `x-websocket-messages`:
+/// `{envelope, server: [{type, when, data}], client: [{type, when, message}], close_codes}`.
+/// The server's part is read off [`ServerEvent`]'s schema (one `oneOf` item per variant, the
+/// variant's doc comment as its `when`).
 pub fn documentation() -> Value {
-    serde_json::from_str(include_str!("ws_messages.json")).unwrap_or(Value::Null)
+    let events = serde_json::to_value(ServerEvent::schema()).unwrap_or(Value::Null);
+    let server: Vec<Value> = events["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|variant| {
+            // utoipa gives the data schema the variant's doc comment by wrapping it in a one-item
+            // `oneOf`; the schema itself is that item.
+            let data = &variant["properties"]["data"];
+            let when = variant.get("description").unwrap_or(&data["description"]);
+            let data = match data["oneOf"].as_array() {
+                Some(only) if only.len() == 1 => &only[0],
+                _ => data,
+            };
+            json!({ "type": variant.pointer("/properties/type/enum/0"), "when": when, "data": data })
+        })
+        .collect();
+    let close_codes: Vec<Value> =
+        Close::ALL.iter().map(|c| json!({ "code": c.code(), "meaning": c.meaning() })).collect();
+    json!({
+        "envelope": { "$ref": "#/components/schemas/WsServerMessage" },
+        "server": server,
+        "client": [
+            {
+                "type": "ping",
+                "when": "Answered with pong",
+                "message": {
+                    "type": "object",
+                    "properties": { "type": { "type": "string", "const": "ping" } },
+                    "required": ["type"],
+                },
+            },
+            {
+                "type": "subscribe_product",
+                "when": "Narrows stock_update to these products (default: all); answered with subscribed",
+                "message": {
+                    "type": "object",
+                    "properties": {
+                        "type": { "type": "string", "const": "subscribe_product" },
+                        "product_ids": { "type": "array", "items": { "type": "integer" }, "maxItems": MAX_SUBSCRIBED },
+                    },
+                    "required": ["type", "product_ids"],
+                },
+            },
+        ],
+        "close_codes": close_codes,
+    })
 }
 
 /// WebSocket live updates (实时推送)
@@ -108,21 +225,22 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
     let outbox = state.hub.register(user_id, is_merchant);
     metrics::gauge!("ws_sockets").set(state.hub.sockets() as f64);
     let (mut tx, mut rx) = socket.split();
-    let connected = ServerMessage::new("connected", json!({ "user_id": user_id, "server_time": iso(now_ms()) }));
-    let mut close: Option<(u16, &str)> = None;
-    if tx.send(Message::Text(connected.text.as_ref().into())).await.is_ok() {
+    let connected =
+        ServerMessage::from(ServerEvent::Connected(Connected { user_id, server_time: Timestamp(now_ms()) }));
+    let mut close: Option<Close> = None;
+    if tx.send(Message::Text(connected.text)).await.is_ok() {
         let ws = &state.config.ws;
         let mut ping = tokio::time::interval(ws.ping_every);
         ping.tick().await;
         let mut last_seen = Instant::now();
         close = loop {
             tokio::select! {
-                _ = state.shutdown.cancelled() => break Some((1001, "server shutting down")),
+                _ = state.shutdown.cancelled() => break Some(Close::Shutdown),
                 _ = outbox.ready() => {
                     let batch = outbox.take();
                     let mut failed = false;
                     for m in batch.messages {
-                        if tx.send(Message::Text(m.as_ref().into())).await.is_err() {
+                        if tx.send(Message::Text(m)).await.is_err() {
                             failed = true;
                             break;
                         }
@@ -131,16 +249,12 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
                         break None;
                     }
                     if let Some(reason) = batch.close {
-                        break Some(match reason {
-                            CloseReason::Overflow => (1013, "too slow: message queue overflowed"),
-                            CloseReason::Replaced => (4001, "replaced by a newer connection"),
-                            CloseReason::Shutdown => (1001, "server shutting down"),
-                        });
+                        break Some(Close::from(reason));
                     }
                 }
                 _ = ping.tick() => {
                     if last_seen.elapsed() > ws.idle_timeout {
-                        break Some((4002, "no answer to pings"));
+                        break Some(Close::Silent);
                     }
                     if tx.send(Message::Ping(Default::default())).await.is_err() {
                         break None;
@@ -151,12 +265,12 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
                     last_seen = Instant::now();
                     let reply = match msg {
                         Message::Text(text) => answer(&outbox, text.as_str()),
-                        Message::Binary(_) => Some(error("binary messages are not supported")),
+                        Message::Binary(_) => Some(BadMessage::event("binary messages are not supported")),
                         Message::Close(_) => break None,
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
                     if let Some(reply) = reply {
-                        if tx.send(Message::Text(reply.text.as_ref().into())).await.is_err() {
+                        if tx.send(Message::Text(ServerMessage::from(reply).text)).await.is_err() {
                             break None;
                         }
                     }
@@ -164,41 +278,110 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
             }
         };
     }
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame { code, reason: reason.into() };
+    if let Some(close) = close {
+        let frame = CloseFrame { code: close.code(), reason: close.reason().into() };
         let _ = tx.send(Message::Close(Some(frame))).await;
     }
     state.hub.unregister(&outbox);
     metrics::gauge!("ws_sockets").set(state.hub.sockets() as f64);
 }
 
-fn error(msg: &str) -> ServerMessage {
-    ServerMessage::new("error", json!({ "code": 1003, "msg": msg }))
-}
-
 /// The server's answer to one client message, if any.
-fn answer(outbox: &Outbox, text: &str) -> Option<ServerMessage> {
+fn answer(outbox: &Outbox, text: &str) -> Option<ServerEvent> {
     let Ok(value) = serde_json::from_str::<Value>(text) else {
-        return Some(error("消息格式错误: not JSON"));
+        return Some(BadMessage::event("消息格式错误: not JSON"));
     };
     match value.get("type").and_then(Value::as_str) {
-        Some("ping") => Some(ServerMessage::new("pong", json!({ "server_time": iso(now_ms()) }))),
+        Some("ping") => Some(ServerEvent::Pong(Pong { server_time: Timestamp(now_ms()) })),
         Some("subscribe_product") => {
             let Some(ids) = value.get("product_ids").and_then(Value::as_array) else {
-                return Some(error("product_ids must be an array of product ids"));
+                return Some(BadMessage::event("product_ids must be an array of product ids"));
             };
             let parsed: Option<HashSet<i64>> = ids.iter().map(Value::as_i64).collect();
             match parsed {
-                Some(set) if set.len() <= 1000 => {
-                    let mut list: Vec<i64> = set.iter().copied().collect();
-                    list.sort_unstable();
+                Some(set) if set.len() <= MAX_SUBSCRIBED => {
+                    let mut product_ids: Vec<i64> = set.iter().copied().collect();
+                    product_ids.sort_unstable();
                     outbox.subscribe_products(set);
-                    Some(ServerMessage::new("subscribed", json!({ "product_ids": list })))
+                    Some(ServerEvent::Subscribed(Subscribed { product_ids }))
                 }
-                _ => Some(error("product_ids must be an array of at most 1000 integer ids")),
+                _ => Some(BadMessage::event("product_ids must be an array of at most 1000 integer ids")),
             }
         }
-        Some(other) => Some(error(&format!("unknown message type `{}`", other.chars().take(32).collect::<String>()))),
-        None => Some(error("a message needs a string `type`")),
+        Some(other) => {
+            Some(BadMessage::event(format!("unknown message type `{}`", other.chars().take(32).collect::<String>())))
+        }
+        None => Some(BadMessage::event("a message needs a string `type`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every `$ref` under `v`.
+    fn refs(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref").and_then(Value::as_str) {
+                    out.insert(r.to_string());
+                }
+                o.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_lists_every_event_with_its_data_and_when() {
+        let doc = documentation();
+        let server = doc["server"].as_array().unwrap();
+        let kinds: Vec<&str> = server.iter().filter_map(|m| m["type"].as_str()).collect();
+        let expected: Vec<&str> = crate::notify::event::tests::every_event().iter().map(ServerEvent::kind).collect();
+        assert_eq!(kinds, expected);
+        for m in server {
+            assert!(m["when"].as_str().is_some_and(|w| !w.is_empty()), "{m}");
+            assert!(m["data"].is_object(), "{m}");
+        }
+        let points = server.iter().find(|m| m["type"] == "points_update").unwrap();
+        let required = points["data"]["required"].as_array().unwrap_or_else(|| panic!("{points}"));
+        let required: BTreeSet<&str> = required.iter().filter_map(Value::as_str).collect();
+        assert_eq!(
+            required,
+            BTreeSet::from(["user_id", "total_points", "change_points", "reason", "description", "operation_id"])
+        );
+        let codes: Vec<u64> =
+            doc["close_codes"].as_array().unwrap().iter().filter_map(|c| c["code"].as_u64()).collect();
+        assert_eq!(codes, [1001, 1013, 4001, 4002]);
+    }
+
+    #[test]
+    fn every_schema_the_messages_name_is_a_component() {
+        let openapi = serde_json::to_value(WsSchemas::openapi()).unwrap();
+        let mut named = BTreeSet::new();
+        refs(&documentation(), &mut named);
+        refs(&openapi, &mut named);
+        assert!(named.contains("#/components/schemas/WsServerMessage"));
+        for r in named {
+            assert!(openapi.pointer(r.trim_start_matches('#')).is_some(), "{r} is not registered");
+        }
+    }
+
+    #[test]
+    fn client_messages_get_typed_answers() {
+        let hub = crate::notify::Hub::new(4);
+        let outbox = hub.register(1, false);
+        let kind = |text: &str| answer(&outbox, text).map(|e| e.kind());
+        assert_eq!(kind(r#"{"type":"ping"}"#), Some("pong"));
+        assert_eq!(kind("nonsense"), Some("error"));
+        assert_eq!(kind(r#"{"type":"dance"}"#), Some("error"));
+        assert_eq!(kind(r#"{"type":"subscribe_product","product_ids":[3,1,3]}"#), Some("subscribed"));
+        let Some(ServerEvent::Subscribed(s)) = answer(&outbox, r#"{"type":"subscribe_product","product_ids":[3,1]}"#)
+        else {
+            panic!("expected subscribed")
+        };
+        assert_eq!(s.product_ids, [1, 3]);
     }
 }

@@ -1,12 +1,16 @@
-//! The Hub and the per-socket outbox.
+//! The Hub (customer → sockets) and each socket's bounded outbox. Publishers hand the Hub a
+//! [`ServerEvent`]; it is serialized once, only when some socket will get it, and every outbox
+//! holds the same shared bytes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use super::event::ServerEvent;
 use super::message::ServerMessage;
 
 /// At most this many live sockets per customer; a new one closes the oldest.
@@ -24,15 +28,15 @@ pub enum CloseReason {
 
 /// What the socket task takes out of its outbox in one go.
 pub struct Batch {
-    pub messages: Vec<Arc<str>>,
+    pub messages: Vec<Utf8Bytes>,
     pub close: Option<CloseReason>,
 }
 
 struct OutboxState {
     /// Events for this customer and broadcasts, in order.
-    events: VecDeque<Arc<str>>,
+    events: VecDeque<Utf8Bytes>,
     /// Latest value per key ("stock:7", "prize:3"): a newer value replaces an unsent older one.
-    latest: HashMap<String, Arc<str>>,
+    latest: HashMap<String, Utf8Bytes>,
     latest_order: Vec<String>,
     /// `None` = every product's stock updates.
     products: Option<HashSet<i64>>,
@@ -55,7 +59,7 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&self, text: Arc<str>) {
+    fn push(&self, text: Utf8Bytes) {
         let mut s = self.lock();
         if s.close.is_some() {
             return;
@@ -70,7 +74,7 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    fn push_latest(&self, values: &[(String, Option<i64>, Arc<str>)]) {
+    fn push_latest(&self, values: &[(String, Option<i64>, Utf8Bytes)]) {
         let mut s = self.lock();
         if s.close.is_some() {
             return;
@@ -115,7 +119,7 @@ impl Outbox {
     /// Takes everything queued: events first (in order), then the latest coalesced values.
     pub fn take(&self) -> Batch {
         let mut s = self.lock();
-        let mut messages: Vec<Arc<str>> = s.events.drain(..).collect();
+        let mut messages: Vec<Utf8Bytes> = s.events.drain(..).collect();
         let order = std::mem::take(&mut s.latest_order);
         let mut latest = std::mem::take(&mut s.latest);
         messages.extend(order.iter().filter_map(|k| latest.remove(k)));
@@ -139,7 +143,7 @@ struct Inner {
 }
 
 /// A coalesced value: the product it concerns (for subscriptions) and the rendered message.
-type Latest = (Option<i64>, Arc<str>);
+type Latest = (Option<i64>, Utf8Bytes);
 
 impl Hub {
     /// `capacity`: events a socket may have queued before it is considered too slow.
@@ -193,27 +197,32 @@ impl Hub {
         self.inner.sockets.len()
     }
 
-    /// To every socket of one customer, in order.
-    pub fn to_user(&self, user_id: i64, msg: &ServerMessage) {
+    /// To every socket of one customer, in order. Not rendered at all when the customer has no
+    /// socket open, which is most of the time.
+    pub fn to_user(&self, user_id: i64, event: ServerEvent) {
         if let Some(mine) = self.inner.by_user.get(&user_id) {
+            let msg = ServerMessage::from(event);
             for o in mine.iter() {
                 o.push(msg.text.clone());
             }
         }
     }
 
-    /// To every socket, coalesced under `key`: only the latest value per key goes out at the
-    /// next flush, and a slow socket keeps only the latest too. With `product`, sockets
-    /// subscribed to other products skip it. (With ten thousand sockets, sending every stock
-    /// change to every socket as it happens would cost more than the purchases themselves.)
-    pub fn broadcast_latest(&self, key: &str, product: Option<i64>, msg: &ServerMessage) {
+    /// To every socket, coalesced under the event's [`ServerEvent::latest_key`]: only the latest
+    /// value per key goes out at the next flush, and a slow socket keeps only the latest too.
+    /// Sockets subscribed to other products skip a product's value. (With ten thousand sockets,
+    /// sending every stock change to every socket as it happens would cost more than the
+    /// purchases themselves.)
+    pub fn broadcast_latest(&self, event: ServerEvent) {
+        let (key, product) = event.latest_key();
+        let msg = ServerMessage::from(event);
         let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.insert(key.to_string(), (product, msg.text.clone()));
+        pending.insert(key.into_owned(), (product, msg.text));
     }
 
     /// Sends the values published since the last flush to every socket.
     pub fn flush(&self) {
-        let values: Vec<(String, Option<i64>, Arc<str>)> = {
+        let values: Vec<(String, Option<i64>, Utf8Bytes)> = {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
             if pending.is_empty() {
                 return;
@@ -239,7 +248,8 @@ impl Hub {
     }
 
     /// To merchants' sockets only.
-    pub fn to_merchants(&self, msg: &ServerMessage) {
+    pub fn to_merchants(&self, event: ServerEvent) {
+        let msg = ServerMessage::from(event);
         for o in self.inner.sockets.iter().filter(|o| o.is_merchant) {
             o.push(msg.text.clone());
         }
@@ -255,10 +265,27 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::domain::wheel::PrizeKind;
+    use crate::notify::event::{BadMessage, PrizeStockUpdate, StockChange, StockUpdate, WheelWin};
 
     fn texts(b: &Batch) -> Vec<String> {
         b.messages.iter().map(|m| m.to_string()).collect()
+    }
+
+    fn note(n: u32) -> ServerEvent {
+        BadMessage::event(format!("note {n}"))
+    }
+
+    fn stock(product_id: i64, stock: i64) -> ServerEvent {
+        ServerEvent::StockUpdate(StockUpdate { product_id, stock, operation: StockChange::Purchase })
+    }
+
+    fn win(prize_name: &str) -> ServerEvent {
+        ServerEvent::WheelWin(WheelWin {
+            masked_user: "138****0000".into(),
+            prize_name: prize_name.into(),
+            prize_type: PrizeKind::Points,
+        })
     }
 
     #[test]
@@ -278,17 +305,33 @@ mod tests {
     fn stock_values_coalesce_and_events_keep_their_order() {
         let hub = Hub::new(10);
         let o = hub.register(1, false);
-        hub.to_user(1, &ServerMessage::new("a", json!(1)));
-        for stock in [5, 4, 3] {
-            hub.broadcast_latest("stock:9", Some(9), &ServerMessage::new("stock_update", json!({ "stock": stock })));
+        hub.to_user(1, note(1));
+        for left in [5, 4, 3] {
+            hub.broadcast_latest(stock(9, left));
         }
         hub.flush();
-        hub.to_user(1, &ServerMessage::new("b", json!(2)));
+        hub.to_user(1, note(2));
         let got = texts(&o.take());
         assert_eq!(got.len(), 3);
-        assert!(got[0].contains("\"type\":\"a\""));
-        assert!(got[1].contains("\"type\":\"b\""));
+        assert!(got[0].contains("note 1"));
+        assert!(got[1].contains("note 2"));
         assert!(got[2].contains("\"stock\":3"));
+    }
+
+    #[test]
+    fn each_product_and_each_prize_keeps_its_own_latest_value() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        hub.broadcast_latest(stock(1, 5));
+        hub.broadcast_latest(stock(2, 7));
+        hub.broadcast_latest(ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 1, stock_left: Some(3) }));
+        hub.broadcast_latest(stock(1, 4));
+        hub.flush();
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got.iter().any(|m| m.contains("\"product_id\":1") && m.contains("\"stock\":4")));
+        assert!(got.iter().any(|m| m.contains("\"product_id\":2")));
+        assert!(got.iter().any(|m| m.contains("prize_stock_update")));
     }
 
     #[test]
@@ -297,8 +340,8 @@ mod tests {
         let slow = hub.register(1, false);
         let other = hub.register(2, false);
         for i in 0..4 {
-            hub.to_user(1, &ServerMessage::new("lottery_result", json!(i)));
-            hub.to_user(2, &ServerMessage::new("lottery_result", json!(i)));
+            hub.to_user(1, note(i));
+            hub.to_user(2, note(i));
             other.take();
         }
         assert_eq!(slow.take().close, Some(CloseReason::Overflow));
@@ -310,8 +353,8 @@ mod tests {
         let hub = Hub::new(10);
         let o = hub.register(1, false);
         o.subscribe_products([2].into_iter().collect());
-        hub.broadcast_latest("stock:1", Some(1), &ServerMessage::new("stock_update", json!({ "product_id": 1 })));
-        hub.broadcast_latest("stock:2", Some(2), &ServerMessage::new("stock_update", json!({ "product_id": 2 })));
+        hub.broadcast_latest(stock(1, 1));
+        hub.broadcast_latest(stock(2, 1));
         hub.flush();
         let got = texts(&o.take());
         assert_eq!(got.len(), 1);
@@ -322,13 +365,13 @@ mod tests {
     fn values_wait_for_the_flush_and_only_the_latest_goes_out() {
         let hub = Hub::new(10);
         let o = hub.register(1, false);
-        hub.broadcast_latest("wheel_win", None, &ServerMessage::new("wheel_win", json!({ "n": 1 })));
-        hub.broadcast_latest("wheel_win", None, &ServerMessage::new("wheel_win", json!({ "n": 2 })));
+        hub.broadcast_latest(win("first"));
+        hub.broadcast_latest(win("second"));
         assert!(o.take().messages.is_empty(), "nothing before the flush");
         hub.flush();
         let got = texts(&o.take());
         assert_eq!(got.len(), 1);
-        assert!(got[0].contains("\"n\":2"));
+        assert!(got[0].contains("second"));
         hub.flush();
         assert!(o.take().messages.is_empty(), "a value goes out once");
     }
@@ -338,8 +381,18 @@ mod tests {
         let hub = Hub::new(10);
         let customer = hub.register(1, false);
         let merchant = hub.register(2, true);
-        hub.to_merchants(&ServerMessage::new("new_review", json!({})));
+        hub.to_merchants(note(1));
         assert!(customer.take().messages.is_empty());
         assert_eq!(merchant.take().messages.len(), 1);
+    }
+
+    #[test]
+    fn every_socket_of_a_broadcast_shares_one_rendering() {
+        let hub = Hub::new(10);
+        let (a, b) = (hub.register(1, false), hub.register(2, false));
+        hub.broadcast_latest(win("shared"));
+        hub.flush();
+        let (a, b) = (a.take().messages, b.take().messages);
+        assert_eq!(a, b, "the same message id and bytes");
     }
 }

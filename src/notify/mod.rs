@@ -1,10 +1,13 @@
-//! Live updates: the Hub maps customers to their sockets and fans events out. Actors publish
-//! after commit and never wait on a socket: each socket has a bounded outbox, stock values
-//! coalesce to the latest per product or prize, a customer's own events stay in order, and a
-//! socket that cannot keep up is closed instead of slowing anyone down.
+//! Live updates: the Hub maps customers to their sockets and fans events out. Actors build a
+//! typed [`ServerEvent`] after commit and never wait on a socket: the Hub serializes it once,
+//! each socket has a bounded outbox, stock values coalesce to the latest per product or prize, a
+//! customer's own events stay in order, and a socket that cannot keep up is closed instead of
+//! slowing anyone down.
 
+pub mod event;
 pub mod hub;
 pub mod message;
 
+pub use event::ServerEvent;
 pub use hub::{CloseReason, Hub, Outbox};
-pub use message::ServerMessage;
+pub use message::{ServerMessage, WsServerMessage};

@@ -8,6 +8,7 @@ use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
 use super::{inserted_id, Store, StoreError, StoreResult};
+use crate::domain::points::LedgerEntry;
 use crate::domain::{PageRequest, PointsSource};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -248,7 +249,7 @@ impl Store {
         .bind(w.points)
         .bind(balance_after)
         .bind(PointsSource::PhotoReview.as_str())
-        .bind("消费小票审核通过")
+        .bind(LedgerEntry::ApprovedReceipt.description())
         .bind(w.upload_id.to_string())
         .bind(w.at)
         .execute(&mut **tx)

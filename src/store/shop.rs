@@ -13,6 +13,7 @@ use super::{
     bind_all, flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult,
     WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
+use crate::domain::points::LedgerEntry;
 use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -320,7 +321,7 @@ impl Store {
                 Bind::Int(-w.points_cost),
                 Bind::Int(balance_after),
                 Bind::Text(PointsSource::Exchange.as_str().into()),
-                Bind::Text(format!("兑换 {} ×{}", w.product_name, w.quantity)),
+                Bind::Text(LedgerEntry::Redemption { product: &w.product_name, quantity: w.quantity }.description()),
                 Bind::OptText(Some(order_id.to_string())),
                 Bind::OptText(w.idempotency_key.clone()),
                 Bind::Int(w.at),

@@ -5,6 +5,7 @@ use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
 use super::{flag, inserted_id, Store, StoreResult};
+use crate::domain::points::LedgerEntry;
 use crate::domain::{PageRequest, PointsSource};
 
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ impl Store {
         .bind(grant)
         .bind(grant)
         .bind(PointsSource::Register.as_str())
-        .bind("新用户注册奖励")
+        .bind(LedgerEntry::SignUp.description())
         .bind(now)
         .execute(&mut **tx)
         .await?;

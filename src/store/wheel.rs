@@ -12,6 +12,7 @@ use super::{
     flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult,
     WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
+use crate::domain::points::LedgerEntry;
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -267,7 +268,7 @@ impl Store {
                 Bind::Int(-cost),
                 Bind::Int(balance),
                 Bind::Text(PointsSource::Lottery.as_str().into()),
-                Bind::Text(format!("抽奖 {n} 次")),
+                Bind::Text(LedgerEntry::Draws { count: n }.description()),
                 Bind::OptText(Some(w.batch_id.clone())),
                 Bind::OptText(w.idempotency_key.clone()),
                 Bind::Int(w.at),
@@ -304,7 +305,7 @@ impl Store {
                         Bind::Int(d.prize.value),
                         Bind::Int(balance),
                         Bind::Text(PointsSource::LotteryWin.as_str().into()),
-                        Bind::Text(format!("抽中 {}", d.prize.name)),
+                        Bind::Text(LedgerEntry::Win { prize: &d.prize.name }.description()),
                         Bind::OptText(Some(draw_id.to_string())),
                         Bind::OptText(None),
                         Bind::Int(w.at),

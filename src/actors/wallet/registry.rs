@@ -1,34 +1,74 @@
-//! `Wallets`: the registry of `UserSession` actors and their supervisor.
+//! [`Wallets`]: finds a customer's wallet actor, spawning it from the store on demand, and
+//! supervises them all.
 //!
-//! A wallet actor is spawned on demand from the store's row, found through a concurrent map, and
-//! stops itself when idle. At most one actor exists per user: spawning goes through a per-user
-//! `OnceCell`, and the actor is named after the user, which ractor keeps unique. When an actor
-//! panics the supervisor drops it from the map; the next request re-spawns it from the store,
-//! which already holds every acknowledged change.
+//! ```text
+//!   Wallets::draw(user 42, request)
+//!        │
+//!        ▼
+//!   slots: DashMap<user id, Arc<OnceCell<ActorRef>>>      one slot per customer with a wallet
+//!        │  slot empty? ── get_or_try_init ──► spawn: read the user's row and today's draws,
+//!        │  (one spawner per slot; the others       spawn_linked "wallet-{instance}-42" under
+//!        │   wait on the same cell)                  the supervisor (ractor keeps names unique)
+//!        ▼
+//!   call(message, timeout) ──► WalletActor ── commit ──► reply
+//!        │
+//!        └─ no reply (the actor had stopped or died): forget the slot, then
+//!             `started` not raised → the write never began: retry on a fresh actor (≤ 3 tries)
+//!             `started` raised     → the outcome is unknown: answer a fault, never retry
+//! ```
+//!
+//! A slot is emptied three ways: the wallet stops when idle (it removes itself first, through
+//! `on_idle`), it panics (the supervisor removes it and counts a restart), or a caller finds it
+//! dead. Every removal checks the actor id, so a newer wallet in the same slot is never dropped.
+//! Spawning can meet the previous actor of the same customer still shutting down (its name is
+//! taken): the slot is dropped and the spawn tried again a moment later. A fresh wallet reloads
+//! from the store, which already holds every acknowledged change.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
 use ractor::rpc::CallResult;
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
-use crate::store::reviews::CommittedApproval;
-
-use super::failure::{Failure, Reply};
-use super::user_session::{
-    ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, UserSession,
-    UserSessionArgs, UserSessionMessage, WalletDeps, WalletSnapshot,
+use super::{
+    ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, Started,
+    WalletActor, WalletArgs, WalletMessage, WalletSnapshot, WalletWrite,
 };
-use super::CALL_TIMEOUT_MS;
+use crate::actors::failure::{Failure, Reply};
+use crate::actors::prize_wheel::WheelHandle;
+use crate::actors::stock_ledger::StockHandle;
+use crate::actors::CALL_TIMEOUT_MS;
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::DomainError;
+use crate::notify::Hub;
+use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
+use crate::store::reviews::CommittedApproval;
+use crate::store::Store;
 
-type Slot = Arc<OnceCell<ActorRef<UserSessionMessage>>>;
+/// How many times a caller looks for a live wallet before giving up.
+const ATTEMPTS: usize = 3;
+
+/// What every wallet actor shares.
+#[derive(Clone)]
+pub struct WalletDeps {
+    pub store: Store,
+    pub hub: Hub,
+    pub wheel: WheelHandle,
+    pub stock: StockHandle,
+    /// Draw batches and redemptions are written through group commit.
+    pub draws: DrawCommitter,
+    pub exchanges: ExchangeCommitter,
+    pub draws_per_min: u32,
+    pub default_daily_limit: i64,
+    pub idle_after: Duration,
+}
+
+type Slot = Arc<OnceCell<ActorRef<WalletMessage>>>;
 type Slots = Arc<DashMap<i64, Slot>>;
 
 /// Distinguishes actor names when several servers share one process (tests, benches).
@@ -36,10 +76,10 @@ static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone)]
 pub struct Wallets {
-    inner: Arc<Inner>,
+    inner: Arc<Registry>,
 }
 
-struct Inner {
+struct Registry {
     slots: Slots,
     deps: WalletDeps,
     supervisor: ActorRef<()>,
@@ -58,7 +98,7 @@ impl Wallets {
             SupervisorState { slots: slots.clone(), instance, restarts: restarts.clone() },
         )
         .await?;
-        Ok(Wallets { inner: Arc::new(Inner { slots, deps, supervisor, instance, restarts }) })
+        Ok(Wallets { inner: Arc::new(Registry { slots, deps, supervisor, instance, restarts }) })
     }
 
     /// Wallet actors alive right now.
@@ -72,9 +112,9 @@ impl Wallets {
     }
 
     pub async fn snapshot(&self, user_id: i64) -> Reply<WalletSnapshot> {
-        for _ in 0..3 {
+        for _ in 0..ATTEMPTS {
             let actor = self.actor(user_id).await?;
-            match call_t!(actor, UserSessionMessage::Snapshot, CALL_TIMEOUT_MS) {
+            match call_t!(actor, WalletMessage::Snapshot, CALL_TIMEOUT_MS) {
                 Ok(result) => return result,
                 Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
                 // A read is always safe to retry on a fresh actor.
@@ -84,55 +124,42 @@ impl Wallets {
         Err(unavailable(user_id))
     }
 
-    /// Applies a points change through the user's wallet actor; answers after it committed.
+    /// Applies a points change through the customer's wallet; answers after it committed.
     pub async fn change(&self, user_id: i64, change: PointsChange) -> Reply<ChangeOutcome> {
-        self.write(user_id, "a change", |started, reply| {
-            UserSessionMessage::Change(Box::new(change.clone()), started, reply)
-        })
-        .await
+        self.write(user_id, change).await
     }
 
-    /// Runs a draw batch through the user's wallet actor; answers after it committed.
+    /// Runs a draw batch through the customer's wallet; answers after it committed.
     pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Reply<DrawOutcome> {
-        self.write(user_id, "a draw", |started, reply| UserSessionMessage::Draw(request.clone(), started, reply)).await
+        self.write(user_id, request).await
     }
 
-    /// Runs a shop redemption through the user's wallet actor; answers after it committed.
+    /// Runs a shop redemption through the customer's wallet; answers after it committed.
     pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Reply<RedeemOutcome> {
-        self.write(user_id, "a redemption", |started, reply| {
-            UserSessionMessage::Redeem(request.clone(), started, reply)
-        })
-        .await
+        self.write(user_id, request).await
     }
 
     /// Credits an approved receipt through the customer's wallet, in one transaction with the
     /// upload's status change.
     pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Reply<CommittedApproval> {
-        self.write(user_id, "an approval", |started, reply| {
-            UserSessionMessage::Approve(request.clone(), started, reply)
-        })
-        .await
+        self.write(user_id, request).await
     }
 
-    /// Sends a write to the user's wallet actor and waits for its answer. If the actor stopped
-    /// (idle) or died before it began on the write, retrying on a fresh actor cannot apply it
-    /// twice; once it had begun (the `started` flag), the outcome is unknown and not retried.
-    async fn write<T, F>(&self, user_id: i64, what: &str, message: F) -> Reply<T>
-    where
-        T: Send + 'static,
-        F: Fn(Arc<AtomicBool>, RpcReplyPort<Reply<T>>) -> UserSessionMessage,
-    {
-        for _ in 0..3 {
+    /// Sends a write to the customer's wallet and waits for its answer, retrying on a fresh actor
+    /// only while the write cannot have begun (see the module's diagram).
+    async fn write<W: WalletWrite>(&self, user_id: i64, write: W) -> Reply<W::Done> {
+        let wait = Some(Duration::from_millis(CALL_TIMEOUT_MS));
+        for _ in 0..ATTEMPTS {
             let actor = self.actor(user_id).await?;
-            let started = Arc::new(AtomicBool::new(false));
-            let flag = started.clone();
-            match actor.call(|reply| message(flag, reply), Some(Duration::from_millis(CALL_TIMEOUT_MS))).await {
+            let started = Started::default();
+            let message = |reply| write.clone().message(started.clone(), reply);
+            match actor.call(message, wait).await {
                 Ok(CallResult::Success(result)) => return result,
                 Ok(CallResult::Timeout) => return Err(timeout(user_id)),
                 Ok(CallResult::SenderError) | Err(_) => {
                     self.forget(user_id, &actor);
-                    if started.load(Ordering::SeqCst) {
-                        return Err(Failure::fault(format!("wallet {user_id} failed during {what}")));
+                    if started.is_raised() {
+                        return Err(Failure::fault(format!("wallet {user_id} failed during {}", W::WHAT)));
                     }
                 }
             }
@@ -140,10 +167,10 @@ impl Wallets {
         Err(unavailable(user_id))
     }
 
-    /// Test hook: makes the user's wallet actor panic.
+    /// Test hook: makes the customer's wallet actor panic.
     pub async fn inject_panic(&self, user_id: i64) -> Reply<()> {
         let actor = self.actor(user_id).await?;
-        actor.cast(UserSessionMessage::InjectPanic).map_err(|e| Failure::fault(e.to_string()))
+        actor.cast(WalletMessage::InjectPanic).map_err(|e| Failure::fault(e.to_string()))
     }
 
     /// Stops every wallet actor and the supervisor (shutdown).
@@ -152,21 +179,22 @@ impl Wallets {
         self.inner.supervisor.stop(None);
     }
 
-    async fn actor(&self, user_id: i64) -> Reply<ActorRef<UserSessionMessage>> {
-        for _ in 0..3 {
+    async fn actor(&self, user_id: i64) -> Reply<ActorRef<WalletMessage>> {
+        for _ in 0..ATTEMPTS {
             // Most requests find a live slot: a read lock, not the shard's write lock.
             let existing = self.inner.slots.get(&user_id).map(|s| s.clone());
             let slot = existing.unwrap_or_else(|| self.inner.slots.entry(user_id).or_default().clone());
             let spawned = slot.get_or_try_init(|| self.spawn(user_id)).await;
+            let unborn = |_: &i64, s: &Slot| Arc::ptr_eq(s, &slot) && s.get().is_none();
             match spawned {
                 Ok(actor) => return Ok(actor.clone()),
                 Err(SpawnFailure::Failed(e)) => {
-                    self.inner.slots.remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
+                    self.inner.slots.remove_if(&user_id, unborn);
                     return Err(e);
                 }
                 Err(SpawnFailure::NameTaken) => {
-                    // The previous actor of this user is still shutting down; give it a moment.
-                    self.inner.slots.remove_if(&user_id, |_, s| Arc::ptr_eq(s, &slot) && s.get().is_none());
+                    // The previous wallet of this customer is still shutting down; give it a moment.
+                    self.inner.slots.remove_if(&user_id, unborn);
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
@@ -174,40 +202,38 @@ impl Wallets {
         Err(Failure::fault(format!("could not start the wallet of user {user_id}")))
     }
 
-    async fn spawn(&self, user_id: i64) -> Result<ActorRef<UserSessionMessage>, SpawnFailure> {
+    async fn spawn(&self, user_id: i64) -> Result<ActorRef<WalletMessage>, SpawnFailure> {
         let store = &self.inner.deps.store;
-        let user = store
-            .user(user_id)
-            .await
-            .map_err(|e| SpawnFailure::Failed(e.into()))?
-            .ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
-        let drawn_today = store
-            .draws_since(user_id, local_day_start(local_day(now_ms())))
-            .await
-            .map_err(|e| SpawnFailure::Failed(e.into()))?;
+        let failed = |e: crate::store::StoreError| SpawnFailure::Failed(e.into());
+        let user =
+            store.user(user_id).await.map_err(failed)?.ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
+        let drawn_today = store.draws_since(user_id, local_day_start(local_day(now_ms()))).await.map_err(failed)?;
         let slots = self.inner.slots.clone();
-        let args = UserSessionArgs {
+        let args = WalletArgs {
             user_id,
             balance: user.points,
             pity_count: user.pity_count,
             display_name: mask_phone(&user.phone),
             drawn_today,
             deps: self.inner.deps.clone(),
-            on_idle: Box::new(move |me| {
-                slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == me.get_id()));
-            }),
+            on_idle: Box::new(move |me| forget(&slots, user_id, me.get_id())),
         };
         let name = actor_name(self.inner.instance, user_id);
-        match Actor::spawn_linked(Some(name), UserSession, args, self.inner.supervisor.get_cell()).await {
+        match Actor::spawn_linked(Some(name), WalletActor, args, self.inner.supervisor.get_cell()).await {
             Ok((actor, _)) => Ok(actor),
             Err(ractor::SpawnErr::ActorAlreadyRegistered(_)) => Err(SpawnFailure::NameTaken),
             Err(e) => Err(SpawnFailure::Failed(Failure::fault(format!("spawning wallet {user_id}: {e}")))),
         }
     }
 
-    fn forget(&self, user_id: i64, actor: &ActorRef<UserSessionMessage>) {
-        self.inner.slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == actor.get_id()));
+    fn forget(&self, user_id: i64, actor: &ActorRef<WalletMessage>) {
+        forget(&self.inner.slots, user_id, actor.get_id());
     }
+}
+
+/// Empties the customer's slot if it still holds the actor `id` (not a newer one).
+fn forget(slots: &Slots, user_id: i64, id: ractor::ActorId) {
+    slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == id));
 }
 
 fn timeout(user_id: i64) -> Failure {
@@ -264,8 +290,7 @@ impl Actor for WalletSupervisor {
         let Some(user_id) = cell.get_name().and_then(|n| user_of(&n, state.instance)) else {
             return Ok(());
         };
-        let id = cell.get_id();
-        state.slots.remove_if(&user_id, |_, s| s.get().is_some_and(|a| a.get_id() == id));
+        forget(&state.slots, user_id, cell.get_id());
         if let Some(err) = failure {
             state.restarts.fetch_add(1, Ordering::Relaxed);
             tracing::error!(user_id, error = %err, "wallet actor failed; it will be reloaded from the store");

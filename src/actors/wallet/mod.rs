@@ -1,0 +1,290 @@
+//! The **Wallet**: one actor per active customer, owning the balance, the pity counter, the
+//! per-customer draw limits and the recent idempotency keys. Every points change for that
+//! customer is a message here, so the balance can never race with itself; each change commits
+//! (balance and ledger rows, and the idempotency record and audit entry when given) before the
+//! reply, and only then is it published to the customer's sockets.
+//!
+//! - this file: the actor, its messages, and the one path every write takes through it;
+//! - [`registry`]: [`Wallets`], which finds or spawns a customer's wallet, retries safely, and
+//!   supervises;
+//! - [`replay`]: idempotency, the answer to a request that was already made (every write with
+//!   a key is looked up there first);
+//! - `draw`, `redeem`, `change`: one orchestration each for a new request (a draw batch on the
+//!   PrizeWheel, a redemption on the StockLedger, a direct change or a receipt approval).
+
+mod change;
+mod draw;
+mod redeem;
+pub mod registry;
+mod replay;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rand::Rng;
+
+use super::failure::Reply;
+use crate::domain::limits::{DailyDraws, DrawWindow};
+use crate::domain::time::now_ms;
+use crate::domain::{DomainError, PointsSource};
+use crate::notify::event::PointsUpdate;
+use crate::notify::ServerEvent;
+use crate::store::reviews::CommittedApproval;
+use replay::RecentKeys;
+
+pub use change::{ApprovalRequest, PointsChange};
+pub use draw::DrawRequest;
+pub use redeem::RedeemRequest;
+pub use registry::{WalletDeps, Wallets};
+pub use replay::{ChangeOutcome, DrawOutcome, RedeemOutcome};
+
+/// Redemption codes avoid characters that are easily confused when read out at the counter.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const CODE_LENGTH: usize = 10;
+
+/// A fresh redemption code for a won coupon or physical prize, or a shop order.
+fn redemption_code() -> String {
+    let mut rng = rand::rng();
+    (0..CODE_LENGTH).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalletSnapshot {
+    pub user_id: i64,
+    pub balance: i64,
+    pub pity_count: i64,
+}
+
+/// Raised by the wallet when it begins on a write. A caller whose reply never came (the actor
+/// died) reads it to know whether retrying on a fresh actor could apply the write twice.
+#[derive(Debug, Clone, Default)]
+pub struct Started(Arc<AtomicBool>);
+
+impl Started {
+    fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub enum WalletMessage {
+    Snapshot(RpcReplyPort<Reply<WalletSnapshot>>),
+    /// An administrator's (or any direct) change of the balance.
+    Change(Box<PointsChange>, Started, RpcReplyPort<Reply<ChangeOutcome>>),
+    /// A draw batch.
+    Draw(DrawRequest, Started, RpcReplyPort<Reply<DrawOutcome>>),
+    /// A shop redemption.
+    Redeem(RedeemRequest, Started, RpcReplyPort<Reply<RedeemOutcome>>),
+    /// The credit of an approved receipt, together with its status change.
+    Approve(ApprovalRequest, Started, RpcReplyPort<Reply<CommittedApproval>>),
+    /// Periodic: stop when idle, so memory follows active customers, not all customers.
+    IdleCheck,
+    /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
+    InjectPanic,
+}
+
+/// A request that changes the wallet. The four share one path through the actor ([`serve`]:
+/// raise `started`, note the activity, run, reply) and one through the registry (its retry rule).
+///
+/// [`serve`]: WalletState::serve
+pub(crate) trait WalletWrite: Clone + Send + 'static {
+    type Done: Send + 'static;
+    /// Names the write in the fault a caller gets when the wallet died during it.
+    const WHAT: &'static str;
+    fn message(self, started: Started, reply: RpcReplyPort<Reply<Self::Done>>) -> WalletMessage;
+    fn run(self, wallet: &mut WalletState) -> impl Future<Output = Reply<Self::Done>> + Send;
+}
+
+/// For each write: what it answers, its message (a request converts into the variant's payload,
+/// which boxes the large one), what a fault calls it, and how it runs: a write that carries an
+/// idempotency key is first looked up ([`WalletState::replay`]), and only a new one reaches its
+/// orchestration.
+macro_rules! wallet_writes {
+    ($($request:ty => $done:ty, $variant:ident, $what:literal, $run:ident $(, replayed by $key:ident)?;)+) => {$(
+        impl WalletWrite for $request {
+            type Done = $done;
+            const WHAT: &'static str = $what;
+
+            fn message(self, started: Started, reply: RpcReplyPort<Reply<$done>>) -> WalletMessage {
+                WalletMessage::$variant(self.into(), started, reply)
+            }
+
+            fn run(self, wallet: &mut WalletState) -> impl Future<Output = Reply<$done>> + Send {
+                async move {
+                    $(if let Some(replayed) = wallet.replay(self.$key.as_deref()).await? {
+                        return Ok(replayed);
+                    })?
+                    wallet.$run(self).await
+                }
+            }
+        }
+    )+};
+}
+
+wallet_writes! {
+    PointsChange => ChangeOutcome, Change, "a change", change, replayed by idempotency_key;
+    DrawRequest => DrawOutcome, Draw, "a draw", draw, replayed by idempotency_key;
+    RedeemRequest => RedeemOutcome, Redeem, "a redemption", redeem, replayed by idempotency_key;
+    ApprovalRequest => CommittedApproval, Approve, "an approval", approve;
+}
+
+pub struct WalletActor;
+
+/// Called by a wallet just before it stops for idleness.
+pub type OnIdle = Box<dyn Fn(&ActorRef<WalletMessage>) + Send + Sync>;
+
+pub struct WalletArgs {
+    pub user_id: i64,
+    pub balance: i64,
+    pub pity_count: i64,
+    /// How the live ticker names this customer (masked phone).
+    pub display_name: String,
+    /// Draws already made today, as the store counts them.
+    pub drawn_today: i64,
+    pub deps: WalletDeps,
+    /// Called just before an idle stop, so the registry forgets this actor first.
+    pub on_idle: OnIdle,
+}
+
+pub struct WalletState {
+    user_id: i64,
+    balance: i64,
+    pity_count: i64,
+    display_name: String,
+    drawn_today: DailyDraws,
+    draw_window: DrawWindow,
+    deps: WalletDeps,
+    /// Set after a store failure whose outcome is unknown: reload before the next change.
+    stale: bool,
+    recent: RecentKeys,
+    last_active: Instant,
+    on_idle: OnIdle,
+}
+
+impl Actor for WalletActor {
+    type Msg = WalletMessage;
+    type State = WalletState;
+    type Arguments = WalletArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<WalletMessage>,
+        args: WalletArgs,
+    ) -> Result<WalletState, ActorProcessingErr> {
+        let period = (args.deps.idle_after / 2).max(Duration::from_millis(100));
+        myself.send_interval(period, || WalletMessage::IdleCheck);
+        Ok(WalletState {
+            user_id: args.user_id,
+            balance: args.balance,
+            pity_count: args.pity_count,
+            display_name: args.display_name,
+            drawn_today: DailyDraws::new(now_ms(), args.drawn_today),
+            draw_window: DrawWindow::new(args.deps.draws_per_min),
+            deps: args.deps,
+            stale: false,
+            recent: RecentKeys::default(),
+            last_active: Instant::now(),
+            on_idle: args.on_idle,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WalletMessage>,
+        msg: WalletMessage,
+        state: &mut WalletState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            WalletMessage::Snapshot(reply) => {
+                state.last_active = Instant::now();
+                let result = state.refresh_if_stale().await.map(|_| state.snapshot());
+                // A dropped reply port means the caller gave up; nothing to do about it.
+                let _ = reply.send(result);
+            }
+            WalletMessage::Change(change, started, reply) => state.serve(*change, started, reply).await,
+            WalletMessage::Draw(request, started, reply) => state.serve(request, started, reply).await,
+            WalletMessage::Redeem(request, started, reply) => state.serve(request, started, reply).await,
+            WalletMessage::Approve(request, started, reply) => state.serve(request, started, reply).await,
+            WalletMessage::IdleCheck => {
+                if state.last_active.elapsed() >= state.deps.idle_after {
+                    (state.on_idle)(&myself);
+                    myself.stop(Some("idle".into()));
+                }
+            }
+            WalletMessage::InjectPanic => {
+                panic!("test hook: injected panic in the wallet of user {}", state.user_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl WalletState {
+    async fn serve<W: WalletWrite>(&mut self, write: W, started: Started, reply: RpcReplyPort<Reply<W::Done>>) {
+        started.raise();
+        self.last_active = Instant::now();
+        let result = write.run(self).await;
+        // A dropped reply port means the caller gave up; nothing to do about it.
+        let _ = reply.send(result);
+    }
+
+    fn snapshot(&self) -> WalletSnapshot {
+        WalletSnapshot { user_id: self.user_id, balance: self.balance, pity_count: self.pity_count }
+    }
+
+    async fn refresh_if_stale(&mut self) -> Reply<()> {
+        if self.stale {
+            let (balance, pity) = self.deps.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
+            self.balance = balance;
+            self.pity_count = pity;
+            self.stale = false;
+        }
+        Ok(())
+    }
+
+    /// After a commit: the customer's sockets hear of the new balance, with the ledger's words.
+    fn tell_balance(&self, change_points: i64, reason: PointsSource, description: String, operation_id: String) {
+        self.deps.hub.to_user(
+            self.user_id,
+            ServerEvent::PointsUpdate(PointsUpdate {
+                user_id: self.user_id,
+                total_points: self.balance,
+                change_points,
+                reason,
+                description,
+                operation_id,
+            }),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redemption_codes_are_ten_unambiguous_characters() {
+        let codes: std::collections::HashSet<String> = (0..200).map(|_| redemption_code()).collect();
+        assert_eq!(codes.len(), 200, "random enough not to repeat in a small sample");
+        for code in &codes {
+            assert_eq!(code.len(), CODE_LENGTH);
+            assert!(code.bytes().all(|b| CODE_ALPHABET.contains(&b)), "{code}");
+            assert!(!code.contains(['0', 'O', '1', 'I']), "{code}");
+        }
+    }
+
+    #[test]
+    fn started_is_shared_by_its_clones() {
+        let started = Started::default();
+        let seen_by_caller = started.clone();
+        assert!(!seen_by_caller.is_raised());
+        started.raise();
+        assert!(seen_by_caller.is_raised());
+    }
+}

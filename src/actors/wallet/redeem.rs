@@ -1,0 +1,56 @@
+//! A points-shop redemption, orchestrated by the customer's wallet: units are reserved on the
+//! StockLedger (which checks the product, its stock and the balance), the order and the debit
+//! commit together through group commit, then the reservation is settled. Points and stock change
+//! together or not at all.
+
+use super::{redemption_code, RedeemOutcome, WalletState};
+use crate::actors::failure::Reply;
+use crate::actors::stock_ledger::ReserveRequest;
+use crate::domain::points::LedgerEntry;
+use crate::domain::time::now_ms;
+use crate::store::shop::ExchangeWrite;
+
+/// A points-shop redemption.
+#[derive(Debug, Clone)]
+pub struct RedeemRequest {
+    pub product_id: i64,
+    pub quantity: i64,
+    pub delivery_info: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl WalletState {
+    pub(super) async fn redeem(&mut self, req: RedeemRequest) -> Reply<RedeemOutcome> {
+        let key = req.idempotency_key.as_deref();
+        let held = self
+            .deps
+            .stock
+            .reserve(ReserveRequest { product_id: req.product_id, quantity: req.quantity, balance: self.balance })
+            .await?;
+        let write = ExchangeWrite {
+            user_id: self.user_id,
+            balance_before: self.balance,
+            product_id: held.product_id,
+            product_name: held.product_name.clone(),
+            quantity: held.quantity,
+            points_cost: held.unit_points * held.quantity,
+            exchange_code: redemption_code(),
+            delivery_info: req.delivery_info,
+            idempotency_key: req.idempotency_key.clone(),
+            at: now_ms(),
+        };
+        match self.deps.exchanges.commit(write).await {
+            Ok(order) => {
+                self.deps.stock.settle(held.reservation, true);
+                self.record_commit(order.balance_after, req.idempotency_key, order.clone());
+                let debit = LedgerEntry::Redemption { product: &order.product_name, quantity: order.quantity };
+                self.tell_balance(-order.points_cost, debit.source(), debit.description(), order.order_id.to_string());
+                Ok(RedeemOutcome { order, replayed: false })
+            }
+            Err(e) => {
+                self.deps.stock.settle(held.reservation, false);
+                self.recover(e, key).await
+            }
+        }
+    }
+}

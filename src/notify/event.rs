@@ -1,0 +1,288 @@
+//! What the server tells a socket, as values: [`ServerEvent`] is every server → client WebSocket
+//! message, each variant's `data` a typed struct. Actors build events after commit and hand them
+//! to the Hub, which serializes each once ([`super::ServerMessage`]); the OpenAPI document's
+//! `x-websocket-messages` is generated from this enum's schema, so the wire and the document
+//! cannot drift. A variant's doc comment is its "when" in that document.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::review::ReviewStatus;
+use crate::domain::time::Timestamp;
+use crate::domain::wheel::PrizeKind;
+use crate::domain::PointsSource;
+
+/// A server → client message; on the wire `{type, data, timestamp, message_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum ServerEvent {
+    /// On open
+    Connected(#[schema(inline)] Connected),
+    /// Answer to a client ping
+    Pong(#[schema(inline)] Pong),
+    /// After every committed balance change of this customer
+    PointsUpdate(#[schema(inline)] PointsUpdate),
+    /// One per draw of this customer's batch
+    LotteryResult(#[schema(inline)] LotteryResult),
+    /// Broadcast, coalesced to the latest value per product; narrowed by subscribe_product
+    StockUpdate(#[schema(inline)] StockUpdate),
+    /// Broadcast, coalesced per prize
+    PrizeStockUpdate(#[schema(inline)] PrizeStockUpdate),
+    /// Broadcast ticker of notable wins, coalesced to the latest
+    WheelWin(#[schema(inline)] WheelWin),
+    /// To the uploader when a receipt is decided
+    ReviewResult(#[schema(inline)] ReviewResult),
+    /// Merchants only: a new receipt is waiting
+    NewReview(#[schema(inline)] NewReview),
+    /// Answer to an unknown or malformed client message; the socket stays open
+    Error(#[schema(inline)] BadMessage),
+    /// Answer to subscribe_product
+    Subscribed(#[schema(inline)] Subscribed),
+}
+
+impl ServerEvent {
+    /// The `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerEvent::Connected(_) => "connected",
+            ServerEvent::Pong(_) => "pong",
+            ServerEvent::PointsUpdate(_) => "points_update",
+            ServerEvent::LotteryResult(_) => "lottery_result",
+            ServerEvent::StockUpdate(_) => "stock_update",
+            ServerEvent::PrizeStockUpdate(_) => "prize_stock_update",
+            ServerEvent::WheelWin(_) => "wheel_win",
+            ServerEvent::ReviewResult(_) => "review_result",
+            ServerEvent::NewReview(_) => "new_review",
+            ServerEvent::Error(_) => "error",
+            ServerEvent::Subscribed(_) => "subscribed",
+        }
+    }
+
+    /// For a broadcast that coalesces: the key under which only the latest value is kept (one
+    /// per product, one per prize, else one per type), and the product it concerns, for sockets
+    /// that subscribed to some products only.
+    pub fn latest_key(&self) -> (Cow<'static, str>, Option<i64>) {
+        match self {
+            ServerEvent::StockUpdate(s) => (Cow::Owned(format!("stock:{}", s.product_id)), Some(s.product_id)),
+            ServerEvent::PrizeStockUpdate(p) => (Cow::Owned(format!("prize:{}", p.prize_id)), None),
+            other => (Cow::Borrowed(other.kind()), None),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Connected {
+    pub user_id: i64,
+    pub server_time: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Pong {
+    pub server_time: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PointsUpdate {
+    pub user_id: i64,
+    /// The balance after the change.
+    pub total_points: i64,
+    /// Signed; for a draw batch the net of its cost and its points wins.
+    pub change_points: i64,
+    /// The ledger source: lottery, exchange, photo_review, admin_adjust, …
+    pub reason: PointsSource,
+    /// The ledger entry's text, as the points history shows it.
+    #[schema(example = "抽奖 3 次")]
+    pub description: String,
+    /// What the change belongs to: the draw batch id, the order id, the upload id, or the ledger
+    /// row id of an adjustment.
+    pub operation_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LotteryResult {
+    pub draw_id: i64,
+    pub batch_id: String,
+    pub prize_id: i64,
+    pub prize_name: String,
+    pub prize_type: PrizeKind,
+    /// Points for a points prize; otherwise as configured (0 for most).
+    pub prize_value: i64,
+    /// Forced by the pity rule.
+    pub is_pity: bool,
+    /// The balance after the whole batch.
+    pub remaining_points: i64,
+}
+
+/// Why a product's stock changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StockChange {
+    Purchase,
+    Restock,
+    AdminAdjust,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StockUpdate {
+    pub product_id: i64,
+    /// Units left to redeem.
+    pub stock: i64,
+    pub operation: StockChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PrizeStockUpdate {
+    pub prize_id: i64,
+    /// Units left to win; null for an unlimited prize.
+    pub stock_left: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WheelWin {
+    /// The winner's phone number, masked (`138****0000`).
+    #[schema(example = "138****0000")]
+    pub masked_user: String,
+    pub prize_name: String,
+    pub prize_type: PrizeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReviewResult {
+    pub upload_id: i64,
+    /// approved or rejected.
+    pub status: ReviewStatus,
+    pub points_awarded: i64,
+    /// Yuan, e.g. 88.5 (as in the HTTP answers); null for a rejection.
+    #[schema(example = 88.5)]
+    pub actual_amount: Option<f64>,
+    pub review_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct NewReview {
+    pub upload_id: i64,
+    /// The uploader.
+    pub user_id: i64,
+    /// Yuan, as the customer claimed it.
+    #[schema(example = 88.5)]
+    pub amount: f64,
+    /// A signed, time-limited link to the photo.
+    pub image_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BadMessage {
+    /// Always 1003.
+    #[schema(example = 1003)]
+    pub code: u32,
+    pub msg: String,
+}
+
+impl BadMessage {
+    /// The socket's refusal of a client message, saying what was wrong.
+    pub fn event(msg: impl Into<String>) -> ServerEvent {
+        ServerEvent::Error(BadMessage { code: 1003, msg: msg.into() })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Subscribed {
+    /// The products whose stock updates this socket now gets, ascending.
+    pub product_ids: Vec<i64>,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// One of each variant.
+    pub(crate) fn every_event() -> Vec<ServerEvent> {
+        vec![
+            ServerEvent::Connected(Connected { user_id: 7, server_time: Timestamp(0) }),
+            ServerEvent::Pong(Pong { server_time: Timestamp(0) }),
+            ServerEvent::PointsUpdate(PointsUpdate {
+                user_id: 7,
+                total_points: 900,
+                change_points: -100,
+                reason: PointsSource::Lottery,
+                description: "抽奖 1 次".into(),
+                operation_id: "b1".into(),
+            }),
+            ServerEvent::LotteryResult(LotteryResult {
+                draw_id: 1,
+                batch_id: "b1".into(),
+                prize_id: 3,
+                prize_name: "500积分".into(),
+                prize_type: PrizeKind::Points,
+                prize_value: 500,
+                is_pity: false,
+                remaining_points: 1400,
+            }),
+            ServerEvent::StockUpdate(StockUpdate { product_id: 9, stock: 4, operation: StockChange::Purchase }),
+            ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 3, stock_left: None }),
+            ServerEvent::WheelWin(WheelWin {
+                masked_user: "138****0000".into(),
+                prize_name: "500积分".into(),
+                prize_type: PrizeKind::Points,
+            }),
+            ServerEvent::ReviewResult(ReviewResult {
+                upload_id: 5,
+                status: ReviewStatus::Approved,
+                points_awarded: 885,
+                actual_amount: Some(88.5),
+                review_reason: None,
+            }),
+            ServerEvent::NewReview(NewReview { upload_id: 5, user_id: 7, amount: 88.5, image_url: "u".into() }),
+            BadMessage::event("not JSON"),
+            ServerEvent::Subscribed(Subscribed { product_ids: vec![1, 2] }),
+        ]
+    }
+
+    #[test]
+    fn every_kind_is_the_wire_type() {
+        let events = every_event();
+        for e in &events {
+            assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
+        }
+        let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
+        assert_eq!(kinds.len(), 11, "one event of each of the 11 kinds");
+    }
+
+    #[test]
+    fn data_keeps_the_published_field_names_and_formats() {
+        let events = every_event();
+        let [_, _, points, result, stock, prize, win, review, ..] = &events[..] else { unreachable!() };
+        assert_eq!(
+            serde_json::to_value(points).unwrap()["data"],
+            json!({ "user_id": 7, "total_points": 900, "change_points": -100, "reason": "lottery",
+                    "description": "抽奖 1 次", "operation_id": "b1" })
+        );
+        assert_eq!(serde_json::to_value(result).unwrap()["data"]["prize_type"], json!("points"));
+        assert_eq!(
+            serde_json::to_value(stock).unwrap()["data"],
+            json!({ "product_id": 9, "stock": 4, "operation": "purchase" })
+        );
+        assert_eq!(serde_json::to_value(prize).unwrap()["data"], json!({ "prize_id": 3, "stock_left": null }));
+        assert_eq!(
+            serde_json::to_value(win).unwrap()["data"],
+            json!({ "masked_user": "138****0000", "prize_name": "500积分", "prize_type": "points" })
+        );
+        assert_eq!(
+            serde_json::to_value(review).unwrap()["data"],
+            json!({ "upload_id": 5, "status": "approved", "points_awarded": 885, "actual_amount": 88.5,
+                    "review_reason": null })
+        );
+    }
+
+    #[test]
+    fn stock_coalesces_per_product_prizes_per_prize_and_the_ticker_as_one() {
+        let keys: Vec<(String, Option<i64>)> =
+            every_event().iter().map(|e| e.latest_key()).map(|(k, p)| (k.into_owned(), p)).collect();
+        assert!(keys.contains(&("stock:9".into(), Some(9))));
+        assert!(keys.contains(&("prize:3".into(), None)));
+        assert!(keys.contains(&("wheel_win".into(), None)));
+    }
+}
