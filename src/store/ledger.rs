@@ -5,7 +5,6 @@
 //! idempotency record and the audit entry.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
@@ -37,7 +36,7 @@ pub struct CommittedChange {
     pub source: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct LedgerRow {
     pub id: i64,
     pub user_id: i64,
@@ -47,21 +46,6 @@ pub struct LedgerRow {
     pub description: String,
     pub related_id: Option<String>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for LedgerRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(LedgerRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            points: row.try_get("points")?,
-            balance_after: row.try_get("balance_after")?,
-            source: row.try_get("source")?,
-            description: row.try_get("description")?,
-            related_id: row.try_get("related_id")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 /// Filters of the points history.

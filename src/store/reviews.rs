@@ -3,14 +3,13 @@
 //! row that names the upload, and the balance.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
 use super::{inserted_id, Store, StoreError, StoreResult};
 use crate::domain::{PageRequest, PointsSource};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct UploadRow {
     pub id: i64,
     pub user_id: i64,
@@ -23,24 +22,6 @@ pub struct UploadRow {
     pub reviewer_id: Option<i64>,
     pub reviewed_at: Option<i64>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for UploadRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(UploadRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            object_key: row.try_get("object_key")?,
-            amount_cents: row.try_get("amount_cents")?,
-            status: row.try_get("status")?,
-            actual_amount_cents: row.try_get("actual_amount_cents")?,
-            points_awarded: row.try_get("points_awarded")?,
-            review_reason: row.try_get("review_reason")?,
-            reviewer_id: row.try_get("reviewer_id")?,
-            reviewed_at: row.try_get("reviewed_at")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 const UPLOAD_COLUMNS: &str = "id, user_id, object_key, amount_cents, status, actual_amount_cents, points_awarded, review_reason, reviewer_id, reviewed_at, created_at";
@@ -82,7 +63,7 @@ pub struct ReviewerTotals {
     pub points_awarded: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct ApplicationRow {
     pub id: i64,
     pub user_id: i64,
@@ -91,20 +72,6 @@ pub struct ApplicationRow {
     pub status: String,
     pub reviewed_at: Option<i64>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for ApplicationRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(ApplicationRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            shop_name: row.try_get("shop_name")?,
-            contact: row.try_get("contact")?,
-            status: row.try_get("status")?,
-            reviewed_at: row.try_get("reviewed_at")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 /// How an application decision went.

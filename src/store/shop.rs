@@ -69,7 +69,7 @@ pub struct CommittedOrder {
 
 pub const EXCHANGE_OPERATION: &str = "exchange";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct OrderRow {
     pub id: i64,
     pub product_id: i64,
@@ -81,23 +81,6 @@ pub struct OrderRow {
     pub delivery_info: Option<String>,
     pub created_at: i64,
     pub verified_at: Option<i64>,
-}
-
-impl<'r> FromRow<'r, AnyRow> for OrderRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(OrderRow {
-            id: row.try_get("id")?,
-            product_id: row.try_get("product_id")?,
-            product_name: row.try_get("product_name")?,
-            quantity: row.try_get("quantity")?,
-            points_cost: row.try_get("points_cost")?,
-            exchange_code: row.try_get("exchange_code")?,
-            status: row.try_get("status")?,
-            delivery_info: row.try_get("delivery_info")?,
-            created_at: row.try_get("created_at")?,
-            verified_at: row.try_get("verified_at")?,
-        })
-    }
 }
 
 /// What a merchant's code verification found.
