@@ -357,10 +357,22 @@ pub(crate) async fn inserted_id(tx: &mut WriteTx, result: sqlx::any::AnyQueryRes
     }
 }
 
-/// Reads a BIGINT flag column (0/1) as a bool.
+/// A flag column as the schema stores it: BIGINT 0/1, because the Any driver has no portable
+/// BOOLEAN. A derived row reads it into a plain `bool` field with `#[sqlx(try_from = "Flag")]`.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct Flag(i64);
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0 != 0
+    }
+}
+
+/// Reads a flag column as a bool, for rows that are mapped by hand.
 pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
     use sqlx::Row;
-    Ok(row.try_get::<i64, _>(col)? != 0)
+    Ok(row.try_get::<Flag, _>(col)?.into())
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::domain::{PageRequest, PointsSource};
 
 const PRODUCT_COLUMNS: &str = "id, name, description, category, exchange_points, stock, sales_count, image, is_hot, rating, sort_order, active, created_at";
 
+// Mapped by hand rather than derived: `Product` belongs to the domain, which knows no sqlx.
 impl<'r> FromRow<'r, AnyRow> for Product {
     fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Product {

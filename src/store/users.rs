@@ -1,13 +1,12 @@
 //! Customer accounts: creation with the sign-up grant, profile, roles, bans, search.
 
-use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use super::audit::{self, AuditEntry};
-use super::{flag, inserted_id, Store, StoreResult};
+use super::{inserted_id, Flag, Store, StoreResult};
 use crate::domain::{PageRequest, PointsSource};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub phone: String,
@@ -15,27 +14,12 @@ pub struct UserRow {
     pub avatar: String,
     pub points: i64,
     pub pity_count: i64,
+    #[sqlx(try_from = "Flag")]
     pub is_merchant: bool,
+    #[sqlx(try_from = "Flag")]
     pub is_banned: bool,
     pub created_at: i64,
     pub last_login: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for UserRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(UserRow {
-            id: row.try_get("id")?,
-            phone: row.try_get("phone")?,
-            nickname: row.try_get("nickname")?,
-            avatar: row.try_get("avatar")?,
-            points: row.try_get("points")?,
-            pity_count: row.try_get("pity_count")?,
-            is_merchant: flag(row, "is_merchant")?,
-            is_banned: flag(row, "is_banned")?,
-            created_at: row.try_get("created_at")?,
-            last_login: row.try_get("last_login")?,
-        })
-    }
 }
 
 const COLUMNS: &str = "id, phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, last_login";

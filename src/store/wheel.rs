@@ -9,7 +9,7 @@ use super::audit::{self, AuditEntry};
 use std::collections::BTreeMap;
 
 use super::{
-    flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult,
+    flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Flag, Store, StoreError, StoreResult,
     WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
@@ -106,7 +106,7 @@ const DRAW_INSERT_COLUMNS: &[&str] = &[
     "created_at",
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct DrawRow {
     pub id: i64,
     pub prize_id: i64,
@@ -114,33 +114,15 @@ pub struct DrawRow {
     pub prize_type: String,
     pub prize_value: i64,
     pub angle: i64,
+    #[sqlx(try_from = "Flag")]
     pub is_pity: bool,
+    #[sqlx(try_from = "Flag")]
     pub is_near_miss: bool,
     pub points_cost: i64,
     pub redemption_code: Option<String>,
     pub status: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for DrawRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(DrawRow {
-            id: row.try_get("id")?,
-            prize_id: row.try_get("prize_id")?,
-            prize_name: row.try_get("prize_name")?,
-            prize_type: row.try_get("prize_type")?,
-            prize_value: row.try_get("prize_value")?,
-            angle: row.try_get("angle")?,
-            is_pity: flag(row, "is_pity")?,
-            is_near_miss: flag(row, "is_near_miss")?,
-            points_cost: row.try_get("points_cost")?,
-            redemption_code: row.try_get("redemption_code")?,
-            status: row.try_get("status")?,
-            used_at: row.try_get("used_at")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at";
