@@ -63,7 +63,7 @@ pub async fn insert(tx: &mut WriteTx, e: &AuditEntry) -> StoreResult<()> {
     .bind(render(&e.before))
     .bind(render(&e.after))
     .bind(e.at)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }

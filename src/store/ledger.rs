@@ -83,7 +83,7 @@ impl Store {
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         if updated != 1 {
@@ -104,7 +104,7 @@ impl Store {
         .bind(w.related_id.clone())
         .bind(w.idempotency.as_ref().map(|(k, _)| k.clone()))
         .bind(w.at)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let record_id = inserted_id(&mut tx, result).await?;
         let committed = CommittedChange {
@@ -143,7 +143,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
             .bind(before)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         tx.commit().await?;

@@ -102,7 +102,7 @@ impl Store {
         .bind(size)
         .bind(amount_cents)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let id = inserted_id(&mut tx, result).await?;
         tx.commit().await?;
@@ -179,7 +179,7 @@ impl Store {
         .bind(reviewer_id)
         .bind(now)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit().await?;
@@ -201,7 +201,7 @@ impl Store {
         .bind(w.at)
         .bind(w.upload_id)
         .bind(w.user_id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         if moved != 1 {
@@ -218,7 +218,7 @@ impl Store {
         .bind("消费小票审核通过")
         .bind(w.upload_id.to_string())
         .bind(w.at)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let record_id = inserted_id(&mut tx, credit).await?;
         let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
@@ -226,7 +226,7 @@ impl Store {
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         if updated != 1 {
@@ -245,12 +245,12 @@ impl Store {
         )
         .bind(id)
         .bind(user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn())
         .await?;
         if key.is_some() {
             sqlx::query("DELETE FROM photo_uploads WHERE id = ? AND status = 'pending'")
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         tx.commit().await?;
@@ -312,7 +312,7 @@ impl Store {
             "SELECT id, user_id, shop_name, contact, status, reviewed_at, created_at FROM merchant_applications WHERE user_id = ? AND status = 'pending'",
         )
         .bind(user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn())
         .await?;
         if let Some(e) = existing {
             return Ok(e);
@@ -322,7 +322,7 @@ impl Store {
             .bind(shop_name)
             .bind(contact)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         let id = inserted_id(&mut tx, result).await?;
         tx.commit().await?;
@@ -368,7 +368,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT user_id, status FROM merchant_applications WHERE id = ?")
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let Some(row) = row else { return Ok(ApplicationDecision::NotFound) };
         let status: String = row.try_get("status")?;
@@ -381,13 +381,13 @@ impl Store {
             .bind(audit_entry.actor_id)
             .bind(audit_entry.at)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         if approve {
             sqlx::query("UPDATE users SET is_merchant = 1, updated_at = ? WHERE id = ?")
                 .bind(audit_entry.at)
                 .bind(user_id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         audit::insert(&mut tx, audit_entry).await?;

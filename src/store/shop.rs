@@ -160,7 +160,7 @@ impl Store {
 
     pub async fn seed_demo_shop(&self, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&mut **tx).await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(tx.conn()).await?;
         if existing > 0 {
             return Ok(false);
         }
@@ -225,7 +225,7 @@ impl Store {
         let sql =
             format!("UPDATE products SET {} WHERE id = ?", sets.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "));
         let q = bind_all(sqlx::query(&sql), sets.into_iter().map(|(_, b)| b).collect());
-        q.bind(id).execute(&mut **tx).await?;
+        q.bind(id).execute(tx.conn()).await?;
         let after = fetch_product(&mut tx, id).await?;
         entry.after = Some(product_json(&after));
         audit::insert(&mut tx, &entry).await?;
@@ -240,7 +240,7 @@ impl Store {
         sqlx::query("UPDATE products SET active = 0, updated_at = ? WHERE id = ?")
             .bind(audit_entry.at)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         let mut entry = audit_entry.clone();
         entry.before = Some(json!({ "active": before.active }));
@@ -262,7 +262,7 @@ impl Store {
         .bind(quantity)
         .bind(audit_entry.at)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let mut entry = audit_entry.clone();
         entry.before = Some(json!({ "stock": before.stock }));
@@ -339,7 +339,7 @@ impl Store {
             .bind(at)
             .bind(product)
             .bind(quantity)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
             if took != 1 {
@@ -410,7 +410,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let order = sqlx::query("SELECT id, user_id, product_name, quantity, status, verified_at FROM exchange_orders WHERE exchange_code = ?")
             .bind(code)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         if let Some(o) = order {
             let id: i64 = o.try_get("id")?;
@@ -418,7 +418,7 @@ impl Store {
                 .bind(now)
                 .bind(merchant_id)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected();
             if done != 1 {
@@ -434,7 +434,7 @@ impl Store {
         }
         let prize = sqlx::query("SELECT id, user_id, prize_name, used_at FROM lottery_draws WHERE redemption_code = ?")
             .bind(code)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let Some(p) = prize else { return Ok(Verification::Unknown) };
         let id: i64 = p.try_get("id")?;
@@ -442,7 +442,7 @@ impl Store {
             sqlx::query("UPDATE lottery_draws SET status = 'used', used_at = ? WHERE id = ? AND status = 'unused'")
                 .bind(now)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected();
         if done != 1 {
@@ -468,7 +468,7 @@ pub fn product_json(p: &Product) -> serde_json::Value {
 
 async fn fetch_product_opt(tx: &mut WriteTx, id: i64) -> StoreResult<Option<Product>> {
     let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?");
-    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&mut ***tx).await?)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(tx.conn()).await?)
 }
 
 async fn fetch_product(tx: &mut WriteTx, id: i64) -> StoreResult<Product> {
@@ -493,7 +493,7 @@ async fn insert_product(tx: &mut WriteTx, p: &ProductPatch, now: i64) -> StoreRe
     .bind(p.sort_order.unwrap_or(0))
     .bind(now)
     .bind(now)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     inserted_id(tx, result).await
 }

@@ -65,7 +65,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let id = inserted_id(&mut tx, result).await?;
         sqlx::query(
@@ -78,7 +78,7 @@ impl Store {
         .bind(PointsSource::Register.as_str())
         .bind("新用户注册奖励")
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(UserRow {
@@ -97,7 +97,7 @@ impl Store {
 
     pub async fn touch_login(&self, id: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(&mut **tx).await?;
+        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(tx.conn()).await?;
         tx.commit().await
     }
 
@@ -114,7 +114,7 @@ impl Store {
                 .bind(n)
                 .bind(now)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         if let Some(a) = avatar {
@@ -122,7 +122,7 @@ impl Store {
                 .bind(a)
                 .bind(now)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         tx.commit().await
@@ -140,11 +140,11 @@ impl Store {
     ) -> StoreResult<Option<bool>> {
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {} FROM users WHERE id = ?", which.column());
-        let Some(before) = sqlx::query_scalar::<_, i64>(&sql).bind(id).fetch_optional(&mut **tx).await? else {
+        let Some(before) = sqlx::query_scalar::<_, i64>(&sql).bind(id).fetch_optional(tx.conn()).await? else {
             return Ok(None);
         };
         let sql = format!("UPDATE users SET {} = ?, updated_at = ? WHERE id = ?", which.column());
-        sqlx::query(&sql).bind(on as i64).bind(audit.at).bind(id).execute(&mut **tx).await?;
+        sqlx::query(&sql).bind(on as i64).bind(audit.at).bind(id).execute(tx.conn()).await?;
         audit.before = Some(serde_json::json!({ which.column(): before != 0 }));
         audit.after = Some(serde_json::json!({ which.column(): on }));
         audit::insert(&mut tx, &audit).await?;

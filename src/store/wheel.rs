@@ -168,7 +168,7 @@ impl Store {
     /// Seeds the contract's demo wheel when no wheel exists. Returns whether it seeded.
     pub async fn seed_demo_wheel(&self, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wheel_prizes").fetch_one(&mut **tx).await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wheel_prizes").fetch_one(tx.conn()).await?;
         if existing > 0 {
             return Ok(false);
         }
@@ -181,10 +181,10 @@ impl Store {
     /// Replaces all eight sectors at once; returns them with their new ids.
     pub async fn replace_sectors(&self, sectors: &[Sector], audit_entry: &AuditEntry) -> StoreResult<Vec<Sector>> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE active = 1").execute(&mut **tx).await?;
+        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE active = 1").execute(tx.conn()).await?;
         let saved = insert_sectors(&mut tx, sectors, audit_entry.at).await?;
         let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM wheel_settings WHERE id = 1").fetch_one(&mut **tx).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM wheel_settings WHERE id = 1").fetch_one(tx.conn()).await?;
         if exists == 0 {
             write_settings(&mut tx, &WheelSettings::demo(), audit_entry.at).await?;
         }
@@ -211,7 +211,7 @@ impl Store {
         .bind(add)
         .bind(add)
         .bind(prize_id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         if updated != 1 {
@@ -219,7 +219,7 @@ impl Store {
         }
         let left: i64 = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
             .bind(prize_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(tx.conn())
             .await?;
         audit::insert(&mut tx, audit_entry).await?;
         tx.commit().await?;
@@ -333,7 +333,7 @@ impl Store {
                     .bind(units)
                     .bind(prize)
                     .bind(units)
-                    .execute(&mut **tx)
+                    .execute(tx.conn())
                     .await?
                     .rows_affected();
             if took != 1 {
@@ -442,7 +442,7 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
         .bind(s.is_pity_prize as i64)
         .bind(s.is_fallback as i64)
         .bind(now)
-        .execute(&mut ***tx)
+        .execute(tx.conn())
         .await?;
         let id = inserted_id(tx, result).await?;
         saved.push(Sector { id, ..s.clone() });
@@ -452,7 +452,7 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
 
 async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreResult<()> {
     // Delete + insert is the one upsert both dialects spell the same way.
-    sqlx::query("DELETE FROM wheel_settings WHERE id = 1").execute(&mut ***tx).await?;
+    sqlx::query("DELETE FROM wheel_settings WHERE id = 1").execute(tx.conn()).await?;
     sqlx::query(
         "INSERT INTO wheel_settings (id, campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at, updated_at) \
          VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -465,7 +465,7 @@ async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreR
     .bind(s.starts_at)
     .bind(s.ends_at)
     .bind(now)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
