@@ -238,7 +238,6 @@ impl Store {
         let mut ledger_rows: Vec<Vec<Bind>> = Vec::with_capacity(writes.len() * 2);
         let mut idempotency_rows: Vec<Vec<Bind>> = Vec::new();
         let mut prize_units: BTreeMap<i64, i64> = BTreeMap::new();
-        let mut wallets: Vec<Bind> = Vec::new();
         let mut committed = Vec::with_capacity(writes.len());
         for w in writes {
             let n = w.draws.len() as i64;
@@ -305,7 +304,6 @@ impl Store {
                     is_activity: d.prize.is_activity,
                 });
             }
-            wallets.extend([Bind::Int(w.user_id), Bind::Int(balance), Bind::Int(w.pity_after)]);
             let batch = CommittedBatch {
                 batch_id: w.batch_id.clone(),
                 user_id: w.user_id,
