@@ -25,11 +25,9 @@ const WAIT: Duration = Duration::from_secs(10);
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Percent-encodes a query value (category names are Chinese).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+/// A form-encoded query string (category names are Chinese).
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 fn int(v: &Value, key: &str) -> i64 {
@@ -117,18 +115,9 @@ async fn redeem(server: &TestServer, c: &Customer, body: Value) -> (StatusCode, 
 }
 
 async fn redeem_with_key(server: &TestServer, c: &Customer, key: &str, body: Value) -> (StatusCode, Value) {
-    let resp = server
-        .http
-        .post(server.url("/api/exchange/redeem"))
-        .bearer_auth(&c.token)
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
+    server
+        .call_with(Method::POST, "/api/exchange/redeem", Some(&c.token), Some(body), &[("Idempotency-Key", key)])
         .await
-        .expect("request");
-    let status = resp.status();
-    let text = resp.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body: {text}")))
 }
 
 async fn orders(server: &TestServer, c: &Customer, query: &str) -> Value {
@@ -291,13 +280,13 @@ async fn the_catalogue_shows_every_field_and_each_filter_returns_exactly_its_mat
     let names: HashSet<&str> = cats.keys().map(String::as_str).collect();
     assert_eq!(names, HashSet::from(["饮品", "小吃", "代金券"]));
     for name in cats.keys() {
-        let data = catalogue(&server, &c, &format!("category={}&limit=50", enc(name))).await;
+        let data = catalogue(&server, &c, &query_string(&[("category", name.as_str()), ("limit", "50")])).await;
         let got: HashSet<i64> = ids(&list(&data)).into_iter().collect();
         let expected: HashSet<i64> =
             all.iter().filter(|p| p["category"] == name.as_str()).map(|p| int(p, "id")).collect();
         assert_eq!(got, expected, "category {name}");
     }
-    let data = catalogue(&server, &c, &format!("category={}&min_points=400", enc("饮品"))).await;
+    let data = catalogue(&server, &c, &query_string(&[("category", "饮品"), ("min_points", "400")])).await;
     let got: HashSet<i64> = ids(&list(&data)).into_iter().collect();
     let expected: HashSet<i64> =
         all.iter().filter(|p| p["category"] == "饮品" && pts(p) >= 400).map(|p| int(p, "id")).collect();
@@ -360,7 +349,9 @@ async fn sorting_follows_each_whitelisted_column_and_pages_cover_the_catalogue_o
         ("created_at", "DESC", ["D", "C", "B", "A"]),
     ];
     for (sort_by, dir, expected) in cases {
-        let data = catalogue(&server, &c, &format!("category={}&sort_by={sort_by}&sort_order={dir}", enc(cat))).await;
+        let data =
+            catalogue(&server, &c, &query_string(&[("category", cat), ("sort_by", sort_by), ("sort_order", dir)]))
+                .await;
         let names: Vec<String> = list(&data).iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
         assert_eq!(names, expected, "sort_by={sort_by} sort_order={dir}");
     }
@@ -798,7 +789,7 @@ async fn admins_create_edit_restock_and_delist_products_with_an_audit_trail(back
     for key in ["name", "description", "category", "exchange_points", "stock", "image", "is_hot"] {
         assert_eq!(created[key], input[key], "{key} in {created}");
     }
-    let listed = list(&catalogue(&server, &c, &format!("category={}", enc("新品"))).await);
+    let listed = list(&catalogue(&server, &c, &query_string(&[("category", "新品")])).await);
     assert_eq!(ids(&listed), vec![id]);
     assert_product_shape(&listed[0]);
     for key in ["name", "description", "category", "exchange_points", "stock", "image", "is_hot"] {
@@ -890,7 +881,7 @@ async fn admins_create_edit_restock_and_delist_products_with_an_audit_trail(back
     let all = everything(&server, &c).await;
     assert_eq!(all.len(), 9);
     assert!(by_id(&all, id).is_none() && by_id(&all, tart).is_none());
-    assert_eq!(catalogue(&server, &c, &format!("category={}", enc("新品"))).await["pagination"]["total"], 0);
+    assert_eq!(catalogue(&server, &c, &query_string(&[("category", "新品")])).await["pagination"]["total"], 0);
     let cats = categories(&server).await;
     assert_eq!(cats.get("新品").copied().unwrap_or(0), 0, "{cats:?}");
     assert_eq!(cats.get("小吃"), Some(&(cats_before["小吃"] - 1)));
@@ -1064,7 +1055,7 @@ async fn a_thousand_concurrent_redemptions_of_fifty_units_sell_exactly_fifty(bac
     assert_eq!((sold, refused), (50, 950));
 
     let c0 = &customers[0];
-    let product = list(&catalogue(&server, c0, &format!("category={}", enc("限量"))).await)[0].clone();
+    let product = list(&catalogue(&server, c0, &query_string(&[("category", "限量")])).await)[0].clone();
     assert_eq!(product["id"], pid);
     assert_eq!((stock(&product), int(&product, "sales_count")), (0, 50));
     assert_eq!(product["status"], "sold_out");
@@ -1220,7 +1211,7 @@ async fn sigkill_during_a_redemption_burst_keeps_every_acknowledged_order(backen
         assert_eq!(server.balance(&c).await, 1000 - spent, "user {} paid for exactly the orders that exist", c.user_id);
     }
     let c0 = server.login(&customers[0].phone).await;
-    let product = list(&catalogue(&server, &c0, &format!("category={}", enc("崩溃"))).await)[0].clone();
+    let product = list(&catalogue(&server, &c0, &query_string(&[("category", "崩溃")])).await)[0].clone();
     assert_eq!(product["id"], pid);
     assert_eq!(stock(&product), initial_stock - units, "stock agrees with the orders that exist");
     assert_eq!(int(&product, "sales_count"), units);

@@ -317,9 +317,24 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with extra request headers (`Idempotency-Key`, `X-Request-Id`, …).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -409,6 +424,7 @@ impl Drop for TestServer {
         if std::thread::panicking() {
             eprintln!("--- server log (last lines) ---\n{}", self.log_tail(self.starts));
         }
+        // The database itself is dropped by the `db` field, after this.
         self.kill9();
     }
 }
@@ -416,7 +432,6 @@ impl Drop for TestServer {
 fn rand_suffix() -> u32 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        // The database itself is dropped by the `db` field, after this.
     h.write_u64(COUNTER.load(Ordering::Relaxed));
     (h.finish() % 1_000_000) as u32
 }
