@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{mysql_base, Backend};
+use common::{fresh_database, Backend, TestDatabase};
 use restaurant_lottery::domain::shop::ProductPatch;
 use restaurant_lottery::store::audit::AuditEntry;
 use restaurant_lottery::store::group_commit::{DrawCommitter, ExchangeCommitter};
@@ -12,34 +12,14 @@ use restaurant_lottery::store::shop::ExchangeWrite;
 use restaurant_lottery::store::wheel::{DrawBatchWrite, DrawWrite};
 use restaurant_lottery::store::Store;
 
-async fn fresh_store(backend: Backend) -> (Store, tempfile::TempDir, Option<String>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (url, db) = match backend {
-        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("g.db").display()), None),
-        Backend::MariaDb => {
-            let name = format!("rl_test_gc_{}_{}", std::process::id(), rand_tag());
-            (format!("{}/{name}", mysql_base()), Some(name))
-        }
-    };
-    let store = Store::connect(&url, 8).await.expect("connect");
+/// A migrated store with the demo wheel, on a database of its own; keep the guard alive for as
+/// long as the store is used (dropping it drops the database).
+async fn fresh_store(backend: Backend) -> (Store, TestDatabase) {
+    let db = fresh_database(backend);
+    let store = Store::connect(&db.url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
     store.seed_demo_wheel(0).await.expect("seed");
-    (store, dir, db)
-}
-
-fn rand_tag() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64 % 1_000_000_007)
-        .unwrap_or(7)
-}
-
-fn drop_db(db: Option<String>) {
-    if let Some(db) = db {
-        let _ = std::process::Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-u", "root", "-e", &format!("DROP DATABASE IF EXISTS `{db}`")])
-            .status();
-    }
+    (store, db)
 }
 
 /// A single draw of 100积分 (points 100) for a customer believed to hold `balance`.
@@ -61,7 +41,7 @@ async fn write_for(store: &Store, user_id: i64, balance: i64) -> DrawBatchWrite 
 }
 
 async fn one_bad_write_is_refused_alone(backend: Backend) {
-    let (store, _dir, db) = fresh_store(backend).await;
+    let (store, _db) = fresh_store(backend).await;
     let mut writes = Vec::new();
     for i in 0..40 {
         let u = store.create_user(&format!("1350000{:04}", i), "x", 1000, 0).await.expect("user");
@@ -99,13 +79,12 @@ async fn one_bad_write_is_refused_alone(backend: Backend) {
     let report = store.reconcile().await.expect("reconcile");
     assert!(report.violations.is_empty(), "{:?}", report.violations);
     assert_eq!(report.ledger_rows_checked, 40 + 39 * 2, "sign-up grants + a debit and a credit per good write");
-    drop_db(db);
 }
 
 /// The same for shop redemptions, which share one hot product row: one group, one guarded
 /// stock decrement, and the stale wallet refused alone.
 async fn one_bad_redemption_is_refused_alone(backend: Backend) {
-    let (store, _dir, db) = fresh_store(backend).await;
+    let (store, _db) = fresh_store(backend).await;
     let audit = AuditEntry {
         actor_kind: "admin",
         actor_id: 1,
@@ -164,7 +143,6 @@ async fn one_bad_redemption_is_refused_alone(backend: Backend) {
     assert_eq!(store.product(product.id).await.unwrap().unwrap().stock, 30 - 19);
     let report = store.reconcile().await.expect("reconcile");
     assert!(report.violations.is_empty(), "{:?}", report.violations);
-    drop_db(db);
 }
 
 both_backends!(one_bad_write_is_refused_alone, one_bad_redemption_is_refused_alone);

@@ -1,12 +1,12 @@
 //! The points shop as its three kinds of client see it, on both backends: the customer's
-//! catalogue (every field, every filter, every whitelisted sort, pagination, bad parameters),
-//! redemptions through `/redeem` and `/submit` (points, stock, sales and orders move together,
-//! refusals move nothing, an `Idempotency-Key` charges once even across a SIGKILL), the merchant's
-//! code verification (exchange orders and wheel prizes, exactly once, live role checks), the
-//! admin's product management with its audit trail, the `stock_update` / `points_update` pushes,
-//! and the two invariants under load: 1,000 concurrent redemptions of 50 units sell exactly 50,
-//! and a SIGKILL in the middle of a burst loses no acknowledged order. Every mutating test ends
-//! with `reconcile`.
+//! catalogue (every field, every filter, the 全部 tab, every whitelisted sort and its default
+//! direction, pagination, bad parameters), redemptions through `/redeem` and `/submit` (points,
+//! stock, sales and orders move together, refusals move nothing, an `Idempotency-Key` charges
+//! once even across a SIGKILL), the merchant's code verification (exchange orders and wheel
+//! prizes, exactly once, live role checks), the admin's product management with its audit trail,
+//! the `stock_update` / `points_update` pushes, and the two invariants under load: 1,000
+//! concurrent redemptions of 50 units sell exactly 50, and a SIGKILL in the middle of a burst
+//! loses no acknowledged order. Every mutating test ends with `reconcile`.
 
 mod common;
 
@@ -25,11 +25,9 @@ const WAIT: Duration = Duration::from_secs(10);
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Percent-encodes a query value (category names are Chinese).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b == b'_' { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+/// A form-encoded query string (category names are Chinese).
+fn query_string(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 fn int(v: &Value, key: &str) -> i64 {
@@ -117,18 +115,9 @@ async fn redeem(server: &TestServer, c: &Customer, body: Value) -> (StatusCode, 
 }
 
 async fn redeem_with_key(server: &TestServer, c: &Customer, key: &str, body: Value) -> (StatusCode, Value) {
-    let resp = server
-        .http
-        .post(server.url("/api/exchange/redeem"))
-        .bearer_auth(&c.token)
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
+    server
+        .call_with(Method::POST, "/api/exchange/redeem", Some(&c.token), Some(body), &[("Idempotency-Key", key)])
         .await
-        .expect("request");
-    let status = resp.status();
-    let text = resp.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON body: {text}")))
 }
 
 async fn orders(server: &TestServer, c: &Customer, query: &str) -> Value {
@@ -291,13 +280,13 @@ async fn the_catalogue_shows_every_field_and_each_filter_returns_exactly_its_mat
     let names: HashSet<&str> = cats.keys().map(String::as_str).collect();
     assert_eq!(names, HashSet::from(["饮品", "小吃", "代金券"]));
     for name in cats.keys() {
-        let data = catalogue(&server, &c, &format!("category={}&limit=50", enc(name))).await;
+        let data = catalogue(&server, &c, &query_string(&[("category", name.as_str()), ("limit", "50")])).await;
         let got: HashSet<i64> = ids(&list(&data)).into_iter().collect();
         let expected: HashSet<i64> =
             all.iter().filter(|p| p["category"] == name.as_str()).map(|p| int(p, "id")).collect();
         assert_eq!(got, expected, "category {name}");
     }
-    let data = catalogue(&server, &c, &format!("category={}&min_points=400", enc("饮品"))).await;
+    let data = catalogue(&server, &c, &query_string(&[("category", "饮品"), ("min_points", "400")])).await;
     let got: HashSet<i64> = ids(&list(&data)).into_iter().collect();
     let expected: HashSet<i64> =
         all.iter().filter(|p| p["category"] == "饮品" && pts(p) >= 400).map(|p| int(p, "id")).collect();
@@ -360,7 +349,9 @@ async fn sorting_follows_each_whitelisted_column_and_pages_cover_the_catalogue_o
         ("created_at", "DESC", ["D", "C", "B", "A"]),
     ];
     for (sort_by, dir, expected) in cases {
-        let data = catalogue(&server, &c, &format!("category={}&sort_by={sort_by}&sort_order={dir}", enc(cat))).await;
+        let data =
+            catalogue(&server, &c, &query_string(&[("category", cat), ("sort_by", sort_by), ("sort_order", dir)]))
+                .await;
         let names: Vec<String> = list(&data).iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
         assert_eq!(names, expected, "sort_by={sort_by} sort_order={dir}");
     }
@@ -417,6 +408,56 @@ async fn sorting_follows_each_whitelisted_column_and_pages_cover_the_catalogue_o
     }
     // Still all there after the injection attempts.
     assert_eq!(everything(&server, &c).await.len(), 14);
+    server.assert_reconciled();
+}
+
+/// What the mini-program relies on when it sends no more than it must: its first tab, 全部,
+/// lists every category (as an empty or absent category does), and a sort key without a
+/// direction sorts the way a customer reads it: best sellers and newest first, cheapest first.
+async fn the_all_tab_lists_every_category_and_each_sort_key_has_its_natural_direction(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let c = server.login(&phone(80, 1)).await;
+    grant(&server, &admin, &c, 5000).await;
+
+    // 全部, an empty category and none at all: the same products in the same order.
+    let all = everything(&server, &c).await;
+    assert_eq!(all.len(), 10, "the demo shop has ten products");
+    for query in [query_string(&[("category", "全部"), ("limit", "50")]), "category=&limit=50".to_string()] {
+        let data = catalogue(&server, &c, &query).await;
+        assert_eq!(ids(&list(&data)), ids(&all), "{query} lists every category");
+        assert_eq!(data["pagination"]["total"], 10, "{query}");
+    }
+    let cheap_all = catalogue(&server, &c, &query_string(&[("category", "全部"), ("max_points", "400")])).await;
+    let cheap = catalogue(&server, &c, "max_points=400").await;
+    assert!(!list(&cheap).is_empty());
+    assert_eq!(ids(&list(&cheap_all)), ids(&list(&cheap)), "全部 combines with the other filters");
+    let drinks = list(&catalogue(&server, &c, &query_string(&[("category", "饮品"), ("limit", "50")])).await);
+    assert!(!drinks.is_empty() && drinks.len() < all.len() && drinks.iter().all(|p| p["category"] == "饮品"));
+
+    // Best sellers first when sorting by sales without a direction.
+    for (name, quantity) in [("蛋挞", 3), ("薯条", 2), ("柠檬茶", 1)] {
+        let id = named(&all, name)["id"].clone();
+        assert_ok(&redeem(&server, &c, json!({ "product_id": id, "quantity": quantity })).await);
+    }
+    let best = list(&catalogue(&server, &c, "sort_by=sales_count&limit=50").await);
+    let names: Vec<&str> = best.iter().take(3).map(|p| p["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["蛋挞", "薯条", "柠檬茶"], "best sellers first");
+    let sales: Vec<i64> = best.iter().map(|p| int(p, "sales_count")).collect();
+    assert!(sales.windows(2).all(|w| w[0] >= w[1]), "sales_count descending: {sales:?}");
+
+    // The newest product first when sorting by creation time without a direction.
+    let newest = create_product(&server, &admin, new_product("新到奶盖", "饮品", 600, 10, 20)).await;
+    let recent = list(&catalogue(&server, &c, "sort_by=created_at&limit=1").await);
+    assert_eq!(ids(&recent), [int(&newest, "id")], "newest first");
+
+    // The cheapest first by price, and the shop's own order by default.
+    let by_price: Vec<i64> =
+        list(&catalogue(&server, &c, "sort_by=exchange_points&limit=50").await).iter().map(pts).collect();
+    assert_eq!(by_price.len(), 11);
+    assert!(by_price.windows(2).all(|w| w[0] <= w[1]), "exchange_points ascending: {by_price:?}");
+    let shop_order: Vec<i64> = everything(&server, &c).await.iter().map(|p| int(p, "sort_order")).collect();
+    assert!(shop_order.windows(2).all(|w| w[0] <= w[1]), "sort_order ascending: {shop_order:?}");
     server.assert_reconciled();
 }
 
@@ -798,7 +839,7 @@ async fn admins_create_edit_restock_and_delist_products_with_an_audit_trail(back
     for key in ["name", "description", "category", "exchange_points", "stock", "image", "is_hot"] {
         assert_eq!(created[key], input[key], "{key} in {created}");
     }
-    let listed = list(&catalogue(&server, &c, &format!("category={}", enc("新品"))).await);
+    let listed = list(&catalogue(&server, &c, &query_string(&[("category", "新品")])).await);
     assert_eq!(ids(&listed), vec![id]);
     assert_product_shape(&listed[0]);
     for key in ["name", "description", "category", "exchange_points", "stock", "image", "is_hot"] {
@@ -890,7 +931,7 @@ async fn admins_create_edit_restock_and_delist_products_with_an_audit_trail(back
     let all = everything(&server, &c).await;
     assert_eq!(all.len(), 9);
     assert!(by_id(&all, id).is_none() && by_id(&all, tart).is_none());
-    assert_eq!(catalogue(&server, &c, &format!("category={}", enc("新品"))).await["pagination"]["total"], 0);
+    assert_eq!(catalogue(&server, &c, &query_string(&[("category", "新品")])).await["pagination"]["total"], 0);
     let cats = categories(&server).await;
     assert_eq!(cats.get("新品").copied().unwrap_or(0), 0, "{cats:?}");
     assert_eq!(cats.get("小吃"), Some(&(cats_before["小吃"] - 1)));
@@ -1064,7 +1105,7 @@ async fn a_thousand_concurrent_redemptions_of_fifty_units_sell_exactly_fifty(bac
     assert_eq!((sold, refused), (50, 950));
 
     let c0 = &customers[0];
-    let product = list(&catalogue(&server, c0, &format!("category={}", enc("限量"))).await)[0].clone();
+    let product = list(&catalogue(&server, c0, &query_string(&[("category", "限量")])).await)[0].clone();
     assert_eq!(product["id"], pid);
     assert_eq!((stock(&product), int(&product, "sales_count")), (0, 50));
     assert_eq!(product["status"], "sold_out");
@@ -1220,7 +1261,7 @@ async fn sigkill_during_a_redemption_burst_keeps_every_acknowledged_order(backen
         assert_eq!(server.balance(&c).await, 1000 - spent, "user {} paid for exactly the orders that exist", c.user_id);
     }
     let c0 = server.login(&customers[0].phone).await;
-    let product = list(&catalogue(&server, &c0, &format!("category={}", enc("崩溃"))).await)[0].clone();
+    let product = list(&catalogue(&server, &c0, &query_string(&[("category", "崩溃")])).await)[0].clone();
     assert_eq!(product["id"], pid);
     assert_eq!(stock(&product), initial_stock - units, "stock agrees with the orders that exist");
     assert_eq!(int(&product, "sales_count"), units);
@@ -1232,6 +1273,7 @@ async fn sigkill_during_a_redemption_burst_keeps_every_acknowledged_order(backen
 both_backends!(
     the_catalogue_shows_every_field_and_each_filter_returns_exactly_its_matches,
     sorting_follows_each_whitelisted_column_and_pages_cover_the_catalogue_once,
+    the_all_tab_lists_every_category_and_each_sort_key_has_its_natural_direction,
     redeeming_by_product_or_commodity_id_debits_points_moves_stock_and_lists_the_order,
     refused_redemptions_change_no_balance_stock_order_or_ledger,
     asking_for_more_units_than_the_stock_is_4002_whatever_the_quantity,

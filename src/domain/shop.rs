@@ -180,6 +180,27 @@ impl SortBy {
             SortBy::CreatedAt => "created_at",
         }
     }
+
+    /// The direction when the client names none: the shop's own order and the cheapest first
+    /// ascending (as the seeds list them), the best sellers and the newest first descending.
+    pub fn descending_by_default(self) -> bool {
+        match self {
+            SortBy::SortOrder | SortBy::ExchangePoints => false,
+            SortBy::SalesCount | SortBy::CreatedAt => true,
+        }
+    }
+}
+
+/// The mini-program's first catalogue tab, which lists every category.
+pub const ALL_CATEGORIES: &str = "全部";
+
+/// The category a catalogue query keeps: `None` (every category) when the value is absent, empty,
+/// or 全部; otherwise the checked name.
+pub fn category_filter(raw: Option<&str>) -> Result<Option<String>, DomainError> {
+    match raw.map(str::trim) {
+        None | Some("") | Some(ALL_CATEGORIES) => Ok(None),
+        Some(c) => text("category", c, 1, 32).map(Some),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,15 +256,12 @@ impl ProductQuery {
             })?,
         };
         let descending = match get("sort_order").map(|s| s.to_ascii_uppercase()) {
-            None => sort_by != SortBy::SortOrder,
+            None => sort_by.descending_by_default(),
             Some(s) if s == "ASC" => false,
             Some(s) if s == "DESC" => true,
             Some(_) => return Err(DomainError::invalid("sort_order", "must be ASC or DESC")),
         };
-        let category = match get("category") {
-            None => None,
-            Some(c) => Some(text("category", c, 1, 32)?),
-        };
+        let category = category_filter(get("category"))?;
         Ok(ProductQuery { category, min_points, max_points, stock_status, sort_by, descending, page })
     }
 }
@@ -295,6 +313,32 @@ mod tests {
             assert!(query(&[("sort_by", bad)]).is_err(), "{bad}");
         }
         assert!(query(&[("sort_order", "sideways")]).is_err());
+    }
+
+    #[test]
+    fn each_sort_key_has_its_default_direction() {
+        let expected = [("sort_order", false), ("exchange_points", false), ("sales_count", true), ("created_at", true)];
+        for (name, descending) in expected {
+            let by = SortBy::parse(name).unwrap();
+            assert_eq!(by.descending_by_default(), descending, "{name}");
+            assert_eq!(query(&[("sort_by", name)]).unwrap().descending, descending, "{name}");
+            // A direction the client names wins over the default.
+            assert!(!query(&[("sort_by", name), ("sort_order", "ASC")]).unwrap().descending, "{name}");
+            assert!(query(&[("sort_by", name), ("sort_order", "desc")]).unwrap().descending, "{name}");
+        }
+        assert_eq!(expected.len(), SortBy::NAMES.len(), "every sort key has a stated default");
+    }
+
+    #[test]
+    fn all_categories_is_no_filter() {
+        for all in [None, Some(""), Some("  "), Some("全部"), Some(" 全部 ")] {
+            assert_eq!(category_filter(all).unwrap(), None, "{all:?}");
+        }
+        assert_eq!(category_filter(Some(" 饮品 ")).unwrap(), Some("饮品".to_string()));
+        assert_eq!(category_filter(Some("全部饮品")).unwrap(), Some("全部饮品".to_string()));
+        assert!(category_filter(Some(&"类".repeat(33))).is_err());
+        assert!(category_filter(Some("a\u{7}b")).is_err());
+        assert_eq!(query(&[("category", "全部")]).unwrap().category, None);
     }
 
     #[test]

@@ -17,14 +17,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM admins WHERE username = ?")
             .bind(username)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let id = match existing {
             Some(id) => {
                 sqlx::query("UPDATE admins SET password_hash = ? WHERE id = ?")
                     .bind(password_hash)
                     .bind(id)
-                    .execute(&mut **tx)
+                    .execute(tx.conn())
                     .await?;
                 id
             }
@@ -35,7 +35,7 @@ impl Store {
                 .bind(username)
                 .bind(password_hash)
                 .bind(now)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
                 inserted_id(&mut tx, result).await?
             }
@@ -62,7 +62,7 @@ impl Store {
 
     pub async fn touch_admin_login(&self, id: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE admins SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(&mut **tx).await?;
+        sqlx::query("UPDATE admins SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(tx.conn()).await?;
         tx.commit().await
     }
 }

@@ -1,8 +1,7 @@
 //! The audit log: every admin mutation, written in the same transaction as the change itself.
 
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use super::{Store, StoreResult, WriteTx};
 use crate::domain::PageRequest;
@@ -21,7 +20,7 @@ pub struct AuditEntry {
     pub at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct AuditRow {
     pub id: i64,
     pub actor_kind: String,
@@ -30,26 +29,11 @@ pub struct AuditRow {
     pub action: String,
     pub target_type: String,
     pub target_id: String,
+    #[sqlx(rename = "before_state")]
     pub before: Option<String>,
+    #[sqlx(rename = "after_state")]
     pub after: Option<String>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for AuditRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(AuditRow {
-            id: row.try_get("id")?,
-            actor_kind: row.try_get("actor_kind")?,
-            actor_id: row.try_get("actor_id")?,
-            actor_name: row.try_get("actor_name")?,
-            action: row.try_get("action")?,
-            target_type: row.try_get("target_type")?,
-            target_id: row.try_get("target_id")?,
-            before: row.try_get("before_state")?,
-            after: row.try_get("after_state")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 /// Audit states are capped to the column's size; a longer one keeps a marker instead of failing
@@ -79,7 +63,7 @@ pub async fn insert(tx: &mut WriteTx, e: &AuditEntry) -> StoreResult<()> {
     .bind(render(&e.before))
     .bind(render(&e.after))
     .bind(e.at)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }

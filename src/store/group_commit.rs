@@ -148,11 +148,11 @@ impl IdBlocks {
             sqlx::query("UPDATE id_blocks SET next_id = next_id + ? WHERE name = ?")
                 .bind(size)
                 .bind(self.name)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
             let end: i64 = sqlx::query_scalar("SELECT next_id FROM id_blocks WHERE name = ?")
                 .bind(self.name)
-                .fetch_one(&mut **tx)
+                .fetch_one(tx.conn())
                 .await?;
             tx.commit().await?;
             *range = (end - size, end);

@@ -5,7 +5,6 @@
 //! idempotency record and the audit entry.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
@@ -37,7 +36,7 @@ pub struct CommittedChange {
     pub source: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct LedgerRow {
     pub id: i64,
     pub user_id: i64,
@@ -47,21 +46,6 @@ pub struct LedgerRow {
     pub description: String,
     pub related_id: Option<String>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for LedgerRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(LedgerRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            points: row.try_get("points")?,
-            balance_after: row.try_get("balance_after")?,
-            source: row.try_get("source")?,
-            description: row.try_get("description")?,
-            related_id: row.try_get("related_id")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 /// Filters of the points history.
@@ -99,7 +83,7 @@ impl Store {
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         if updated != 1 {
@@ -120,7 +104,7 @@ impl Store {
         .bind(w.related_id.clone())
         .bind(w.idempotency.as_ref().map(|(k, _)| k.clone()))
         .bind(w.at)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let record_id = inserted_id(&mut tx, result).await?;
         let committed = CommittedChange {
@@ -159,7 +143,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
             .bind(before)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         tx.commit().await?;

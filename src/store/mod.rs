@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::MigrateDatabase;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,29 +81,22 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A write transaction; for SQLite it also holds the writer gate until it ends.
+/// A write transaction; for SQLite it also holds the writer gate until it ends. Dropped without
+/// `commit`, it rolls back.
 pub struct WriteTx {
-    pub tx: Transaction<'static, Any>,
+    tx: Transaction<'static, Any>,
     _gate: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
+    /// The transaction's connection, to run statements on: `.execute(tx.conn())`.
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
     pub async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
         Ok(())
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = Transaction<'static, Any>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
     }
 }
 
@@ -266,7 +259,7 @@ pub(crate) async fn insert_rows(
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Bind>> = rows.by_ref().take(MAX_ROWS_PER_STATEMENT).collect();
         let sql = multi_insert(table, columns, chunk.len());
-        bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect()).execute(&mut ***tx).await?;
+        bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect()).execute(tx.conn()).await?;
     }
     Ok(())
 }
@@ -325,7 +318,7 @@ pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], a
                 binds.push(Bind::Int(w.pity.map(|p| p.0).unwrap_or_default()));
             }
         }
-        let updated = bind_all(sqlx::query(&sql), binds).execute(&mut ***tx).await?.rows_affected();
+        let updated = bind_all(sqlx::query(&sql), binds).execute(tx.conn()).await?.rows_affected();
         if updated != chunk.len() as u64 {
             return Err(StoreError::Conflict(format!(
                 "{} of {} wallets changed underneath their writes",
@@ -342,14 +335,26 @@ pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], a
 pub(crate) async fn inserted_id(tx: &mut WriteTx, result: sqlx::any::AnyQueryResult) -> StoreResult<i64> {
     match result.last_insert_id() {
         Some(id) => Ok(id),
-        None => Ok(sqlx::query_scalar("SELECT last_insert_rowid()").fetch_one(&mut *tx.tx).await?),
+        None => Ok(sqlx::query_scalar("SELECT last_insert_rowid()").fetch_one(tx.conn()).await?),
     }
 }
 
-/// Reads a BIGINT flag column (0/1) as a bool.
+/// A flag column as the schema stores it: BIGINT 0/1, because the Any driver has no portable
+/// BOOLEAN. A derived row reads it into a plain `bool` field with `#[sqlx(try_from = "Flag")]`.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct Flag(i64);
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0 != 0
+    }
+}
+
+/// Reads a flag column as a bool, for rows that are mapped by hand.
 pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
     use sqlx::Row;
-    Ok(row.try_get::<i64, _>(col)? != 0)
+    Ok(row.try_get::<Flag, _>(col)?.into())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! row that names the upload, and the balance.
 
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
@@ -11,7 +10,7 @@ use super::{inserted_id, Store, StoreError, StoreResult};
 use crate::domain::points::LedgerEntry;
 use crate::domain::{PageRequest, PointsSource};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct UploadRow {
     pub id: i64,
     pub user_id: i64,
@@ -24,24 +23,6 @@ pub struct UploadRow {
     pub reviewer_id: Option<i64>,
     pub reviewed_at: Option<i64>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for UploadRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(UploadRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            object_key: row.try_get("object_key")?,
-            amount_cents: row.try_get("amount_cents")?,
-            status: row.try_get("status")?,
-            actual_amount_cents: row.try_get("actual_amount_cents")?,
-            points_awarded: row.try_get("points_awarded")?,
-            review_reason: row.try_get("review_reason")?,
-            reviewer_id: row.try_get("reviewer_id")?,
-            reviewed_at: row.try_get("reviewed_at")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 const UPLOAD_COLUMNS: &str = "id, user_id, object_key, amount_cents, status, actual_amount_cents, points_awarded, review_reason, reviewer_id, reviewed_at, created_at";
@@ -83,7 +64,7 @@ pub struct ReviewerTotals {
     pub points_awarded: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct ApplicationRow {
     pub id: i64,
     pub user_id: i64,
@@ -92,20 +73,6 @@ pub struct ApplicationRow {
     pub status: String,
     pub reviewed_at: Option<i64>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for ApplicationRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(ApplicationRow {
-            id: row.try_get("id")?,
-            user_id: row.try_get("user_id")?,
-            shop_name: row.try_get("shop_name")?,
-            contact: row.try_get("contact")?,
-            status: row.try_get("status")?,
-            reviewed_at: row.try_get("reviewed_at")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 /// How an application decision went.
@@ -136,7 +103,7 @@ impl Store {
         .bind(size)
         .bind(amount_cents)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let id = inserted_id(&mut tx, result).await?;
         tx.commit().await?;
@@ -213,7 +180,7 @@ impl Store {
         .bind(reviewer_id)
         .bind(now)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         tx.commit().await?;
@@ -235,7 +202,7 @@ impl Store {
         .bind(w.at)
         .bind(w.upload_id)
         .bind(w.user_id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         if moved != 1 {
@@ -252,7 +219,7 @@ impl Store {
         .bind(LedgerEntry::ApprovedReceipt.description())
         .bind(w.upload_id.to_string())
         .bind(w.at)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let record_id = inserted_id(&mut tx, credit).await?;
         let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
@@ -260,7 +227,7 @@ impl Store {
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         if updated != 1 {
@@ -279,12 +246,12 @@ impl Store {
         )
         .bind(id)
         .bind(user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn())
         .await?;
         if key.is_some() {
             sqlx::query("DELETE FROM photo_uploads WHERE id = ? AND status = 'pending'")
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         tx.commit().await?;
@@ -346,7 +313,7 @@ impl Store {
             "SELECT id, user_id, shop_name, contact, status, reviewed_at, created_at FROM merchant_applications WHERE user_id = ? AND status = 'pending'",
         )
         .bind(user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn())
         .await?;
         if let Some(e) = existing {
             return Ok(e);
@@ -356,7 +323,7 @@ impl Store {
             .bind(shop_name)
             .bind(contact)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         let id = inserted_id(&mut tx, result).await?;
         tx.commit().await?;
@@ -402,7 +369,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT user_id, status FROM merchant_applications WHERE id = ?")
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let Some(row) = row else { return Ok(ApplicationDecision::NotFound) };
         let status: String = row.try_get("status")?;
@@ -415,13 +382,13 @@ impl Store {
             .bind(audit_entry.actor_id)
             .bind(audit_entry.at)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         if approve {
             sqlx::query("UPDATE users SET is_merchant = 1, updated_at = ? WHERE id = ?")
                 .bind(audit_entry.at)
                 .bind(user_id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         audit::insert(&mut tx, audit_entry).await?;

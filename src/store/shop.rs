@@ -19,6 +19,7 @@ use crate::domain::{PageRequest, PointsSource};
 
 const PRODUCT_COLUMNS: &str = "id, name, description, category, exchange_points, stock, sales_count, image, is_hot, rating, sort_order, active, created_at";
 
+// Mapped by hand rather than derived: `Product` belongs to the domain, which knows no sqlx.
 impl<'r> FromRow<'r, AnyRow> for Product {
     fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Product {
@@ -70,7 +71,7 @@ pub struct CommittedOrder {
 
 pub const EXCHANGE_OPERATION: &str = "exchange";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct OrderRow {
     pub id: i64,
     pub product_id: i64,
@@ -82,23 +83,6 @@ pub struct OrderRow {
     pub delivery_info: Option<String>,
     pub created_at: i64,
     pub verified_at: Option<i64>,
-}
-
-impl<'r> FromRow<'r, AnyRow> for OrderRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(OrderRow {
-            id: row.try_get("id")?,
-            product_id: row.try_get("product_id")?,
-            product_name: row.try_get("product_name")?,
-            quantity: row.try_get("quantity")?,
-            points_cost: row.try_get("points_cost")?,
-            exchange_code: row.try_get("exchange_code")?,
-            status: row.try_get("status")?,
-            delivery_info: row.try_get("delivery_info")?,
-            created_at: row.try_get("created_at")?,
-            verified_at: row.try_get("verified_at")?,
-        })
-    }
 }
 
 /// What a merchant's code verification found.
@@ -177,7 +161,7 @@ impl Store {
 
     pub async fn seed_demo_shop(&self, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&mut **tx).await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(tx.conn()).await?;
         if existing > 0 {
             return Ok(false);
         }
@@ -242,7 +226,7 @@ impl Store {
         let sql =
             format!("UPDATE products SET {} WHERE id = ?", sets.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "));
         let q = bind_all(sqlx::query(&sql), sets.into_iter().map(|(_, b)| b).collect());
-        q.bind(id).execute(&mut **tx).await?;
+        q.bind(id).execute(tx.conn()).await?;
         let after = fetch_product(&mut tx, id).await?;
         entry.after = Some(product_json(&after));
         audit::insert(&mut tx, &entry).await?;
@@ -257,7 +241,7 @@ impl Store {
         sqlx::query("UPDATE products SET active = 0, updated_at = ? WHERE id = ?")
             .bind(audit_entry.at)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         let mut entry = audit_entry.clone();
         entry.before = Some(json!({ "active": before.active }));
@@ -279,7 +263,7 @@ impl Store {
         .bind(quantity)
         .bind(audit_entry.at)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let mut entry = audit_entry.clone();
         entry.before = Some(json!({ "stock": before.stock }));
@@ -356,7 +340,7 @@ impl Store {
             .bind(at)
             .bind(product)
             .bind(quantity)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
             if took != 1 {
@@ -427,7 +411,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let order = sqlx::query("SELECT id, user_id, product_name, quantity, status, verified_at FROM exchange_orders WHERE exchange_code = ?")
             .bind(code)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         if let Some(o) = order {
             let id: i64 = o.try_get("id")?;
@@ -435,7 +419,7 @@ impl Store {
                 .bind(now)
                 .bind(merchant_id)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected();
             if done != 1 {
@@ -451,7 +435,7 @@ impl Store {
         }
         let prize = sqlx::query("SELECT id, user_id, prize_name, used_at FROM lottery_draws WHERE redemption_code = ?")
             .bind(code)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let Some(p) = prize else { return Ok(Verification::Unknown) };
         let id: i64 = p.try_get("id")?;
@@ -459,7 +443,7 @@ impl Store {
             sqlx::query("UPDATE lottery_draws SET status = 'used', used_at = ? WHERE id = ? AND status = 'unused'")
                 .bind(now)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected();
         if done != 1 {
@@ -485,7 +469,7 @@ pub fn product_json(p: &Product) -> serde_json::Value {
 
 async fn fetch_product_opt(tx: &mut WriteTx, id: i64) -> StoreResult<Option<Product>> {
     let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?");
-    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&mut ***tx).await?)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(tx.conn()).await?)
 }
 
 async fn fetch_product(tx: &mut WriteTx, id: i64) -> StoreResult<Product> {
@@ -510,7 +494,7 @@ async fn insert_product(tx: &mut WriteTx, p: &ProductPatch, now: i64) -> StoreRe
     .bind(p.sort_order.unwrap_or(0))
     .bind(now)
     .bind(now)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     inserted_id(tx, result).await
 }

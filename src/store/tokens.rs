@@ -36,7 +36,7 @@ impl Store {
         .bind(subject_id)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         insert_refresh(&mut tx, jti, family_id, now, expires_at).await?;
         tx.commit().await
@@ -54,7 +54,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let family = sqlx::query("SELECT revoked_at FROM token_families WHERE family_id = ?")
             .bind(family_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let Some(family) = family else {
             return Ok(Rotation::Rejected);
@@ -65,7 +65,7 @@ impl Store {
         let token = sqlx::query("SELECT used_at FROM refresh_tokens WHERE jti = ? AND family_id = ?")
             .bind(old_jti)
             .bind(family_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(tx.conn())
             .await?;
         let Some(token) = token else {
             return Ok(Rotation::Rejected);
@@ -75,7 +75,7 @@ impl Store {
             && sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE jti = ? AND used_at IS NULL")
                 .bind(now)
                 .bind(old_jti)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?
                 .rows_affected()
                 == 1;
@@ -88,7 +88,7 @@ impl Store {
         sqlx::query("UPDATE token_families SET expires_at = ? WHERE family_id = ?")
             .bind(expires_at)
             .bind(family_id)
-            .execute(&mut **tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await?;
         Ok(Rotation::Rotated)
@@ -123,7 +123,7 @@ async fn insert_refresh(
     .bind(family_id)
     .bind(now)
     .bind(expires_at)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -135,7 +135,7 @@ async fn revoke(tx: &mut super::WriteTx, family_id: &str, reason: &str, now: i64
     .bind(now)
     .bind(reason)
     .bind(family_id)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }

@@ -1,14 +1,13 @@
 //! Customer accounts: creation with the sign-up grant, profile, roles, bans, search.
 
-use sqlx::any::AnyRow;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use super::audit::{self, AuditEntry};
-use super::{flag, inserted_id, Store, StoreResult};
+use super::{inserted_id, Flag, Store, StoreResult};
 use crate::domain::points::LedgerEntry;
 use crate::domain::{PageRequest, PointsSource};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
     pub id: i64,
     pub phone: String,
@@ -16,27 +15,12 @@ pub struct UserRow {
     pub avatar: String,
     pub points: i64,
     pub pity_count: i64,
+    #[sqlx(try_from = "Flag")]
     pub is_merchant: bool,
+    #[sqlx(try_from = "Flag")]
     pub is_banned: bool,
     pub created_at: i64,
     pub last_login: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for UserRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(UserRow {
-            id: row.try_get("id")?,
-            phone: row.try_get("phone")?,
-            nickname: row.try_get("nickname")?,
-            avatar: row.try_get("avatar")?,
-            points: row.try_get("points")?,
-            pity_count: row.try_get("pity_count")?,
-            is_merchant: flag(row, "is_merchant")?,
-            is_banned: flag(row, "is_banned")?,
-            created_at: row.try_get("created_at")?,
-            last_login: row.try_get("last_login")?,
-        })
-    }
 }
 
 const COLUMNS: &str = "id, phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, last_login";
@@ -82,7 +66,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         let id = inserted_id(&mut tx, result).await?;
         sqlx::query(
@@ -95,7 +79,7 @@ impl Store {
         .bind(PointsSource::Register.as_str())
         .bind(LedgerEntry::SignUp.description())
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(UserRow {
@@ -114,7 +98,7 @@ impl Store {
 
     pub async fn touch_login(&self, id: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(&mut **tx).await?;
+        sqlx::query("UPDATE users SET last_login = ? WHERE id = ?").bind(now).bind(id).execute(tx.conn()).await?;
         tx.commit().await
     }
 
@@ -131,7 +115,7 @@ impl Store {
                 .bind(n)
                 .bind(now)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         if let Some(a) = avatar {
@@ -139,7 +123,7 @@ impl Store {
                 .bind(a)
                 .bind(now)
                 .bind(id)
-                .execute(&mut **tx)
+                .execute(tx.conn())
                 .await?;
         }
         tx.commit().await
@@ -157,11 +141,11 @@ impl Store {
     ) -> StoreResult<Option<bool>> {
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {} FROM users WHERE id = ?", which.column());
-        let Some(before) = sqlx::query_scalar::<_, i64>(&sql).bind(id).fetch_optional(&mut **tx).await? else {
+        let Some(before) = sqlx::query_scalar::<_, i64>(&sql).bind(id).fetch_optional(tx.conn()).await? else {
             return Ok(None);
         };
         let sql = format!("UPDATE users SET {} = ?, updated_at = ? WHERE id = ?", which.column());
-        sqlx::query(&sql).bind(on as i64).bind(audit.at).bind(id).execute(&mut **tx).await?;
+        sqlx::query(&sql).bind(on as i64).bind(audit.at).bind(id).execute(tx.conn()).await?;
         audit.before = Some(serde_json::json!({ which.column(): before != 0 }));
         audit.after = Some(serde_json::json!({ which.column(): on }));
         audit::insert(&mut tx, &audit).await?;

@@ -9,7 +9,7 @@ use super::audit::{self, AuditEntry};
 use std::collections::BTreeMap;
 
 use super::{
-    flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Store, StoreError, StoreResult,
+    flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Flag, Store, StoreError, StoreResult,
     WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
 use crate::domain::points::LedgerEntry;
@@ -107,7 +107,7 @@ const DRAW_INSERT_COLUMNS: &[&str] = &[
     "created_at",
 ];
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct DrawRow {
     pub id: i64,
     pub prize_id: i64,
@@ -115,33 +115,15 @@ pub struct DrawRow {
     pub prize_type: String,
     pub prize_value: i64,
     pub angle: i64,
+    #[sqlx(try_from = "Flag")]
     pub is_pity: bool,
+    #[sqlx(try_from = "Flag")]
     pub is_near_miss: bool,
     pub points_cost: i64,
     pub redemption_code: Option<String>,
     pub status: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
-}
-
-impl<'r> FromRow<'r, AnyRow> for DrawRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(DrawRow {
-            id: row.try_get("id")?,
-            prize_id: row.try_get("prize_id")?,
-            prize_name: row.try_get("prize_name")?,
-            prize_type: row.try_get("prize_type")?,
-            prize_value: row.try_get("prize_value")?,
-            angle: row.try_get("angle")?,
-            is_pity: flag(row, "is_pity")?,
-            is_near_miss: flag(row, "is_near_miss")?,
-            points_cost: row.try_get("points_cost")?,
-            redemption_code: row.try_get("redemption_code")?,
-            status: row.try_get("status")?,
-            used_at: row.try_get("used_at")?,
-            created_at: row.try_get("created_at")?,
-        })
-    }
 }
 
 const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at";
@@ -187,7 +169,7 @@ impl Store {
     /// Seeds the contract's demo wheel when no wheel exists. Returns whether it seeded.
     pub async fn seed_demo_wheel(&self, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wheel_prizes").fetch_one(&mut **tx).await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM wheel_prizes").fetch_one(tx.conn()).await?;
         if existing > 0 {
             return Ok(false);
         }
@@ -200,10 +182,10 @@ impl Store {
     /// Replaces all eight sectors at once; returns them with their new ids.
     pub async fn replace_sectors(&self, sectors: &[Sector], audit_entry: &AuditEntry) -> StoreResult<Vec<Sector>> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE active = 1").execute(&mut **tx).await?;
+        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE active = 1").execute(tx.conn()).await?;
         let saved = insert_sectors(&mut tx, sectors, audit_entry.at).await?;
         let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM wheel_settings WHERE id = 1").fetch_one(&mut **tx).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM wheel_settings WHERE id = 1").fetch_one(tx.conn()).await?;
         if exists == 0 {
             write_settings(&mut tx, &WheelSettings::demo(), audit_entry.at).await?;
         }
@@ -230,7 +212,7 @@ impl Store {
         .bind(add)
         .bind(add)
         .bind(prize_id)
-        .execute(&mut **tx)
+        .execute(tx.conn())
         .await?
         .rows_affected();
         if updated != 1 {
@@ -238,7 +220,7 @@ impl Store {
         }
         let left: i64 = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
             .bind(prize_id)
-            .fetch_one(&mut **tx)
+            .fetch_one(tx.conn())
             .await?;
         audit::insert(&mut tx, audit_entry).await?;
         tx.commit().await?;
@@ -257,7 +239,6 @@ impl Store {
         let mut ledger_rows: Vec<Vec<Bind>> = Vec::with_capacity(writes.len() * 2);
         let mut idempotency_rows: Vec<Vec<Bind>> = Vec::new();
         let mut prize_units: BTreeMap<i64, i64> = BTreeMap::new();
-        let mut wallets: Vec<Bind> = Vec::new();
         let mut committed = Vec::with_capacity(writes.len());
         for w in writes {
             let n = w.draws.len() as i64;
@@ -324,7 +305,6 @@ impl Store {
                     is_activity: d.prize.is_activity,
                 });
             }
-            wallets.extend([Bind::Int(w.user_id), Bind::Int(balance), Bind::Int(w.pity_after)]);
             let batch = CommittedBatch {
                 batch_id: w.batch_id.clone(),
                 user_id: w.user_id,
@@ -352,7 +332,7 @@ impl Store {
                     .bind(units)
                     .bind(prize)
                     .bind(units)
-                    .execute(&mut **tx)
+                    .execute(tx.conn())
                     .await?
                     .rows_affected();
             if took != 1 {
@@ -461,7 +441,7 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
         .bind(s.is_pity_prize as i64)
         .bind(s.is_fallback as i64)
         .bind(now)
-        .execute(&mut ***tx)
+        .execute(tx.conn())
         .await?;
         let id = inserted_id(tx, result).await?;
         saved.push(Sector { id, ..s.clone() });
@@ -471,7 +451,7 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
 
 async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreResult<()> {
     // Delete + insert is the one upsert both dialects spell the same way.
-    sqlx::query("DELETE FROM wheel_settings WHERE id = 1").execute(&mut ***tx).await?;
+    sqlx::query("DELETE FROM wheel_settings WHERE id = 1").execute(tx.conn()).await?;
     sqlx::query(
         "INSERT INTO wheel_settings (id, campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at, updated_at) \
          VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -484,7 +464,7 @@ async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreR
     .bind(s.starts_at)
     .bind(s.ends_at)
     .bind(now)
-    .execute(&mut ***tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }

@@ -5,11 +5,14 @@
 //! `both_backends!(a, b, …)` turns each `async fn a(backend: Backend)` into two tests,
 //! `sqlite::a` and `mariadb::a`. The MariaDB leg is never skipped: when the server at
 //! `TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`) is unreachable, those tests fail.
+//!
+//! `fresh_database` is the one place a test database is named and dropped; `TestServer` uses it,
+//! and so do the store-level tests that open a `Store` themselves.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -57,6 +60,115 @@ pub fn mysql_base() -> String {
     std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
 }
 
+/// A database of its own for one test, with a temporary folder beside it. The SQLite file lives
+/// in the folder; a MariaDB database gets a unique `rl_test_…` name on the server at
+/// `TEST_MYSQL_URL`. Either is created by whoever connects first (the binary, or
+/// `Store::connect`), and goes away when this guard drops.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub url: String,
+    dir: tempfile::TempDir,
+    /// MariaDB only: the database to drop.
+    mysql_db: Option<String>,
+}
+
+pub fn fresh_database(backend: Backend) -> TestDatabase {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (url, mysql_db) = match backend {
+        Backend::Sqlite => (format!("sqlite://{}", dir.path().join("lottery.db").display()), None),
+        Backend::MariaDb => {
+            let name = format!("rl_test_{}_{}_{}", std::process::id(), n, rand_suffix());
+            let mut url = url::Url::parse(&mysql_base()).expect("TEST_MYSQL_URL is a URL");
+            url.set_path(&name);
+            (url.to_string(), Some(name))
+        }
+    };
+    TestDatabase { backend, url, dir, mysql_db }
+}
+
+impl TestDatabase {
+    /// The temporary folder (the SQLite file, a server's logs and uploads).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs a CLI subcommand (`migrate`, `reconcile`, …) against this database with the test
+    /// environment: (success, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String) {
+        run_binary(&test_env(self), args, None)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(db) = &self.mysql_db {
+            // Best effort: a leftover is harmless, uniquely named, and swept by scripts/test.
+            if let Err(e) = drop_mysql_database(&self.url) {
+                eprintln!("could not drop the test database {db}: {e}");
+            }
+        }
+    }
+}
+
+/// `DROP DATABASE` through sqlx, with the credentials of the URL (so `TEST_MYSQL_URL` decides).
+/// Guards drop inside the tests' runtime, where blocking on a future is not allowed, so this runs
+/// on a thread of its own with a small runtime.
+fn drop_mysql_database(url: &str) -> Result<(), String> {
+    use sqlx::migrate::MigrateDatabase;
+    let url = url.replacen("mariadb:", "mysql:", 1);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime.block_on(sqlx::MySql::drop_database(&url)).map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the drop thread panicked".to_string())?
+}
+
+/// The environment every run of the binary gets; a server's `extra` entries override it.
+fn test_env(db: &TestDatabase) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("APP_ENV", "development"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("JWT_SECRET", JWT_SECRET),
+        ("JWT_REFRESH_SECRET", JWT_REFRESH_SECRET),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "warn"),
+        // Every test client shares 127.0.0.1; the per-IP limit has its own test.
+        ("RATE_LIMIT_PER_IP_PER_MIN", "1000000"),
+        ("SMS_PER_IP_PER_HOUR", "1000000"),
+        ("ENABLE_TEST_HOOKS", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    env.push(("DATABASE_URL".into(), db.url.clone()));
+    env.push(("UPLOAD_DIR".into(), db.dir().join("uploads").display().to_string()));
+    env
+}
+
+/// Runs the binary with exactly `env`: (success, stdout + stderr).
+fn run_binary(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn cli");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().expect("cli output");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
 /// A running server and everything needed to restart it on the same database.
 pub struct TestServer {
     pub base: String,
@@ -64,9 +176,10 @@ pub struct TestServer {
     pub database_url: String,
     env: Vec<(String, String)>,
     child: Option<Child>,
-    dir: tempfile::TempDir,
-    mysql_db: Option<String>,
     starts: u32,
+    /// Declared last: fields drop after `Drop for TestServer` has killed the process, so the
+    /// database is dropped only once nothing uses it.
+    db: TestDatabase,
 }
 
 /// A signed-in customer.
@@ -85,33 +198,8 @@ impl TestServer {
 
     /// Starts a server; `extra` environment entries override the test defaults.
     pub async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let (database_url, mysql_db) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("lottery.db").display()), None),
-            Backend::MariaDb => {
-                let name = format!("rl_test_{}_{}_{}", std::process::id(), n, rand_suffix());
-                (format!("{}/{}", mysql_base(), name), Some(name))
-            }
-        };
-        let mut env: Vec<(String, String)> = vec![
-            ("APP_ENV", "development"),
-            ("HOST", "127.0.0.1"),
-            ("PORT", "0"),
-            ("JWT_SECRET", JWT_SECRET),
-            ("JWT_REFRESH_SECRET", JWT_REFRESH_SECRET),
-            ("LOG_FORMAT", "json"),
-            ("RUST_LOG", "warn"),
-            // Every test client shares 127.0.0.1; the per-IP limit has its own test.
-            ("RATE_LIMIT_PER_IP_PER_MIN", "1000000"),
-            ("SMS_PER_IP_PER_HOUR", "1000000"),
-            ("ENABLE_TEST_HOOKS", "1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        env.push(("DATABASE_URL".into(), database_url.clone()));
-        env.push(("UPLOAD_DIR".into(), dir.path().join("uploads").display().to_string()));
+        let db = fresh_database(backend);
+        let mut env = test_env(&db);
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
@@ -119,19 +207,18 @@ impl TestServer {
         let mut server = TestServer {
             base: String::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
-            database_url,
+            database_url: db.url.clone(),
             env,
             child: None,
-            dir,
-            mysql_db,
             starts: 0,
+            db,
         };
         server.launch().await;
         server
     }
 
     fn log_path(&self, n: u32) -> PathBuf {
-        self.dir.path().join(format!("server-{n}.log"))
+        self.db.dir().join(format!("server-{n}.log"))
     }
 
     async fn launch(&mut self) {
@@ -208,23 +295,7 @@ impl TestServer {
 
     /// Runs a CLI subcommand against this server's database: (success, stdout + stderr).
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn cli");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().expect("cli output");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
+        run_binary(&self.env, args, stdin)
     }
 
     /// `restaurant-lottery reconcile` must pass.
@@ -246,9 +317,24 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// `call` with extra request headers (`Idempotency-Key`, `X-Request-Id`, …).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(b) = body {
             req = req.json(&b);
@@ -338,15 +424,8 @@ impl Drop for TestServer {
         if std::thread::panicking() {
             eprintln!("--- server log (last lines) ---\n{}", self.log_tail(self.starts));
         }
+        // The database itself is dropped by the `db` field, after this.
         self.kill9();
-        if let Some(db) = &self.mysql_db {
-            // Best effort: a leftover test database is harmless and uniquely named.
-            let _ = Command::new("mariadb")
-                .args(["-h", "127.0.0.1", "-u", "root", "-e", &format!("DROP DATABASE IF EXISTS `{db}`")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 
