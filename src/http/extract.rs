@@ -165,10 +165,11 @@ impl FromRequestParts<AppState> for MerchantUser {
 }
 
 /// An id a client may send as a number or as a numeric string.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum IdInput {
     Number(i64),
+    #[schema(example = "42")]
     Text(String),
 }
 
