@@ -310,11 +310,12 @@ struct AuditLogEntry {
     /// `user`, `merchant_application`, `wheel` or `product`.
     target_type: String,
     target_id: String,
-    /// The relevant fields before the change, as JSON; null when not recorded.
-    #[schema(value_type = Option<Object>)]
+    /// What changed as it was before: an object of the relevant fields, or a list for a
+    /// whole-wheel replacement; null when not recorded.
+    #[schema(value_type = Value)]
     before: Option<Value>,
-    /// The relevant fields after the change, as JSON; null when not recorded.
-    #[schema(value_type = Option<Object>)]
+    /// As `before`, after the change.
+    #[schema(value_type = Value)]
     after: Option<Value>,
     created_at: Timestamp,
 }
