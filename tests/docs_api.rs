@@ -761,8 +761,10 @@ async fn merchant_answers_match_the_document(backend: Backend) {
     let content_type = file.headers()["content-type"].to_str().unwrap_or_default().to_string();
     let served = &api.operation("get", "/files/{key}")["responses"]["200"]["content"];
     assert!(served.get(&content_type).is_some(), "{content_type} is not among the documented types {served}");
-    let unsigned = server.get(link.split('?').next().unwrap_or_default(), None).await;
-    api.refused("get", "/files/{key}", &unsigned, 403, 2002);
+    let unsigned = link.split('?').next().unwrap_or_default().to_string();
+    api.refused("get", "/files/{key}", &server.get(&unsigned, None).await, 403, 2002);
+    let malformed = server.get(&format!("{unsigned}?expires=soon&sig=x"), None).await;
+    api.refused("get", "/files/{key}", &malformed, 403, 2002);
 
     let body = json!({ "upload_id": ids[0], "action": "approve", "actual_amount": 88.5, "reason": "清晰" });
     api.ok("post", "/api/merchant/review", &server.post("/api/merchant/review", mt, body.clone()).await);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -156,11 +157,17 @@ impl ToSchema for ImageBytes {}
         (ImageBytes = "image/png"),
         (ImageBytes = "image/gif"),
     ))))]
-async fn signed_file(State(state): State<AppState>, Path(key): Path<String>, Query(q): Query<Signed>) -> Response {
+async fn signed_file(
+    State(state): State<AppState>,
+    key: Result<Path<String>, PathRejection>,
+    q: Result<Query<Signed>, QueryRejection>,
+) -> Response {
     let ObjectStore::Local(local) = &state.objects else {
         return ApiError::RouteNotFound.into_response();
     };
-    let (Some(expires), Some(sig)) = (q.expires, q.sig) else {
+    // A link this server signed always parses; anything else is simply not a valid link (and
+    // gets the envelope, not axum's plain-text 400).
+    let (Ok(Path(key)), Ok(Query(Signed { expires: Some(expires), sig: Some(sig) }))) = (key, q) else {
         return ApiError::LinkInvalid.into_response();
     };
     let kind = key.rsplit_once('.').and_then(|(_, ext)| ImageKind::from_extension(ext));
