@@ -51,7 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Where a receipt is in review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ReceiptStatus {
+enum ReceiptStatus {
     Pending,
     Approved,
     Rejected,
@@ -91,7 +91,7 @@ impl FromStr for ApplicationStatus {
 }
 
 /// A status the store holds that this server never writes: the data is damaged, not the request.
-pub fn unknown_status(what: &str, status: &str) -> ApiError {
+fn unknown_status(what: &str, status: &str) -> ApiError {
     ApiError::Internal {
         during: Operation::Request,
         context: format!("unknown {what} status {status:?} in the store"),
@@ -152,7 +152,7 @@ async fn apply(
 
 /// A receipt upload as a merchant reviews it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptUpload {
+struct ReceiptUpload {
     upload_id: i64,
     /// The customer who uploaded it.
     user_id: i64,
