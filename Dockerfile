@@ -5,7 +5,6 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
-COPY docs ./docs
 RUN cargo build --release --locked --bin restaurant-lottery
 
 FROM debian:bookworm-slim

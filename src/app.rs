@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dashmap::DashSet;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,7 +15,7 @@ use crate::actors::prize_wheel::PrizeWheelArgs;
 use crate::actors::review_queue::ReviewQueueArgs;
 use crate::actors::stock_ledger::StockLedgerArgs;
 use crate::actors::{ReviewHandle, StockHandle, WalletDeps, Wallets, WheelHandle};
-use crate::auth::{LogSms, SignInCodes, Tokens};
+use crate::auth::{BanList, LogSms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState, Services};
@@ -46,10 +45,7 @@ impl Application {
         for fam in store.revoked_token_families(now_ms()).await? {
             tokens.mark_revoked(&fam);
         }
-        let banned = DashSet::new();
-        for id in store.banned_user_ids().await? {
-            banned.insert(id);
-        }
+        let banned = BanList::from_store(store.banned_user_ids().await?);
         if config.seed_demo {
             if store.seed_demo_wheel(now_ms()).await? {
                 tracing::info!("seeded the demo wheel");

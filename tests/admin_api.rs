@@ -263,6 +263,34 @@ async fn ban_and_merchant_flags_take_effect(backend: Backend) {
     }
 }
 
+/// Two admins toggling one customer's ban at the same moment: whichever change the store keeps,
+/// the server refuses the customer exactly when the store says banned (the in-memory copy follows
+/// the store's order, not the order the two answers happen to come back in).
+async fn racing_ban_toggles_leave_the_lockout_as_the_store_has_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let c = server.login(&phone(165, 2)).await;
+    let path = format!("/api/admin/users/{}/ban", c.user_id);
+    for round in 0..25 {
+        let (a, b) = tokio::join!(
+            server.post(&path, Some(&admin), json!({ "banned": true })),
+            server.post(&path, Some(&admin), json!({ "banned": false })),
+        );
+        assert_ok(&a);
+        assert_ok(&b);
+        let listed = assert_ok(&server.get(&format!("/api/admin/users?q={}", c.phone), Some(&admin)).await);
+        let stored = listed["users"][0]["is_banned"].as_bool().expect("is_banned");
+        let info = server.get("/api/user/info", Some(&c.token)).await;
+        if stored {
+            assert_error(&info, 403, 2005);
+        } else {
+            assert_ok(&info);
+        }
+        let was = [&a.1["data"]["was_banned"], &b.1["data"]["was_banned"]];
+        assert!(was.iter().all(|w| w.is_boolean()), "round {round}: {was:?}");
+    }
+}
+
 async fn every_mutation_is_in_the_audit_log(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
@@ -368,6 +396,7 @@ both_backends!(
     adjustments_validate_the_delta_and_the_user,
     a_repeated_idempotency_key_charges_once_even_across_a_restart,
     ban_and_merchant_flags_take_effect,
+    racing_ban_toggles_leave_the_lockout_as_the_store_has_it,
     every_mutation_is_in_the_audit_log,
     admin_endpoints_require_an_admin_token,
 );

@@ -48,16 +48,24 @@ impl Product {
 
 /// Product fields as an admin sends them; every field optional so one type serves create
 /// (where some are required) and partial update.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProductInput {
+    /// 1–64 characters; required to create.
     pub name: Option<String>,
+    /// Up to 500 characters.
     pub description: Option<String>,
+    /// 1–32 characters; required to create.
     pub category: Option<String>,
+    /// The price in points, 1–10000000; required to create.
     pub exchange_points: Option<i64>,
+    /// Units on sale, 0–10000000; required to create.
     pub stock: Option<i64>,
+    /// An http(s) URL or a server path; empty for none.
     pub image: Option<String>,
     pub is_hot: Option<bool>,
+    /// 0–5.
     pub rating: Option<f64>,
+    /// Catalogue position (ascending), within ±1000000.
     pub sort_order: Option<i64>,
 }
 

@@ -88,20 +88,32 @@ impl Sector {
 
 /// A sector as an admin submits it (`PUT /api/admin/lottery/prizes`); ids and stock_left in the
 /// body are ignored.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct SectorInput {
+    /// 1–20 characters.
     pub name: Option<String>,
     #[serde(rename = "type")]
+    #[schema(value_type = Option<PrizeKind>)]
     pub kind: Option<String>,
+    /// 0–1000000: the points a `points` prize gives (positive); for other kinds, for display.
     pub value: Option<i64>,
+    /// The sector's start: 0, 45, …, 315, each exactly once.
+    #[schema(example = 45)]
     pub angle: Option<i64>,
+    /// `#RRGGBB`.
+    #[schema(example = "#FF6B6B")]
     pub color: Option<String>,
+    /// 0…1; the eight sum to 1 (within 1e-6).
+    #[schema(example = 0.125)]
     pub probability: Option<f64>,
     #[serde(default)]
     pub is_activity: bool,
+    /// Units left to win; null = unlimited.
     pub stock: Option<i64>,
+    /// Exactly one sector is the pity prize.
     #[serde(default)]
     pub is_pity_prize: bool,
+    /// Exactly one sector takes the odds of sectors out of stock; its stock is unlimited.
     #[serde(default)]
     pub is_fallback: bool,
 }

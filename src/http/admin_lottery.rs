@@ -2,29 +2,27 @@
 //! PrizeWheel actor, so live wheels use them from the next spin on; all are audited.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::envelope::{ok, Answer};
+use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::ApiError;
 use super::extract::{AdminUser, ApiJson, ApiPath};
-use super::lottery::wheel_json;
+use super::lottery::WheelConfig;
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
-use crate::domain::time::{iso, now_ms};
-use crate::domain::wheel::{validate_sectors, SectorInput, WheelSettings};
+use crate::domain::time::now_ms;
+use crate::domain::wheel::{validate_sectors, PrizeKind, Sector, SectorInput, WheelSettings};
 use crate::store::audit::AuditEntry;
-use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::from(
-        Router::new()
-            .route("/lottery/prizes", get(prizes).put(replace_prizes))
-            .route("/lottery/settings", get(settings).put(update_settings))
-            .route("/lottery/prizes/{id}/stock", post(add_stock)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(prizes, replace_prizes))
+        .routes(routes!(settings, update_settings))
+        .routes(routes!(add_stock))
 }
 
 fn audit(admin: &AdminUser, action: &str, target_id: String) -> AuditEntry {
@@ -41,88 +39,176 @@ fn audit(admin: &AdminUser, action: &str, target_id: String) -> AuditEntry {
     }
 }
 
-fn settings_json(s: &WheelSettings) -> Value {
-    json!({
-        "campaign_name": s.campaign_name,
-        "cost_points": s.cost_points,
-        "pity_enabled": s.pity_enabled,
-        "pity_limit": s.pity_limit,
-        "daily_limit": s.daily_limit,
-        "starts_at": s.starts_at.map(iso),
-        "ends_at": s.ends_at.map(iso),
-    })
+/// The wheel's settings, as `PUT /lottery/settings` takes them.
+#[derive(Debug, Serialize, ToSchema)]
+struct LotterySettings {
+    campaign_name: String,
+    /// Points one spin costs.
+    cost_points: i64,
+    pity_enabled: bool,
+    /// Spins without a win after which the pity prize is given.
+    pity_limit: i64,
+    /// Spins per customer per local day; 0 = the server's default.
+    daily_limit: i64,
+    /// Null: no start.
+    starts_at: Option<Timestamp>,
+    /// Null: no end.
+    ends_at: Option<Timestamp>,
 }
 
-/// The admin's view: every field `PUT` takes, so it can be edited and sent back.
-fn admin_json(view: &WheelView) -> Value {
-    json!({
-        "prizes": view.sectors.iter().map(|p| json!({
-            "id": p.id,
-            "name": p.name,
-            "type": p.kind.as_str(),
-            "value": p.value,
-            "angle": p.angle,
-            "color": p.color,
-            "probability": p.probability,
-            "is_activity": p.is_activity,
-            "stock": p.stock_left,
-            "stock_left": p.stock_left,
-            "is_pity_prize": p.is_pity_prize,
-            "is_fallback": p.is_fallback,
-        })).collect::<Vec<_>>(),
-        "settings": settings_json(&view.settings),
-        "config": wheel_json(view),
-    })
+impl LotterySettings {
+    fn of(s: &WheelSettings) -> LotterySettings {
+        LotterySettings {
+            campaign_name: s.campaign_name.clone(),
+            cost_points: s.cost_points,
+            pity_enabled: s.pity_enabled,
+            pity_limit: s.pity_limit,
+            daily_limit: s.daily_limit,
+            starts_at: s.starts_at.map(Timestamp),
+            ends_at: s.ends_at.map(Timestamp),
+        }
+    }
 }
 
-async fn prizes(State(state): State<AppState>, _admin: AdminUser) -> Answer<Value> {
-    Ok(ok(admin_json(&state.wheel.view().await?)))
+/// A sector as the admin edits it: every field `PUT /lottery/prizes` takes, plus its id.
+#[derive(Debug, Serialize, ToSchema)]
+struct AdminPrize {
+    id: i64,
+    name: String,
+    #[serde(rename = "type")]
+    kind: PrizeKind,
+    value: i64,
+    angle: i64,
+    #[schema(example = "#FF6B6B")]
+    color: String,
+    probability: f64,
+    is_activity: bool,
+    /// Units left to win; null = unlimited (the same number as `stock_left`, under the name PUT takes).
+    stock: Option<i64>,
+    stock_left: Option<i64>,
+    is_pity_prize: bool,
+    is_fallback: bool,
 }
 
-#[derive(Deserialize)]
+impl AdminPrize {
+    fn of(p: &Sector) -> AdminPrize {
+        AdminPrize {
+            id: p.id,
+            name: p.name.clone(),
+            kind: p.kind,
+            value: p.value,
+            angle: p.angle,
+            color: p.color.clone(),
+            probability: p.probability,
+            is_activity: p.is_activity,
+            stock: p.stock_left,
+            stock_left: p.stock_left,
+            is_pity_prize: p.is_pity_prize,
+            is_fallback: p.is_fallback,
+        }
+    }
+}
+
+/// The wheel as the admin edits it, with what customers see of it.
+#[derive(Debug, Serialize, ToSchema)]
+struct AdminWheel {
+    /// The eight sectors, in angle order.
+    prizes: Vec<AdminPrize>,
+    settings: LotterySettings,
+    config: WheelConfig,
+}
+
+impl AdminWheel {
+    fn of(view: &WheelView) -> AdminWheel {
+        AdminWheel {
+            prizes: view.sectors.iter().map(AdminPrize::of).collect(),
+            settings: LotterySettings::of(&view.settings),
+            config: WheelConfig::of(view),
+        }
+    }
+}
+
+/// The wheel's sectors and settings
+///
+/// Every field `PUT /lottery/prizes` takes, so what this answers can be edited and sent back.
+///
+/// Errors: 2004 3004
+#[utoipa::path(get, path = "/lottery/prizes", tag = "admin", security(("bearerAuth" = [])),
+    responses((status = 200, description = "The wheel", body = Envelope<AdminWheel>)))]
+async fn prizes(State(state): State<AppState>, _admin: AdminUser) -> Answer<AdminWheel> {
+    Ok(ok(AdminWheel::of(&state.wheel.view().await?)))
+}
+
+#[derive(Deserialize, ToSchema)]
 struct Replace {
+    /// Exactly eight sectors (extra fields such as `id` and `stock_left` are ignored).
     prizes: Option<Vec<SectorInput>>,
 }
 
+/// Replace the wheel's sectors
+///
+/// All eight at once, atomically: angles exactly 0, 45, …, 315, probabilities summing to 1,
+/// exactly one pity prize and one fallback. A violation is 1003 naming the field. Live wheels
+/// use the new sectors from the next spin on.
+///
+/// Errors: 1003 1003/413 2004 3004
+#[utoipa::path(put, path = "/lottery/prizes", tag = "admin", security(("bearerAuth" = [])),
+    request_body = Replace,
+    responses((status = 200, description = "The new wheel", body = Envelope<AdminWheel>)))]
 async fn replace_prizes(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiJson(body): ApiJson<Replace>,
-) -> Answer<Value> {
+) -> Answer<AdminWheel> {
     let input = body.prizes.ok_or_else(|| ApiError::bad("prizes", "is required"))?;
     let sectors = validate_sectors(&input)?;
     let mut entry = audit(&admin, "wheel.prizes.replace", "prizes".into());
-    entry.before = state.wheel.view().await.ok().map(|v| admin_json(&v)["prizes"].clone());
+    entry.before = state.wheel.view().await.ok().and_then(|v| serde_json::to_value(AdminWheel::of(&v).prizes).ok());
     entry.after = Some(json!(sectors
         .iter()
         .map(|s| json!({ "name": s.name, "type": s.kind.as_str(), "value": s.value, "angle": s.angle, "probability": s.probability, "stock": s.stock_left }))
         .collect::<Vec<_>>()));
     let view = state.wheel.replace(sectors, entry).await?;
-    Ok(ok(admin_json(&view)))
+    Ok(ok(AdminWheel::of(&view)))
 }
 
-async fn settings(State(state): State<AppState>, _admin: AdminUser) -> Answer<Value> {
-    Ok(ok(settings_json(&state.wheel.view().await?.settings)))
+/// The wheel's settings
+///
+/// Errors: 2004 3004
+#[utoipa::path(get, path = "/lottery/settings", tag = "admin", security(("bearerAuth" = [])),
+    responses((status = 200, description = "The settings", body = Envelope<LotterySettings>)))]
+async fn settings(State(state): State<AppState>, _admin: AdminUser) -> Answer<LotterySettings> {
+    Ok(ok(LotterySettings::of(&state.wheel.view().await?.settings)))
 }
 
-/// A time as ISO 8601 text or epoch milliseconds; `null` clears it.
-#[derive(Deserialize)]
+/// A time as ISO 8601 text or epoch milliseconds.
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum TimeInput {
     Millis(i64),
+    #[schema(example = "2026-12-01T00:00:00Z")]
     Text(String),
 }
 
-#[derive(Deserialize)]
+/// The settings to change; an absent field keeps its value.
+#[derive(Deserialize, ToSchema)]
 struct SettingsPatch {
+    /// 1–64 characters.
     campaign_name: Option<String>,
+    /// 1–100000.
     cost_points: Option<i64>,
     pity_enabled: Option<bool>,
+    /// 2–1000.
     pity_limit: Option<i64>,
+    /// 0–10000; 0 = the server's default.
     daily_limit: Option<i64>,
+    /// `null` clears it (no start).
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<TimeInput>)]
     starts_at: Option<Option<TimeInput>>,
+    /// After `starts_at`; `null` clears it (no end).
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<TimeInput>)]
     ends_at: Option<Option<TimeInput>>,
 }
 
@@ -151,11 +237,19 @@ fn parse_time(field: &str, t: Option<TimeInput>) -> Result<Option<i64>, ApiError
     }
 }
 
+/// Change the wheel's settings
+///
+/// Only the fields sent change. Answers the whole wheel, as `GET /lottery/prizes` does.
+///
+/// Errors: 1003 1003/413 2004 3004
+#[utoipa::path(put, path = "/lottery/settings", tag = "admin", security(("bearerAuth" = [])),
+    request_body = SettingsPatch,
+    responses((status = 200, description = "The wheel with the new settings", body = Envelope<AdminWheel>)))]
 async fn update_settings(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiJson(body): ApiJson<SettingsPatch>,
-) -> Answer<Value> {
+) -> Answer<AdminWheel> {
     let current = state.wheel.view().await?.settings;
     let mut next = current.clone();
     if let Some(name) = body.campaign_name {
@@ -181,28 +275,45 @@ async fn update_settings(
     }
     next.validate()?;
     let mut entry = audit(&admin, "wheel.settings.update", "settings".into());
-    entry.before = Some(settings_json(&current));
-    entry.after = Some(settings_json(&next));
+    entry.before = serde_json::to_value(LotterySettings::of(&current)).ok();
+    entry.after = serde_json::to_value(LotterySettings::of(&next)).ok();
     let view = state.wheel.update_settings(next, entry).await?;
-    Ok(ok(admin_json(&view)))
+    Ok(ok(AdminWheel::of(&view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AddStock {
+    /// Units to add, 1–1000000.
     add: Option<i64>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct PrizeRestocked {
+    prize_id: i64,
+    /// Units left to win after the addition.
+    stock_left: i64,
+}
+
+/// Add stock to a prize
+///
+/// Only for a sector with limited stock; customers get `prize_stock_update`.
+///
+/// Errors: 1003 1003/413 2004 3004 9004
+#[utoipa::path(post, path = "/lottery/prizes/{id}/stock", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The sector (prize)")),
+    request_body = AddStock,
+    responses((status = 200, description = "The new stock", body = Envelope<PrizeRestocked>)))]
 async fn add_stock(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiPath(prize_id): ApiPath<i64>,
     ApiJson(body): ApiJson<AddStock>,
-) -> Answer<Value> {
+) -> Answer<PrizeRestocked> {
     let add = body.add.ok_or_else(|| ApiError::bad("add", "is required"))?;
     if !(1..=1_000_000).contains(&add) {
         return Err(ApiError::bad("add", "must be 1-1000000"));
     }
     let entry = audit(&admin, "wheel.prize.restock", prize_id.to_string());
     let stock_left = state.wheel.add_stock(prize_id, add, entry).await?;
-    Ok(ok(json!({ "prize_id": prize_id, "stock_left": stock_left })))
+    Ok(ok(PrizeRestocked { prize_id, stock_left }))
 }

@@ -2,28 +2,22 @@
 //! which publishes `stock_update` after each commit; all are audited.
 
 use axum::extract::State;
-use axum::routing::{post, put};
-use axum::Router;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::envelope::{ok, Answer};
+use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::ApiError;
-use super::exchange::product_json;
 use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::AppState;
-use crate::domain::shop::ProductInput;
+use crate::domain::shop::{Product, ProductInput};
 use crate::domain::time::now_ms;
 use crate::store::audit::AuditEntry;
-use utoipa_axum::router::OpenApiRouter;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::from(
-        Router::new()
-            .route("/products", post(create))
-            .route("/products/{id}", put(update).delete(delist))
-            .route("/products/{id}/restock", post(restock)),
-    )
+    OpenApiRouter::new().routes(routes!(create)).routes(routes!(update, delist)).routes(routes!(restock))
 }
 
 fn audit(admin: &AdminUser, action: &str, id: i64) -> AuditEntry {
@@ -40,53 +34,156 @@ fn audit(admin: &AdminUser, action: &str, id: i64) -> AuditEntry {
     }
 }
 
+/// Whether a product can be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ShopProductStatus {
+    Available,
+    SoldOut,
+    /// Taken off sale by an admin.
+    Delisted,
+}
+
+/// A product of the points shop, as the catalogue lists it.
+#[derive(Debug, Serialize, ToSchema)]
+struct ShopProduct {
+    id: i64,
+    name: String,
+    description: String,
+    category: String,
+    /// The price in points.
+    exchange_points: i64,
+    /// Units on sale.
+    stock: i64,
+    /// A URL or server path; empty for none.
+    image: String,
+    is_hot: bool,
+    /// 0–5.
+    rating: f64,
+    sales_count: i64,
+    sort_order: i64,
+    status: ShopProductStatus,
+    created_at: Timestamp,
+}
+
+impl ShopProduct {
+    fn of(p: Product) -> ShopProduct {
+        let status = if !p.active {
+            ShopProductStatus::Delisted
+        } else if p.stock > 0 {
+            ShopProductStatus::Available
+        } else {
+            ShopProductStatus::SoldOut
+        };
+        ShopProduct {
+            id: p.id,
+            name: p.name,
+            description: p.description,
+            category: p.category,
+            exchange_points: p.exchange_points,
+            stock: p.stock,
+            image: p.image,
+            is_hot: p.is_hot,
+            rating: p.rating,
+            sales_count: p.sales_count,
+            sort_order: p.sort_order,
+            status,
+            created_at: Timestamp(p.created_at),
+        }
+    }
+}
+
+/// Add a product
+///
+/// `name`, `category`, `exchange_points` and `stock` are required.
+///
+/// Errors: 1003 1003/413 2004
+#[utoipa::path(post, path = "/products", tag = "admin", security(("bearerAuth" = [])),
+    request_body = ProductInput,
+    responses((status = 200, description = "The new product", body = Envelope<ShopProduct>)))]
 async fn create(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiJson(body): ApiJson<ProductInput>,
-) -> Answer<Value> {
+) -> Answer<ShopProduct> {
     let patch = body.into_patch()?;
     patch.require_new()?;
     let mut entry = audit(&admin, "product.create", 0);
     entry.after = Some(json!({ "name": patch.name, "exchange_points": patch.exchange_points, "stock": patch.stock }));
     let product = state.stock.create(patch, entry).await?;
-    Ok(ok(product_json(&product)))
+    Ok(ok(ShopProduct::of(product)))
 }
 
+/// Edit a product
+///
+/// Only the fields sent change; a changed stock is broadcast as `stock_update`.
+///
+/// Errors: 1003 1003/413 2004 4001
+#[utoipa::path(put, path = "/products/{id}", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The product")),
+    request_body = ProductInput,
+    responses((status = 200, description = "The product now", body = Envelope<ShopProduct>)))]
 async fn update(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<ProductInput>,
-) -> Answer<Value> {
+) -> Answer<ShopProduct> {
     let patch = body.into_patch()?;
     if patch.is_empty() {
         return Err(ApiError::bad("body", "nothing to change"));
     }
     let product = state.stock.update(id, patch, audit(&admin, "product.update", id)).await?;
-    Ok(ok(product_json(&product)))
+    Ok(ok(ShopProduct::of(product)))
 }
 
-async fn delist(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> Answer<Value> {
+/// Delist a product
+///
+/// Takes it off sale (`status: delisted`); orders already placed are kept.
+///
+/// Errors: 1003 2004 4001
+#[utoipa::path(delete, path = "/products/{id}", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The product")),
+    responses((status = 200, description = "The delisted product", body = Envelope<ShopProduct>)))]
+async fn delist(State(state): State<AppState>, admin: AdminUser, ApiPath(id): ApiPath<i64>) -> Answer<ShopProduct> {
     let product = state.stock.delist(id, audit(&admin, "product.delist", id)).await?;
-    Ok(ok(product_json(&product)))
+    Ok(ok(ShopProduct::of(product)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Restock {
+    /// Units to add, 1–1000000.
     quantity: Option<i64>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Restocked {
+    product_id: i64,
+    /// Units on sale after the addition.
+    stock: i64,
+    /// The units added (the request's `quantity`).
+    added: i64,
+}
+
+/// Restock a product
+///
+/// Adds units; customers get `stock_update` with `operation: restock`.
+///
+/// Errors: 1003 1003/413 2004 4001
+#[utoipa::path(post, path = "/products/{id}/restock", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The product")),
+    request_body = Restock,
+    responses((status = 200, description = "The new stock", body = Envelope<Restocked>)))]
 async fn restock(
     State(state): State<AppState>,
     admin: AdminUser,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<Restock>,
-) -> Answer<Value> {
+) -> Answer<Restocked> {
     let quantity = body.quantity.ok_or_else(|| ApiError::bad("quantity", "is required"))?;
     if !(1..=1_000_000).contains(&quantity) {
         return Err(ApiError::bad("quantity", "must be 1-1000000"));
     }
     let stock = state.stock.restock(id, quantity, audit(&admin, "product.restock", id)).await?;
-    Ok(ok(json!({ "product_id": id, "stock": stock, "added": quantity })))
+    Ok(ok(Restocked { product_id: id, stock, added: quantity }))
 }

@@ -81,6 +81,7 @@ pub fn mount(router: Router<AppState>, document: &Value) -> Router<AppState> {
 /// The document as served: what the handlers declared, plus what every operation shares.
 pub fn finish(openapi: utoipa::openapi::OpenApi, websocket: Value) -> Value {
     let mut doc = serde_json::to_value(&openapi).unwrap_or_else(|_| json!({}));
+    name_wildcards(&mut doc);
     doc["tags"] = Value::Array(TAGS.iter().map(|(name, d)| json!({ "name": name, "description": d })).collect());
     add_error_codes(&mut doc);
     add_docs_routes(&mut doc);
@@ -124,6 +125,19 @@ fn unique_operation_ids(doc: &mut Value, paths: &[String]) {
             with_tag.clone()
         };
         doc["paths"][path][method]["operationId"] = Value::String(unique);
+    }
+}
+
+/// A handler's path is also its axum route, so a wildcard is written as axum wants it,
+/// `/files/{*key}`; OpenAPI has no wildcards, and names the parameter `{key}` (its description
+/// says it may contain `/`).
+fn name_wildcards(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    let wild: Vec<String> = paths.keys().filter(|p| p.contains("{*")).cloned().collect();
+    for path in wild {
+        if let Some(item) = paths.remove(&path) {
+            paths.insert(path.replace("{*", "{"), item);
+        }
     }
 }
 

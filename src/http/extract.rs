@@ -169,6 +169,7 @@ impl FromRequestParts<AppState> for MerchantUser {
 #[serde(untagged)]
 pub enum IdInput {
     Number(i64),
+    #[schema(example = "42")]
     Text(String),
 }
 

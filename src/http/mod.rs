@@ -28,7 +28,6 @@ use axum::http::HeaderName;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use dashmap::DashSet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -37,7 +36,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
-use crate::auth::{SignInCodes, Tokens};
+use crate::auth::{BanList, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::notify::Hub;
 use crate::objects::ObjectStore;
@@ -84,7 +83,7 @@ pub struct Services {
     pub tokens: Arc<Tokens>,
     pub codes: Arc<SignInCodes>,
     /// Banned customers, mirrored from the store so every request can check without a query.
-    pub banned: Arc<DashSet<i64>>,
+    pub banned: Arc<BanList>,
     pub ip_limiter: Arc<limits::IpLimiter>,
     pub metrics: PrometheusHandle,
     pub started: Instant,

@@ -21,6 +21,7 @@ use super::AppState;
 use crate::actors::review_queue::NewUpload;
 use crate::domain::money::{parse_cents, yuan, MAX_RECEIPT_CENTS, MIN_RECEIPT_CENTS};
 use crate::domain::page::{Page, PageParams};
+use crate::domain::review::ReviewStatus;
 use crate::objects::ObjectStore;
 use crate::store::reviews::UploadRow;
 
@@ -53,29 +54,6 @@ pub fn cents_json(cents: i64) -> Value {
     json!(yuan(cents))
 }
 
-/// Where a receipt is in its review.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UploadStatus {
-    /// Waiting for a merchant.
-    Pending,
-    /// A merchant confirmed the amount; points were credited.
-    Approved,
-    Rejected,
-}
-
-impl UploadStatus {
-    pub const ALL: [UploadStatus; 3] = [UploadStatus::Pending, UploadStatus::Approved, UploadStatus::Rejected];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UploadStatus::Pending => "pending",
-            UploadStatus::Approved => "approved",
-            UploadStatus::Rejected => "rejected",
-        }
-    }
-}
-
 /// A receipt upload as its owner (or a merchant) sees it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UploadInfo {
@@ -84,7 +62,7 @@ pub struct UploadInfo {
     /// The amount the customer claimed, in yuan.
     #[schema(example = 88.5)]
     pub amount: f64,
-    #[schema(value_type = UploadStatus, example = "pending")]
+    #[schema(value_type = ReviewStatus, example = "pending")]
     pub status: String,
     /// The amount the merchant confirmed, in yuan; null until approved.
     pub actual_amount: Option<f64>,
@@ -143,7 +121,7 @@ struct Uploaded {
     #[schema(example = 88.5)]
     amount: f64,
     /// Always `pending`.
-    status: UploadStatus,
+    status: ReviewStatus,
     #[schema(value_type = String, example = "上传成功，等待商家审核")]
     message: &'static str,
     #[schema(value_type = String, example = "24小时内")]
@@ -208,7 +186,7 @@ async fn upload(
         upload_id: row.id,
         image_url,
         amount: yuan(amount_cents),
-        status: UploadStatus::Pending,
+        status: ReviewStatus::Pending,
         message: "上传成功，等待商家审核",
         estimated_review_time: "24小时内",
     }))
@@ -226,11 +204,11 @@ struct Uploads {
 ///
 /// Errors: 1003 2005
 #[utoipa::path(get, path = "/history", tag = "photo", security(("bearerAuth" = [])),
-    params(("status" = Option<UploadStatus>, Query, description = "pending, approved or rejected"), PageParams),
+    params(("status" = Option<ReviewStatus>, Query, description = "pending, approved or rejected"), PageParams),
     responses((status = 200, description = "One page of uploads", body = Envelope<Uploads>)))]
 async fn history(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<Uploads> {
     let page = q.page()?;
-    let status = q.one_of("status", &UploadStatus::ALL.map(UploadStatus::as_str))?;
+    let status = q.one_of("status", &ReviewStatus::ALL.map(ReviewStatus::as_str))?;
     let (rows, total) = state.store.uploads_page(Some(user.user_id), status, page).await?;
     let mut uploads = Vec::with_capacity(rows.len());
     for u in &rows {
@@ -273,12 +251,12 @@ struct UploadStatistics {
     responses((status = 200, description = "Totals", body = Envelope<UploadStatistics>)))]
 async fn statistics(State(state): State<AppState>, user: AuthUser) -> Answer<UploadStatistics> {
     let t = state.store.upload_totals(Some(user.user_id)).await?;
-    let count = |s: UploadStatus| t.by_status.iter().find(|(k, _)| k == s.as_str()).map_or(0, |(_, n)| *n);
+    let count = |s: ReviewStatus| t.by_status.iter().find(|(k, _)| k == s.as_str()).map_or(0, |(_, n)| *n);
     Ok(ok(UploadStatistics {
         total_uploads: t.by_status.iter().map(|(_, n)| n).sum::<i64>(),
-        pending: count(UploadStatus::Pending),
-        approved: count(UploadStatus::Approved),
-        rejected: count(UploadStatus::Rejected),
+        pending: count(ReviewStatus::Pending),
+        approved: count(ReviewStatus::Approved),
+        rejected: count(ReviewStatus::Rejected),
         total_points_awarded: t.points_awarded,
         total_amount: yuan(t.amount_cents),
     }))
