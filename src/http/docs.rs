@@ -90,6 +90,7 @@ pub fn finish(openapi: utoipa::openapi::OpenApi, websocket: Value) -> Value {
     }
     let paths: Vec<String> = doc["paths"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
     unique_operation_ids(&mut doc, &paths);
+    one_of_to_any_of(&mut doc);
     for path in paths {
         let Some(item) = doc["paths"][&path].as_object_mut() else { continue };
         for (_, op) in item.iter_mut() {
@@ -125,6 +126,24 @@ fn unique_operation_ids(doc: &mut Value, paths: &[String]) {
             with_tag.clone()
         };
         doc["paths"][path][method]["operationId"] = Value::String(unique);
+    }
+}
+
+/// utoipa writes every union as `oneOf`, which requires an answer to match exactly one branch.
+/// Ours are untagged shapes a client tells apart by their fields (verify-token's customer or
+/// admin, a batch item's decision or refusal, a value or null), and a shape with fewer fields
+/// also matches a richer answer; `anyOf` says what is meant. Tagged unions (the WebSocket's
+/// `type`) stay exclusive through their tag either way.
+fn one_of_to_any_of(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(branches) = o.remove("oneOf") {
+                o.insert("anyOf".into(), branches);
+            }
+            o.values_mut().for_each(one_of_to_any_of);
+        }
+        Value::Array(a) => a.iter_mut().for_each(one_of_to_any_of),
+        _ => {}
     }
 }
 
