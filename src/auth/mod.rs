@@ -1,8 +1,11 @@
-//! Who is calling: JWT access and refresh tokens, sign-in codes sent by SMS, admin passwords.
+//! Who is calling: JWT access and refresh tokens, sign-in codes and the SMS providers that
+//! deliver them, WeChat mini-program sign-in, admin passwords.
 
 pub mod codes;
 pub mod passwords;
+pub mod sms;
 pub mod tokens;
 
-pub use codes::{LogSms, SignInCodes, SmsSender};
+pub use codes::SignInCodes;
+pub use sms::{LogSms, SmsSender};
 pub use tokens::{AccessClaims, SubjectKind, TokenPair, Tokens};

@@ -15,7 +15,6 @@ use super::error::ApiError;
 use super::extract::{bearer, verify_access, ApiJson, ClientIp};
 use super::AppState;
 use crate::actors::Failure;
-use crate::auth::codes::SendRefused;
 use crate::auth::tokens::{new_id, Subject, ACCESS_TTL_S};
 use crate::auth::{passwords, SubjectKind, TokenPair};
 use crate::domain::phone::mask_phone;
@@ -114,12 +113,8 @@ async fn send_code(
     ApiJson(body): ApiJson<SendCode>,
 ) -> Answer<Value> {
     let phone = phone_of(body.phone, body.mobile)?;
-    match state.codes.send(&phone, ip).await {
-        Ok(()) => Ok(ok(json!({ "expires_in": 300 }))),
-        Err(SendRefused::TooFrequent(wait)) => {
-            Err(DomainError::CodeTooFrequent { retry_after_ms: wait.as_millis() as u64 }.into())
-        }
-    }
+    state.codes.send(&phone, ip).await.map_err(DomainError::from)?;
+    Ok(ok(json!({ "expires_in": 300 })))
 }
 
 #[derive(Deserialize)]
@@ -171,12 +166,12 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
     })))
 }
 
-fn user_subject(u: &UserRow) -> Subject {
+pub(crate) fn user_subject(u: &UserRow) -> Subject {
     Subject { kind: SubjectKind::User, id: u.id, mobile: mask_phone(&u.phone), is_merchant: u.is_merchant }
 }
 
 /// Starts a new token family for `subject`.
-async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, ApiError> {
+pub(crate) async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, ApiError> {
     let family = new_id();
     let pair = state.tokens.issue(subject, &family).map_err(|e| ApiError::internal("issuing tokens", e))?;
     state
