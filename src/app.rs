@@ -17,6 +17,7 @@ use crate::actors::review_queue::ReviewQueueArgs;
 use crate::actors::stock_ledger::StockLedgerArgs;
 use crate::actors::user_session::WalletDeps;
 use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
+use crate::auth::wechat::Wechat;
 use crate::auth::{sms, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
@@ -96,6 +97,7 @@ impl Application {
             !config.is_production(),
             sms::from_config(&config.sms, outbound.clone(), !config.is_production()),
         );
+        let wechat = config.wechat.as_ref().map(|w| Arc::new(Wechat::new(w, outbound.clone())));
         let reviews =
             ReviewHandle::start(ReviewQueueArgs { store: store.clone(), wallets: wallets.clone(), hub: hub.clone() })
                 .await?;
@@ -115,6 +117,7 @@ impl Application {
             sockets: TaskTracker::new(),
             tokens: Arc::new(tokens),
             codes: Arc::new(codes),
+            wechat,
             banned: Arc::new(banned),
             metrics: telemetry::metrics_handle(),
             started: Instant::now(),

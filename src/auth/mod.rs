@@ -5,6 +5,7 @@ pub mod codes;
 pub mod passwords;
 pub mod sms;
 pub mod tokens;
+pub mod wechat;
 
 pub use codes::SignInCodes;
 pub use sms::{LogSms, SmsSender};
