@@ -15,7 +15,8 @@ use crate::actors::prize_wheel::PrizeWheelArgs;
 use crate::actors::review_queue::ReviewQueueArgs;
 use crate::actors::stock_ledger::StockLedgerArgs;
 use crate::actors::{ReviewHandle, StockHandle, WalletDeps, Wallets, WheelHandle};
-use crate::auth::{BanList, LogSms, SignInCodes, Tokens};
+use crate::auth::wechat::Wechat;
+use crate::auth::{sms, BanList, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState, Services};
@@ -24,6 +25,11 @@ use crate::objects::ObjectStore;
 use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
 use crate::store::Store;
 use crate::telemetry;
+
+/// Bounds on every call to WeChat and the SMS providers: a slow provider costs a customer a few
+/// seconds and a 1005/1008, never a hung request.
+const OUTBOUND_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Idempotency records are kept at least 24 h; they are swept after 48 h.
 const IDEMPOTENCY_KEEP_MS: i64 = 48 * 60 * 60 * 1000;
@@ -75,12 +81,18 @@ impl Application {
             idle_after: config.wallet_idle,
         })
         .await?;
+        let outbound = reqwest::Client::builder()
+            .connect_timeout(OUTBOUND_CONNECT_TIMEOUT)
+            .timeout(OUTBOUND_TIMEOUT)
+            .build()
+            .context("building the HTTP client for WeChat and SMS")?;
         let codes = SignInCodes::new(
             Duration::from_secs(config.limits.sms_phone_interval_s),
             config.limits.sms_per_ip_per_hour,
             !config.is_production(),
-            Arc::new(LogSms { reveal_codes: !config.is_production() }),
+            sms::from_config(&config.sms, outbound.clone(), !config.is_production()),
         );
+        let wechat = config.wechat.as_ref().map(|w| Arc::new(Wechat::new(w, outbound.clone())));
         let reviews = ReviewHandle::start(ReviewQueueArgs {
             store: store.clone(),
             wallets: wallets.clone(),
@@ -105,6 +117,7 @@ impl Application {
             sockets: TaskTracker::new(),
             tokens: Arc::new(tokens),
             codes: Arc::new(codes),
+            wechat,
             banned: Arc::new(banned),
             metrics: telemetry::metrics_handle(),
             started: Instant::now(),

@@ -1,4 +1,5 @@
-//! The environment, read once and validated. Production refuses to start with weak secrets; the
+//! The environment, read once and validated. Production refuses to start with weak secrets or
+//! without a real way for customers to sign in (WeChat, or an SMS provider that delivers); the
 //! development defaults make `cargo run` work on a bare machine.
 
 use std::fmt;
@@ -83,6 +84,52 @@ pub struct Config {
     pub s3: Option<S3Settings>,
     /// Prefix for URLs the server signs itself (`https://api.example.com`); empty = relative.
     pub public_base_url: Option<String>,
+    /// WeChat mini-program sign-in; `None` when `WECHAT_APPID`/`WECHAT_SECRET` are unset.
+    pub wechat: Option<WechatSettings>,
+    /// Who delivers sign-in codes by SMS.
+    pub sms: SmsProvider,
+}
+
+/// The mini-program's credentials, for `jscode2session`, `cgi-bin/token` and the phone number.
+#[derive(Debug, Clone)]
+pub struct WechatSettings {
+    pub appid: String,
+    pub secret: Secret,
+    /// `https://api.weixin.qq.com`, or a local server that speaks WeChat's protocol (tests).
+    pub api_base: String,
+}
+
+/// `SMS_PROVIDER`: where sign-in codes go.
+#[derive(Debug, Clone)]
+pub enum SmsProvider {
+    /// The code goes to the log (development); in production it is not delivered at all.
+    Log,
+    Tencent(TencentSmsSettings),
+    Aliyun(AliyunSmsSettings),
+}
+
+/// Tencent Cloud SMS (API 3.0 `SendSms`).
+#[derive(Debug, Clone)]
+pub struct TencentSmsSettings {
+    pub secret_id: String,
+    pub secret_key: Secret,
+    pub sdk_app_id: String,
+    pub sign_name: String,
+    /// A template with two parameters: `{1}` the code, `{2}` its lifetime in minutes.
+    pub template_id: String,
+    pub region: String,
+    pub endpoint: String,
+}
+
+/// Alibaba Cloud SMS (Dysmsapi `SendSms`).
+#[derive(Debug, Clone)]
+pub struct AliyunSmsSettings {
+    pub access_key_id: String,
+    pub access_key_secret: Secret,
+    pub sign_name: String,
+    /// A template with `${code}` (and optionally `${minutes}`, the lifetime).
+    pub template_code: String,
+    pub endpoint: String,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +164,16 @@ pub enum ConfigError {
     Placeholder(&'static str),
     #[error("{name} has an invalid value: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// A setting that needs companions, without them: `SMS_PROVIDER=tencent needs …`.
+    #[error("{what} needs {}", .missing.join(", "))]
+    Incomplete { what: &'static str, missing: Vec<&'static str> },
+    /// Production with neither WeChat nor an SMS provider that delivers: nobody could sign in.
+    #[error(
+        "production needs a real sign-in path: set WECHAT_APPID and WECHAT_SECRET, or SMS_PROVIDER \
+         (tencent or aliyun) with its variables; missing: {}",
+        .missing.join(", ")
+    )]
+    NoSignInPath { missing: Vec<&'static str> },
 }
 
 /// Words that real random secrets do not contain; copied sample configs always do.
@@ -158,6 +215,15 @@ impl Config {
                 name: "ENABLE_TEST_HOOKS",
                 reason: "test hooks are never allowed in production".into(),
             });
+        }
+
+        let wechat = wechat(&var)?;
+        let sms = sms_provider(&var)?;
+        if env == AppEnv::Production && wechat.is_none() && matches!(sms, SmsProvider::Log) {
+            let mut missing: Vec<&'static str> =
+                ["WECHAT_APPID", "WECHAT_SECRET"].into_iter().filter(|k| var(k).is_none()).collect();
+            missing.push("SMS_PROVIDER");
+            return Err(ConfigError::NoSignInPath { missing });
         }
 
         Ok(Config {
@@ -218,6 +284,8 @@ impl Config {
                 None => None,
             },
             public_base_url: var("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            wechat,
+            sms,
             ws: WsSettings {
                 ping_every: Duration::from_secs(number(&var, "WS_PING_SECS", 30)?),
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
@@ -233,6 +301,93 @@ impl Config {
 
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+/// WeChat is configured by its two credentials together; one without the other is a mistake.
+fn wechat(var: &impl Fn(&str) -> Option<String>) -> Result<Option<WechatSettings>, ConfigError> {
+    let (appid, secret) = (var("WECHAT_APPID"), var("WECHAT_SECRET"));
+    let api_base = endpoint(var, "WECHAT_API_BASE", "https://api.weixin.qq.com")?;
+    match (appid, secret) {
+        (None, None) => Ok(None),
+        (Some(appid), Some(secret)) => Ok(Some(WechatSettings { appid, secret: Secret(secret), api_base })),
+        (appid, _) => Err(ConfigError::Incomplete {
+            what: "WeChat sign-in",
+            missing: vec![if appid.is_none() { "WECHAT_APPID" } else { "WECHAT_SECRET" }],
+        }),
+    }
+}
+
+fn sms_provider(var: &impl Fn(&str) -> Option<String>) -> Result<SmsProvider, ConfigError> {
+    // Every missing variable is named at once, so an operator fixes them in one go.
+    let required = |what: &'static str, names: &[&'static str]| -> Result<Vec<String>, ConfigError> {
+        let missing: Vec<&'static str> = names.iter().copied().filter(|n| var(n).is_none()).collect();
+        if missing.is_empty() {
+            Ok(names.iter().map(|n| var(n).unwrap_or_default()).collect())
+        } else {
+            Err(ConfigError::Incomplete { what, missing })
+        }
+    };
+    match var("SMS_PROVIDER").as_deref() {
+        None | Some("log") => Ok(SmsProvider::Log),
+        Some("tencent") => {
+            let v = required(
+                "SMS_PROVIDER=tencent",
+                &[
+                    "SMS_TENCENT_SECRET_ID",
+                    "SMS_TENCENT_SECRET_KEY",
+                    "SMS_TENCENT_SDK_APP_ID",
+                    "SMS_TENCENT_SIGN_NAME",
+                    "SMS_TENCENT_TEMPLATE_ID",
+                ],
+            )?;
+            let [secret_id, secret_key, sdk_app_id, sign_name, template_id] =
+                <[String; 5]>::try_from(v).map_err(|_| ConfigError::Missing("SMS_TENCENT_SECRET_ID"))?;
+            Ok(SmsProvider::Tencent(TencentSmsSettings {
+                secret_id,
+                secret_key: Secret(secret_key),
+                sdk_app_id,
+                sign_name,
+                template_id,
+                region: var("SMS_TENCENT_REGION").unwrap_or_else(|| "ap-guangzhou".into()),
+                endpoint: endpoint(var, "SMS_TENCENT_ENDPOINT", "https://sms.tencentcloudapi.com")?,
+            }))
+        }
+        Some("aliyun") => {
+            let v = required(
+                "SMS_PROVIDER=aliyun",
+                &[
+                    "SMS_ALIYUN_ACCESS_KEY_ID",
+                    "SMS_ALIYUN_ACCESS_KEY_SECRET",
+                    "SMS_ALIYUN_SIGN_NAME",
+                    "SMS_ALIYUN_TEMPLATE_CODE",
+                ],
+            )?;
+            let [access_key_id, access_key_secret, sign_name, template_code] =
+                <[String; 4]>::try_from(v).map_err(|_| ConfigError::Missing("SMS_ALIYUN_ACCESS_KEY_ID"))?;
+            Ok(SmsProvider::Aliyun(AliyunSmsSettings {
+                access_key_id,
+                access_key_secret: Secret(access_key_secret),
+                sign_name,
+                template_code,
+                endpoint: endpoint(var, "SMS_ALIYUN_ENDPOINT", "https://dysmsapi.aliyuncs.com")?,
+            }))
+        }
+        Some(other) => Err(ConfigError::Invalid {
+            name: "SMS_PROVIDER",
+            reason: format!("`{other}` (expected log, tencent or aliyun)"),
+        }),
+    }
+}
+
+/// An http(s) base URL, without a trailing slash.
+fn endpoint(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: &str) -> Result<String, ConfigError> {
+    let value = var(name).unwrap_or_else(|| default.to_string());
+    match url::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            Ok(value.trim_end_matches('/').to_string())
+        }
+        _ => Err(ConfigError::Invalid { name, reason: format!("`{value}` is not an http(s) URL") }),
     }
 }
 
@@ -322,7 +477,7 @@ mod tests {
                 "{ph}"
             );
         }
-        let ok = cfg(&[prod, ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2)]).unwrap();
+        let ok = cfg(&[prod, ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]).unwrap();
         assert!(ok.is_production());
         assert!(!ok.jwt_generated);
         assert!(!ok.seed_demo);
@@ -341,5 +496,107 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+        let c = cfg(&[WECHAT.0, ("WECHAT_SECRET", "wx-secret-9f8e7d")]).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("wx-secret-9f8e7d") && printed.contains("wx1234567890abcdef"), "{printed}");
+    }
+
+    const WECHAT: ((&str, &str), (&str, &str)) = (("WECHAT_APPID", "wx1234567890abcdef"), ("WECHAT_SECRET", "s3cr3t"));
+    const TENCENT: &[(&str, &str)] = &[
+        ("SMS_PROVIDER", "tencent"),
+        ("SMS_TENCENT_SECRET_ID", "AKIDexample"),
+        ("SMS_TENCENT_SECRET_KEY", "tencent-key"),
+        ("SMS_TENCENT_SDK_APP_ID", "1400000000"),
+        ("SMS_TENCENT_SIGN_NAME", "餐厅"),
+        ("SMS_TENCENT_TEMPLATE_ID", "100001"),
+    ];
+    const ALIYUN: &[(&str, &str)] = &[
+        ("SMS_PROVIDER", "aliyun"),
+        ("SMS_ALIYUN_ACCESS_KEY_ID", "LTAIexample"),
+        ("SMS_ALIYUN_ACCESS_KEY_SECRET", "aliyun-secret"),
+        ("SMS_ALIYUN_SIGN_NAME", "餐厅"),
+        ("SMS_ALIYUN_TEMPLATE_CODE", "SMS_100001"),
+    ];
+
+    fn production(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = vec![("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2)];
+        pairs.extend_from_slice(extra);
+        cfg(&pairs)
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_sign_in_path_and_names_what_is_missing() {
+        let err = production(&[]).unwrap_err();
+        assert!(matches!(&err, ConfigError::NoSignInPath { .. }), "{err}");
+        let msg = err.to_string();
+        for name in ["WECHAT_APPID", "WECHAT_SECRET", "SMS_PROVIDER"] {
+            assert!(msg.contains(name), "{msg}");
+        }
+        // The log provider delivers nothing, so it is not a sign-in path.
+        assert!(matches!(production(&[("SMS_PROVIDER", "log")]), Err(ConfigError::NoSignInPath { .. })));
+        // Only what is really missing is named.
+        let msg = production(&[WECHAT.1]).unwrap_err().to_string();
+        assert!(msg.contains("WECHAT_APPID") && !msg.contains("missing: WECHAT_APPID, WECHAT_SECRET"), "{msg}");
+
+        assert!(production(&[WECHAT.0, WECHAT.1]).is_ok());
+        assert!(production(TENCENT).is_ok());
+        assert!(production(ALIYUN).is_ok());
+        // Development needs neither.
+        assert!(matches!(cfg(&[]).unwrap().sms, SmsProvider::Log));
+        assert!(cfg(&[]).unwrap().wechat.is_none());
+    }
+
+    #[test]
+    fn wechat_needs_both_credentials_and_defaults_to_the_real_api() {
+        let c = cfg(&[WECHAT.0, WECHAT.1]).unwrap();
+        let w = c.wechat.expect("configured");
+        assert_eq!((w.appid.as_str(), w.secret.expose()), ("wx1234567890abcdef", "s3cr3t"));
+        assert_eq!(w.api_base, "https://api.weixin.qq.com");
+        let c = cfg(&[WECHAT.0, WECHAT.1, ("WECHAT_API_BASE", "http://127.0.0.1:9/")]).unwrap();
+        assert_eq!(c.wechat.expect("configured").api_base, "http://127.0.0.1:9");
+        for (pairs, missing) in [(vec![WECHAT.0], "WECHAT_SECRET"), (vec![WECHAT.1], "WECHAT_APPID")] {
+            match cfg(&pairs) {
+                Err(ConfigError::Incomplete { missing: m, .. }) => assert_eq!(m, vec![missing]),
+                other => panic!("{pairs:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            cfg(&[WECHAT.0, WECHAT.1, ("WECHAT_API_BASE", "api.weixin.qq.com")]),
+            Err(ConfigError::Invalid { name: "WECHAT_API_BASE", .. })
+        ));
+    }
+
+    #[test]
+    fn sms_providers_name_every_missing_variable_and_take_defaults() {
+        let c = cfg(TENCENT).unwrap();
+        let SmsProvider::Tencent(t) = c.sms else { panic!("tencent expected") };
+        assert_eq!(t.region, "ap-guangzhou");
+        assert_eq!(t.endpoint, "https://sms.tencentcloudapi.com");
+        assert_eq!(
+            (t.secret_id.as_str(), t.secret_key.expose(), t.template_id.as_str()),
+            ("AKIDexample", "tencent-key", "100001")
+        );
+        let c = cfg(ALIYUN).unwrap();
+        let SmsProvider::Aliyun(a) = c.sms else { panic!("aliyun expected") };
+        assert_eq!(a.endpoint, "https://dysmsapi.aliyuncs.com");
+        assert_eq!(a.access_key_secret.expose(), "aliyun-secret");
+
+        match cfg(&[("SMS_PROVIDER", "tencent"), ("SMS_TENCENT_SECRET_ID", "x")]) {
+            Err(ConfigError::Incomplete { missing, .. }) => assert_eq!(
+                missing,
+                vec![
+                    "SMS_TENCENT_SECRET_KEY",
+                    "SMS_TENCENT_SDK_APP_ID",
+                    "SMS_TENCENT_SIGN_NAME",
+                    "SMS_TENCENT_TEMPLATE_ID"
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        let err = cfg(&[("SMS_PROVIDER", "aliyun")]).unwrap_err().to_string();
+        assert!(err.contains("SMS_ALIYUN_ACCESS_KEY_ID") && err.contains("SMS_ALIYUN_TEMPLATE_CODE"), "{err}");
+        assert!(matches!(cfg(&[("SMS_PROVIDER", "twilio")]), Err(ConfigError::Invalid { name: "SMS_PROVIDER", .. })));
+        // Production counts a configured provider as a sign-in path, but not a half-configured one.
+        assert!(matches!(production(&[("SMS_PROVIDER", "aliyun")]), Err(ConfigError::Incomplete { .. })));
     }
 }

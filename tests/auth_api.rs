@@ -346,7 +346,18 @@ async fn admin_login_checks_the_password(backend: Backend) {
 }
 
 async fn production_never_accepts_the_development_code(backend: Backend) {
-    let server = TestServer::start_with(backend, &[("APP_ENV", "production"), ("ENABLE_TEST_HOOKS", "0")]).await;
+    // Production needs a sign-in path to start; WeChat's (never called here) is the cheapest.
+    let server = TestServer::start_with(
+        backend,
+        &[
+            ("APP_ENV", "production"),
+            ("ENABLE_TEST_HOOKS", "0"),
+            ("WECHAT_APPID", "wx0000000000000000"),
+            ("WECHAT_SECRET", "not-used-by-this-test"),
+            ("WECHAT_API_BASE", "http://127.0.0.1:9"),
+        ],
+    )
+    .await;
     let p = phone(111, 1);
     assert_error(&server.post("/api/auth/login", None, json!({ "phone": p, "code": "123456" })).await, 400, 1002);
     assert_ok(&server.post("/api/auth/send-code", None, json!({ "phone": p })).await);

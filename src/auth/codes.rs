@@ -1,11 +1,10 @@
 //! Sign-in codes: six digits, valid 5 minutes, at most one per phone a minute and ten per IP an
-//! hour, five wrong guesses and the code is gone. The SMS provider is pluggable; the default one
-//! only logs, and shows the code itself only outside production.
+//! hour, five wrong guesses and the code is gone. Codes go out through the configured
+//! [`SmsSender`]; a code the provider did not take is forgotten at once, so a failed send neither
+//! signs anyone in nor holds the phone's interval.
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,37 +12,12 @@ use dashmap::DashMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 
-use crate::domain::Phone;
+use super::sms::SmsSender;
+use crate::domain::{DomainError, Phone};
 
 pub const CODE_TTL: Duration = Duration::from_secs(300);
 pub const DEV_CODE: &str = "123456";
 const MAX_ATTEMPTS: u32 = 5;
-
-pub type SmsFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
-
-/// Delivers a sign-in code to a phone.
-pub trait SmsSender: Send + Sync {
-    fn send<'a>(&'a self, phone: &'a Phone, code: &'a str) -> SmsFuture<'a>;
-}
-
-/// The default provider: writes the code to the log (development) or only that a code was asked
-/// for (production, where a real provider must be configured).
-pub struct LogSms {
-    pub reveal_codes: bool,
-}
-
-impl SmsSender for LogSms {
-    fn send<'a>(&'a self, phone: &'a Phone, code: &'a str) -> SmsFuture<'a> {
-        Box::pin(async move {
-            if self.reveal_codes {
-                tracing::info!(target: "sms", phone = %phone.masked(), code, "development SMS provider: sign-in code");
-            } else {
-                tracing::warn!(target: "sms", phone = %phone.masked(), "no SMS provider configured; code not delivered");
-            }
-            Ok(())
-        })
-    }
-}
 
 struct Pending {
     code: String,
@@ -55,6 +29,17 @@ struct Pending {
 pub enum SendRefused {
     /// The caller may try again after this long.
     TooFrequent(Duration),
+    /// The SMS provider refused the message or could not be reached.
+    NotDelivered,
+}
+
+impl From<SendRefused> for DomainError {
+    fn from(refused: SendRefused) -> DomainError {
+        match refused {
+            SendRefused::TooFrequent(wait) => DomainError::CodeTooFrequent { retry_after_ms: wait.as_millis() as u64 },
+            SendRefused::NotDelivered => DomainError::SmsNotDelivered,
+        }
+    }
 }
 
 pub struct SignInCodes {
@@ -94,13 +79,23 @@ impl SignInCodes {
             return Err(SendRefused::TooFrequent(wait));
         }
         let code = format!("{:06}", rand::rng().random_range(0..1_000_000));
-        self.pending
-            .insert(phone.as_str().to_string(), Pending { code: code.clone(), issued: Instant::now(), attempts: 0 });
-        if let Err(e) = self.sender.send(phone, &code).await {
-            // The code stays valid: a provider hiccup should not lock the customer out for a minute.
-            tracing::warn!(phone = %phone.masked(), error = %e, "SMS provider failed");
+        let issued = Instant::now();
+        // Held before the send, so two requests at once cannot both send.
+        let previous =
+            self.pending.insert(phone.as_str().to_string(), Pending { code: code.clone(), issued, attempts: 0 });
+        match self.sender.send(phone, &code, CODE_TTL).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(phone = %phone.masked(), error = %e.describe(), "SMS provider failed");
+                // Nothing was delivered: this code never existed and the interval never started.
+                // An earlier code that is still valid stays usable.
+                self.pending.remove_if(phone.as_str(), |_, p| p.issued == issued && p.code == code);
+                if let Some(previous) = previous {
+                    self.pending.entry(phone.as_str().to_string()).or_insert(previous);
+                }
+                Err(SendRefused::NotDelivered)
+            }
         }
-        Ok(())
     }
 
     /// True when `code` is the phone's current code (consumed on success) or, outside production,
@@ -146,18 +141,30 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::sms::{SmsError, SmsFuture};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
 
-    struct Capture(Mutex<Vec<String>>);
+    /// Records what it was asked to send; refuses while `refuse` is set.
+    struct Capture(Mutex<Vec<(String, Duration)>>, AtomicBool);
     impl SmsSender for Capture {
-        fn send<'a>(&'a self, _: &'a Phone, code: &'a str) -> SmsFuture<'a> {
-            self.0.lock().unwrap().push(code.to_string());
-            Box::pin(async { Ok(()) })
+        fn send<'a>(&'a self, _: &'a Phone, code: &'a str, valid_for: Duration) -> SmsFuture<'a> {
+            let refuse = self.1.load(Ordering::SeqCst);
+            if !refuse {
+                self.0.lock().unwrap().push((code.to_string(), valid_for));
+            }
+            Box::pin(async move {
+                if refuse {
+                    Err(SmsError::Refused { code: "LimitExceeded".into(), message: "no".into() })
+                } else {
+                    Ok(())
+                }
+            })
         }
     }
 
     fn setup(dev: bool) -> (SignInCodes, Arc<Capture>) {
-        let cap = Arc::new(Capture(Mutex::new(vec![])));
+        let cap = Arc::new(Capture(Mutex::new(vec![]), AtomicBool::new(false)));
         (SignInCodes::new(Duration::from_secs(60), 10, dev, cap.clone()), cap)
     }
 
@@ -168,7 +175,7 @@ mod tests {
         let (codes, cap) = setup(false);
         let phone = Phone::parse("13800138000").unwrap();
         codes.send(&phone, IP).await.unwrap();
-        let code = cap.0.lock().unwrap()[0].clone();
+        let code = cap.0.lock().unwrap()[0].0.clone();
         assert_eq!(code.len(), 6);
         assert!(!codes.verify(&phone, DEV_CODE) || code == DEV_CODE);
         assert!(codes.verify(&phone, &code));
@@ -199,12 +206,44 @@ mod tests {
         let (codes, cap) = setup(false);
         let phone = Phone::parse("13800138002").unwrap();
         codes.send(&phone, IP).await.unwrap();
-        let code = cap.0.lock().unwrap()[0].clone();
+        let code = cap.0.lock().unwrap()[0].0.clone();
         let wrong = if code == "000000" { "000001" } else { "000000" };
         for _ in 0..5 {
             assert!(!codes.verify(&phone, wrong));
         }
         assert!(!codes.verify(&phone, &code));
+    }
+
+    #[tokio::test]
+    async fn the_message_carries_the_codes_lifetime() {
+        let (codes, cap) = setup(false);
+        codes.send(&Phone::parse("13800138004").unwrap(), IP).await.unwrap();
+        assert_eq!(cap.0.lock().unwrap()[0].1, CODE_TTL);
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_keeps_no_code_and_starts_no_interval() {
+        let (codes, cap) = setup(false);
+        let phone = Phone::parse("13800138005").unwrap();
+        cap.1.store(true, Ordering::SeqCst);
+        assert_eq!(codes.send(&phone, IP).await, Err(SendRefused::NotDelivered));
+        assert!(codes.pending.get(phone.as_str()).is_none(), "the undelivered code is forgotten");
+        cap.1.store(false, Ordering::SeqCst);
+        codes.send(&phone, IP).await.expect("the phone may ask again at once");
+        let code = cap.0.lock().unwrap()[0].0.clone();
+        assert!(codes.verify(&phone, &code));
+    }
+
+    #[tokio::test]
+    async fn a_failed_resend_leaves_the_earlier_code_usable() {
+        let cap = Arc::new(Capture(Mutex::new(vec![]), AtomicBool::new(false)));
+        let codes = SignInCodes::new(Duration::ZERO, 10, false, cap.clone());
+        let phone = Phone::parse("13800138006").unwrap();
+        codes.send(&phone, IP).await.unwrap();
+        let first = cap.0.lock().unwrap()[0].0.clone();
+        cap.1.store(true, Ordering::SeqCst);
+        assert_eq!(codes.send(&phone, IP).await, Err(SendRefused::NotDelivered));
+        assert!(codes.verify(&phone, &first));
     }
 
     #[test]

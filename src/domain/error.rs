@@ -14,6 +14,19 @@ pub enum DomainError {
     BadCode,
     #[error("sign-in codes requested too often")]
     CodeTooFrequent { retry_after_ms: u64 },
+    /// WeChat rejected the `wx.login` code or the phone code: unknown, expired or used (1005/400).
+    #[error("WeChat rejected the sign-in code")]
+    WechatCodeRejected,
+    /// WeChat could not be reached, was busy, answered an error of its own, or is not configured
+    /// here (1005/502). Nothing changed; the customer may try again.
+    #[error("WeChat sign-in is unavailable")]
+    WechatUnavailable,
+    /// A first WeChat sign-in needs the phone number button's code (1007, `{need_phone: true}`).
+    #[error("the phone number is needed to sign up through WeChat")]
+    PhoneNeeded,
+    /// The SMS provider refused the code or could not be reached (1008); no code is pending.
+    #[error("the sign-in code could not be sent")]
+    SmsNotDelivered,
     #[error("refresh token invalid, expired, revoked or reused")]
     RefreshInvalid,
     #[error("bad admin credentials")]

@@ -13,8 +13,7 @@ use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::ApiError;
 use super::extract::{bearer, verify_access, ApiJson, ClientIp};
 use super::AppState;
-use crate::actors::Failure;
-use crate::auth::codes::{SendRefused, CODE_TTL};
+use crate::auth::codes::CODE_TTL;
 use crate::auth::tokens::{new_id, Subject, ACCESS_TTL_S};
 use crate::auth::{passwords, SubjectKind, TokenPair};
 use crate::domain::phone::mask_phone;
@@ -172,12 +171,8 @@ async fn send_code(
     ApiJson(body): ApiJson<SendCode>,
 ) -> Answer<CodeSent> {
     let phone = phone_of(body.phone, body.mobile)?;
-    match state.codes.send(&phone, ip).await {
-        Ok(()) => Ok(ok(CodeSent { expires_in: CODE_TTL.as_secs() })),
-        Err(SendRefused::TooFrequent(wait)) => {
-            Err(DomainError::CodeTooFrequent { retry_after_ms: wait.as_millis() as u64 }.into())
-        }
-    }
+    state.codes.send(&phone, ip).await.map_err(DomainError::from)?;
+    Ok(ok(CodeSent { expires_in: CODE_TTL.as_secs() }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -192,8 +187,9 @@ struct Login {
     code: Option<String>,
 }
 
+/// A customer's session: the token pair, who they are, and whether the account is new.
 #[derive(Debug, Serialize, ToSchema)]
-struct SignedIn {
+pub(crate) struct SignedIn {
     #[serde(flatten)]
     tokens: IssuedTokens,
     user_info: UserInfo,
@@ -215,23 +211,21 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
     if !state.codes.verify(&phone, code.trim()) {
         return Err(ApiError::Refused(DomainError::BadCode));
     }
-    let now = now_ms();
-    let (mut user, is_new_user) = match state.store.user_by_phone(phone.as_str()).await? {
-        Some(u) => (u, false),
-        None => match state.store.create_user(phone.as_str(), &phone.default_nickname(), SIGN_UP_GRANT, now).await {
-            Ok(u) => (u, true),
-            // The same phone signed up concurrently: that account is this customer's.
-            Err(e) if e.is_unique_violation() => {
-                let u = state.store.user_by_phone(phone.as_str()).await?;
-                (u.ok_or_else(|| ApiError::from(Failure::fault("user vanished after a unique violation")))?, false)
-            }
-            Err(e) => return Err(e.into()),
-        },
-    };
+    let (user, is_new_user) = state
+        .store
+        .customer_by_phone_or_new(phone.as_str(), &phone.default_nickname(), SIGN_UP_GRANT, now_ms())
+        .await?;
+    signed_in(&state, user, is_new_user, "an SMS code").await
+}
+
+/// The end of every customer sign-in (SMS code or WeChat): a banned account stops here; a
+/// returning one gets its last-login time and live balance; then a new token family.
+pub(crate) async fn signed_in(state: &AppState, mut user: UserRow, is_new_user: bool, how: &str) -> Answer<SignedIn> {
     if user.is_banned {
         return Err(ApiError::Refused(DomainError::Banned));
     }
     if !is_new_user {
+        let now = now_ms();
         state.store.touch_login(user.id, now).await?;
         user.last_login = now;
         // The wallet actor, when alive, is the authority on the balance.
@@ -239,17 +233,17 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
             user.points = w.balance;
         }
     }
-    let pair = open_session(&state, &user_subject(&user)).await?;
-    tracing::info!(user_id = user.id, is_new_user, "customer signed in");
-    Ok(ok(SignedIn { tokens: IssuedTokens::of(pair), user_info: user_info(&state, &user).await, is_new_user }))
+    let pair = open_session(state, &user_subject(&user)).await?;
+    tracing::info!(user_id = user.id, is_new_user, how, "customer signed in");
+    Ok(ok(SignedIn { tokens: IssuedTokens::of(pair), user_info: user_info(state, &user).await, is_new_user }))
 }
 
-fn user_subject(u: &UserRow) -> Subject {
+pub(crate) fn user_subject(u: &UserRow) -> Subject {
     Subject { kind: SubjectKind::User, id: u.id, mobile: mask_phone(&u.phone), is_merchant: u.is_merchant }
 }
 
 /// Starts a new token family for `subject`.
-async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, ApiError> {
+pub(crate) async fn open_session(state: &AppState, subject: &Subject) -> Result<TokenPair, ApiError> {
     let family = new_id();
     let pair = state.tokens.issue(subject, &family).map_err(|e| ApiError::internal("issuing tokens", e))?;
     state

@@ -90,6 +90,9 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
     row(1002, &[400], "验证码错误或已过期"),
     row(1003, &[400, 413], "请求参数缺失或格式错误"),
     row(1004, &[429], "验证码发送过于频繁"),
+    row(1005, &[400, 502], "微信登录失败，请重试"),
+    row(1007, &[400], "请授权手机号"),
+    row(1008, &[502], "短信发送失败，请稍后重试"),
     row(2000, &[401], "刷新令牌无效或已过期"),
     row(2001, &[401], "访问令牌不能为空"),
     row(2002, &[401, 403], "访问令牌无效或已过期"),
@@ -153,6 +156,12 @@ impl ApiError {
                 D::BadPhone => plain(1001, StatusCode::BAD_REQUEST, "手机号格式不正确"),
                 D::BadCode => plain(1002, StatusCode::BAD_REQUEST, "验证码错误或已过期"),
                 D::CodeTooFrequent { .. } => plain(1004, StatusCode::TOO_MANY_REQUESTS, "验证码发送过于频繁"),
+                D::WechatCodeRejected => plain(1005, StatusCode::BAD_REQUEST, "微信登录失败，请重试"),
+                D::WechatUnavailable => plain(1005, StatusCode::BAD_GATEWAY, "微信登录失败，请重试"),
+                D::PhoneNeeded => {
+                    (1007, StatusCode::BAD_REQUEST, Cow::Borrowed("请授权手机号"), json!({ "need_phone": true }))
+                }
+                D::SmsNotDelivered => plain(1008, StatusCode::BAD_GATEWAY, "短信发送失败，请稍后重试"),
                 D::RefreshInvalid => plain(2000, StatusCode::UNAUTHORIZED, "刷新令牌无效或已过期"),
                 D::BadCredentials => plain(2002, StatusCode::UNAUTHORIZED, "用户名或密码错误"),
                 D::Banned => plain(2005, StatusCode::FORBIDDEN, "账号已被禁用"),
@@ -307,6 +316,10 @@ mod tests {
             D::BadPhone,
             D::BadCode,
             D::CodeTooFrequent { retry_after_ms: 3000 },
+            D::WechatCodeRejected,
+            D::WechatUnavailable,
+            D::PhoneNeeded,
+            D::SmsNotDelivered,
             D::RefreshInvalid,
             D::BadCredentials,
             D::Banned,
@@ -361,6 +374,10 @@ mod tests {
             (D::BadCode.into(), 1002, 400),
             (ApiError::bad("phone", "missing"), 1003, 400),
             (D::CodeTooFrequent { retry_after_ms: 3000 }.into(), 1004, 429),
+            (D::WechatCodeRejected.into(), 1005, 400),
+            (D::WechatUnavailable.into(), 1005, 502),
+            (D::PhoneNeeded.into(), 1007, 400),
+            (D::SmsNotDelivered.into(), 1008, 502),
             (D::RefreshInvalid.into(), 2000, 401),
             (ApiError::TokenMissing, 2001, 401),
             (ApiError::TokenInvalid, 2002, 401),
@@ -415,6 +432,8 @@ mod tests {
     fn refusals_carry_details_and_limits_carry_retry_after() {
         let (_, _, _, data) = ApiError::from(DomainError::InsufficientPoints { required: 300, current: 120 }).parts();
         assert_eq!(data, json!({"required": 300, "current": 120}));
+        let (_, _, _, data) = ApiError::from(DomainError::PhoneNeeded).parts();
+        assert_eq!(data, json!({"need_phone": true}));
         let r = ApiError::RateLimited(Duration::from_millis(1500)).into_response();
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
         let r = ApiError::from(DomainError::DrawTooFrequent { retry_after_ms: 2500 }).into_response();

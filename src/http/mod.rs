@@ -18,6 +18,7 @@ pub mod ops;
 pub mod photo;
 pub mod upload;
 pub mod user;
+pub mod wechat;
 pub mod ws;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
+use crate::auth::wechat::Wechat;
 use crate::auth::{BanList, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::notify::Hub;
@@ -82,6 +84,8 @@ pub struct Services {
     pub sockets: TaskTracker,
     pub tokens: Arc<Tokens>,
     pub codes: Arc<SignInCodes>,
+    /// WeChat sign-in, when `WECHAT_APPID` and `WECHAT_SECRET` are set.
+    pub wechat: Option<Arc<Wechat>>,
     /// Banned customers, mirrored from the store so every request can check without a query.
     pub banned: Arc<BanList>,
     pub ip_limiter: Arc<limits::IpLimiter>,
@@ -116,7 +120,7 @@ pub fn router(state: AppState) -> Router {
 /// sits on the `/api` areas only (ops, files, the socket and the docs stay reachable).
 pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Value) {
     let api = OpenApiRouter::new()
-        .nest("/api/auth", auth::router())
+        .nest("/api/auth", auth::router().merge(wechat::router()))
         .nest("/api/user", user::router())
         .nest("/api/lottery", lottery::router())
         .nest("/api/exchange", exchange::router())

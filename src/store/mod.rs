@@ -14,6 +14,7 @@ pub mod reviews;
 pub mod shop;
 pub mod tokens;
 pub mod users;
+pub mod wechat;
 pub mod wheel;
 
 use std::sync::Arc;
