@@ -1,6 +1,9 @@
 //! The environment, read once and validated. Production refuses to start with weak secrets or
 //! without a real way for customers to sign in (WeChat, or an SMS provider that delivers); the
 //! development defaults make `cargo run` work on a bare machine.
+//!
+//! Longer than most files: every setting, its default and its validation live here in one
+//! place (an operator reads one file to learn them all), and half the file is their unit tests.
 
 use std::fmt;
 use std::path::PathBuf;

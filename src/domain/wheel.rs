@@ -1,5 +1,8 @@
 //! The prize wheel's rules: the eight sectors and their validation, the sampling table, near
 //! misses and pity. Pure functions; the `PrizeWheel` actor owns the state and the random numbers.
+//!
+//! Longer than most files: about half of it is the sampler's tests, including the
+//! chi-square checks with their power test, which belong beside what they test.
 
 use serde::{Deserialize, Serialize};
 

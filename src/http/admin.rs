@@ -16,6 +16,9 @@
 //!
 //! The test hooks (`/test-hooks/…`) exist, and are documented, only when the server runs with
 //! `ENABLE_TEST_HOOKS=1`, never in production.
+//!
+//! Longer than most files: each operation carries its OpenAPI documentation and typed
+//! answers beside the handler; the test-hook routes live here too, registered only when enabled.
 
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -1,5 +1,8 @@
 //! `/api/auth`: sign-in codes, customer login (creating the account with its sign-up grant),
 //! refresh-token rotation, token checks, logout and the admin login.
+//!
+//! Longer than most files: the sign-in answers are typed and documented beside their
+//! handlers, and the sign-in ending shared with WeChat (`signed_in`) lives here.
 
 use crate::domain::DomainError;
 use axum::extract::State;

@@ -1,4 +1,7 @@
 //! `/api/lottery`: the wheel as customers see it, draws, their history, statistics and prizes.
+//!
+//! Longer than most files: the wheel, draw and prize answers are typed and documented
+//! beside their handlers, which is what keeps the OpenAPI document honest.
 
 use axum::extract::State;
 use axum::http::HeaderMap;

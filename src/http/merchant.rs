@@ -10,6 +10,9 @@
 //! - An application for the role is one row that only admins read; the store inserts it unless
 //!   the customer already has one pending (then that one is answered again). Deciding it is the
 //!   admin area's business.
+//!
+//! Longer than most files: each of the area's eight operations carries its OpenAPI
+//! documentation and typed answers beside the handler, which is what keeps the document honest.
 
 use std::str::FromStr;
 

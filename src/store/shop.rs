@@ -1,5 +1,8 @@
 //! The shop's tables: products (with stock) and exchange orders. A redemption is written here in
 //! one transaction: the order, the guarded stock decrement, the ledger debit and the balance.
+//!
+//! Longer than most files: the catalogue query, the redemption transaction and code
+//! verification share the products and orders tables; splitting them would split one table's SQL.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -1,5 +1,8 @@
 //! The wheel's tables: sectors (retired, never updated in place, when the wheel is replaced),
 //! settings, and draws. A draw batch is written here in one transaction.
+//!
+//! Longer than most files: the draw batch transaction, the sector history and the
+//! statistics queries share the draws table; splitting them would split one table's SQL.
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
