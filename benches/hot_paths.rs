@@ -16,7 +16,7 @@ use restaurant_lottery::domain::wheel::{demo_sectors, spin, Pity, SamplingTable}
 use restaurant_lottery::http::lottery::DrawBatch;
 use restaurant_lottery::http::ok;
 use restaurant_lottery::notify::Hub;
-use restaurant_lottery::store::group_commit::{DrawCommitter, ExchangeCommitter};
+use restaurant_lottery::store::group_commit::{DrawCommitter, RedemptionCommitter};
 use restaurant_lottery::store::wheel::{CommittedBatch, CommittedDraw};
 use restaurant_lottery::store::Store;
 use restaurant_lottery::Config;
@@ -104,7 +104,7 @@ fn wallet_round_trip(c: &mut Criterion) {
             wheel,
             stock,
             draws: DrawCommitter::start(store.clone(), 1),
-            exchanges: ExchangeCommitter::start(store.clone(), 1),
+            exchanges: RedemptionCommitter::start(store.clone(), 1),
             draws_per_min: 10,
             default_daily_limit: 0,
             idle_after: std::time::Duration::from_secs(600),

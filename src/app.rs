@@ -22,7 +22,7 @@ use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState, Services};
 use crate::notify::{CloseReason, Hub};
 use crate::objects::ObjectStore;
-use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
+use crate::store::group_commit::{DrawCommitter, RedemptionCommitter};
 use crate::store::Store;
 use crate::telemetry;
 
@@ -75,7 +75,7 @@ impl Application {
             wheel: wheel.clone(),
             stock: stock.clone(),
             draws: DrawCommitter::start(store.clone(), committers),
-            exchanges: ExchangeCommitter::start(store.clone(), committers),
+            exchanges: RedemptionCommitter::start(store.clone(), committers),
             draws_per_min: config.limits.draws_per_min,
             default_daily_limit: i64::from(config.limits.daily_draws),
             idle_after: config.wallet_idle,

@@ -7,8 +7,8 @@ mod common;
 use common::{fresh_database, Backend, TestDatabase};
 use restaurant_lottery::domain::shop::ProductPatch;
 use restaurant_lottery::store::audit::AuditEntry;
-use restaurant_lottery::store::group_commit::{DrawCommitter, ExchangeCommitter};
-use restaurant_lottery::store::shop::ExchangeWrite;
+use restaurant_lottery::store::group_commit::{DrawCommitter, RedemptionCommitter};
+use restaurant_lottery::store::shop::RedemptionWrite;
 use restaurant_lottery::store::wheel::{DrawBatchWrite, DrawWrite};
 use restaurant_lottery::store::Store;
 
@@ -107,7 +107,7 @@ async fn one_bad_redemption_is_refused_alone(backend: Backend) {
     let mut writes = Vec::new();
     for i in 0..20 {
         let u = store.create_user(&format!("1360000{:04}", i), "x", 1000, 0).await.expect("user");
-        writes.push(ExchangeWrite {
+        writes.push(RedemptionWrite {
             user_id: u.id,
             balance_before: if i == 3 { 990 } else { 1000 },
             product_id: product.id,
@@ -121,8 +121,8 @@ async fn one_bad_redemption_is_refused_alone(backend: Backend) {
         });
     }
     let stale = writes[3].user_id;
-    assert!(store.commit_exchange_group(&writes).await.is_err(), "the stale wallet sinks a shared group");
-    let committer = ExchangeCommitter::start(store.clone(), 2);
+    assert!(store.commit_redemption_group(&writes).await.is_err(), "the stale wallet sinks a shared group");
+    let committer = RedemptionCommitter::start(store.clone(), 2);
     let mut tasks = Vec::new();
     for w in writes {
         let c = committer.clone();

@@ -31,7 +31,7 @@ pub mod wallet;
 
 pub use failure::{Failure, Reply};
 pub use prize_wheel::WheelHandle;
-pub use review_queue::{Decided, Decision, NewUpload, ReviewHandle, Verdict};
+pub use review_queue::{Decided, Decision, NewReceipt, ReviewHandle, Verdict};
 pub use stock_ledger::StockHandle;
 pub use wallet::{
     ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, WalletDeps,

@@ -20,11 +20,11 @@ use crate::domain::DomainError;
 use crate::notify::event::{NewReview, ReviewResult};
 use crate::notify::{Hub, ServerEvent};
 use crate::objects::ObjectStore;
-use crate::store::reviews::UploadRow;
+use crate::store::reviews::ReceiptRow;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
-pub struct NewUpload {
+pub struct NewReceipt {
     pub user_id: i64,
     pub object_key: String,
     pub content_type: String,
@@ -58,7 +58,7 @@ pub struct Decided {
 }
 
 pub enum ReviewQueueMessage {
-    Submit(Box<NewUpload>, RpcReplyPort<Reply<UploadRow>>),
+    Submit(Box<NewReceipt>, RpcReplyPort<Reply<ReceiptRow>>),
     Decide(Decision, RpcReplyPort<Reply<Decided>>),
     /// The owner takes back a pending upload; answers its object key.
     Withdraw {
@@ -130,7 +130,7 @@ impl Actor for ReviewQueue {
 }
 
 impl ReviewQueueState {
-    async fn submit(&mut self, u: NewUpload) -> Reply<UploadRow> {
+    async fn submit(&mut self, u: NewReceipt) -> Reply<ReceiptRow> {
         let store = &self.args.store;
         let row =
             store.insert_upload(u.user_id, &u.object_key, &u.content_type, u.size, u.amount_cents, now_ms()).await?;
@@ -249,7 +249,7 @@ impl ReviewHandle {
         Ok(ReviewHandle { actor: Supervised::start("review_queue", ReviewQueue, args).await? })
     }
 
-    pub async fn submit(&self, upload: NewUpload) -> Reply<UploadRow> {
+    pub async fn submit(&self, upload: NewReceipt) -> Reply<ReceiptRow> {
         self.actor.call(|reply| ReviewQueueMessage::Submit(Box::new(upload), reply)).await
     }
 
@@ -312,7 +312,7 @@ mod tests {
         let customer = state.store.create_user("13800138000", "用户8000", 0, now_ms()).await.unwrap();
         let merchant = state.hub.register(customer.id + 1, true);
 
-        let upload = NewUpload {
+        let upload = NewReceipt {
             user_id: customer.id,
             object_key: "receipts/test.jpg".into(),
             content_type: "image/jpeg".into(),

@@ -35,7 +35,7 @@ use crate::domain::review::ReviewStatus;
 use crate::domain::time::now_ms;
 use crate::domain::DomainError;
 use crate::objects::ObjectStore;
-use crate::store::reviews::UploadRow;
+use crate::store::reviews::ReceiptRow;
 use crate::store::shop::Verification;
 
 const MAX_BATCH: usize = 50;
@@ -156,7 +156,7 @@ struct ReceiptUpload {
 }
 
 impl ReceiptUpload {
-    async fn of(objects: &ObjectStore, u: &UploadRow) -> Result<ReceiptUpload, ApiError> {
+    async fn of(objects: &ObjectStore, u: &ReceiptRow) -> Result<ReceiptUpload, ApiError> {
         Ok(ReceiptUpload {
             upload_id: u.id,
             user_id: u.user_id,

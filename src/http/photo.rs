@@ -18,12 +18,12 @@ use super::error::{ApiError, Operation};
 use super::extract::{ApiPath, ApiQuery, AuthUser};
 use super::upload::{object_key, read_form, MAX_UPLOAD_BODY};
 use super::AppState;
-use crate::actors::review_queue::NewUpload;
+use crate::actors::review_queue::NewReceipt;
 use crate::domain::money::{parse_cents, yuan, MAX_RECEIPT_CENTS, MIN_RECEIPT_CENTS};
 use crate::domain::page::{Page, PageParams};
 use crate::domain::review::ReviewStatus;
 use crate::objects::ObjectStore;
-use crate::store::reviews::UploadRow;
+use crate::store::reviews::ReceiptRow;
 
 /// How long an image link handed to a client works.
 pub const IMAGE_URL_TTL: Duration = Duration::from_secs(3600);
@@ -78,7 +78,7 @@ pub struct UploadInfo {
 
 impl UploadInfo {
     /// The upload with a freshly signed image link.
-    pub async fn of(objects: &ObjectStore, u: &UploadRow) -> UploadInfo {
+    pub async fn of(objects: &ObjectStore, u: &ReceiptRow) -> UploadInfo {
         UploadInfo {
             upload_id: u.id,
             user_id: u.user_id,
@@ -96,7 +96,7 @@ impl UploadInfo {
 }
 
 /// [`UploadInfo`] as a JSON value, for the merchant area's answers that are still built by hand.
-pub async fn upload_json(objects: &ObjectStore, u: &UploadRow) -> Value {
+pub async fn upload_json(objects: &ObjectStore, u: &ReceiptRow) -> Value {
     serde_json::to_value(UploadInfo::of(objects, u).await).unwrap_or(Value::Null)
 }
 
@@ -163,7 +163,7 @@ async fn upload(
     }
     let queued = state
         .reviews
-        .submit(NewUpload {
+        .submit(NewReceipt {
             user_id: user.user_id,
             object_key: key.clone(),
             content_type: image.kind.content_type().into(),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::shop::{CommittedOrder, ExchangeWrite};
+use super::shop::{CommittedOrder, RedemptionWrite};
 use super::wheel::{CommittedBatch, DrawBatchWrite};
 use super::{Store, StoreError, StoreResult};
 
@@ -38,10 +38,10 @@ impl GroupWrite for DrawBatchWrite {
     }
 }
 
-impl GroupWrite for ExchangeWrite {
+impl GroupWrite for RedemptionWrite {
     type Output = CommittedOrder;
     fn commit_group<'a>(store: &'a Store, writes: &'a [Self]) -> BoxFuture<'a, StoreResult<Vec<CommittedOrder>>> {
-        Box::pin(store.commit_exchange_group(writes))
+        Box::pin(store.commit_redemption_group(writes))
     }
 }
 
@@ -62,7 +62,7 @@ impl<W: GroupWrite> Clone for Committer<W> {
 }
 
 pub type DrawCommitter = Committer<DrawBatchWrite>;
-pub type ExchangeCommitter = Committer<ExchangeWrite>;
+pub type RedemptionCommitter = Committer<RedemptionWrite>;
 
 impl<W: GroupWrite> Committer<W> {
     /// Starts `workers` committers over `store`.

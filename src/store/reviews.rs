@@ -11,7 +11,7 @@ use crate::domain::points::LedgerEntry;
 use crate::domain::{PageRequest, PointsSource};
 
 #[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct UploadRow {
+pub struct ReceiptRow {
     pub id: i64,
     pub user_id: i64,
     pub object_key: String,
@@ -92,7 +92,7 @@ impl Store {
         size: i64,
         amount_cents: i64,
         now: i64,
-    ) -> StoreResult<UploadRow> {
+    ) -> StoreResult<ReceiptRow> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO photo_uploads (user_id, object_key, content_type, size_bytes, amount_cents, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
@@ -107,7 +107,7 @@ impl Store {
         .await?;
         let id = inserted_id(&mut tx, result).await?;
         tx.commit().await?;
-        Ok(UploadRow {
+        Ok(ReceiptRow {
             id,
             user_id,
             object_key: key.to_string(),
@@ -122,7 +122,7 @@ impl Store {
         })
     }
 
-    pub async fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>> {
+    pub async fn upload(&self, id: i64) -> StoreResult<Option<ReceiptRow>> {
         let sql = format!("SELECT {UPLOAD_COLUMNS} FROM photo_uploads WHERE id = ?");
         Ok(sqlx::query_as(&sql).bind(id).fetch_optional(self.pool()).await?)
     }
@@ -143,7 +143,7 @@ impl Store {
         user_id: Option<i64>,
         status: Option<&str>,
         page: PageRequest,
-    ) -> StoreResult<(Vec<UploadRow>, i64)> {
+    ) -> StoreResult<(Vec<ReceiptRow>, i64)> {
         let mut filter = String::from(" WHERE 1 = 1");
         if user_id.is_some() {
             filter.push_str(" AND user_id = ?");
@@ -156,7 +156,7 @@ impl Store {
         let list_sql =
             format!("SELECT {UPLOAD_COLUMNS} FROM photo_uploads{filter} ORDER BY id {order} LIMIT ? OFFSET ?");
         let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        let mut list = sqlx::query_as::<_, UploadRow>(&list_sql);
+        let mut list = sqlx::query_as::<_, ReceiptRow>(&list_sql);
         if let Some(u) = user_id {
             count = count.bind(u);
             list = list.bind(u);

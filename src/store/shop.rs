@@ -45,7 +45,7 @@ impl<'r> FromRow<'r, AnyRow> for Product {
 
 /// A redemption as the wallet decided it.
 #[derive(Debug, Clone)]
-pub struct ExchangeWrite {
+pub struct RedemptionWrite {
     pub user_id: i64,
     pub balance_before: i64,
     pub product_id: i64,
@@ -279,7 +279,7 @@ impl Store {
     /// Writes redemptions of several customers in one transaction: the orders, one guarded
     /// stock decrement per product (never below zero), the debits, and one guarded update of all
     /// the wallets. All of it happens or none does. Each customer has at most one redemption here.
-    pub async fn commit_exchange_group(&self, writes: &[ExchangeWrite]) -> StoreResult<Vec<CommittedOrder>> {
+    pub async fn commit_redemption_group(&self, writes: &[RedemptionWrite]) -> StoreResult<Vec<CommittedOrder>> {
         // Reserving ids takes its own transaction, so it comes before ours.
         let mut next_id = self.order_ids.allocate(self, writes.len() as i64).await?;
         let mut orders: Vec<Vec<Bind>> = Vec::with_capacity(writes.len());

@@ -8,7 +8,7 @@ use crate::actors::failure::Reply;
 use crate::actors::stock_ledger::ReserveRequest;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
-use crate::store::shop::ExchangeWrite;
+use crate::store::shop::RedemptionWrite;
 
 /// A points-shop redemption.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl WalletState {
             .stock
             .reserve(ReserveRequest { product_id: req.product_id, quantity: req.quantity, balance: self.balance })
             .await?;
-        let write = ExchangeWrite {
+        let write = RedemptionWrite {
             user_id: self.user_id,
             balance_before: self.balance,
             product_id: held.product_id,

@@ -46,7 +46,7 @@ use crate::domain::time::now_ms;
 use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::DomainError;
 use crate::notify::Hub;
-use crate::store::group_commit::{DrawCommitter, ExchangeCommitter};
+use crate::store::group_commit::{DrawCommitter, RedemptionCommitter};
 use crate::store::reviews::CommittedApproval;
 use crate::store::Store;
 
@@ -62,7 +62,7 @@ pub struct WalletDeps {
     pub stock: StockHandle,
     /// Draw batches and redemptions are written through group commit.
     pub draws: DrawCommitter,
-    pub exchanges: ExchangeCommitter,
+    pub exchanges: RedemptionCommitter,
     pub draws_per_min: u32,
     pub default_daily_limit: i64,
     pub idle_after: Duration,
