@@ -105,6 +105,7 @@ impl Application {
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         let state = AppState::new(Services {
             ip_limiter: Arc::new(IpLimiter::per_minute(config.limits.per_ip_per_min)),
+            admin_lockout: Arc::new(crate::auth::passwords::AdminLockout::new()),
             config: Arc::new(config),
             store,
             wallets,
@@ -174,6 +175,7 @@ async fn housekeeping(state: AppState) {
         tick.tick().await;
         state.codes.sweep();
         state.ip_limiter.sweep();
+        state.admin_lockout.sweep(now_ms());
         match state.store.expire_idempotency(now_ms() - IDEMPOTENCY_KEEP_MS).await {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency records"),
             Ok(_) => {}

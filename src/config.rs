@@ -220,6 +220,18 @@ impl Config {
             });
         }
 
+        // A fixed seed makes every spin sequence predictable from start-up; tests only.
+        if env == AppEnv::Production && var("WHEEL_SEED").is_some() {
+            return Err(ConfigError::Invalid {
+                name: "WHEEL_SEED",
+                reason: "a fixed wheel seed makes draws predictable and is never allowed in production".into(),
+            });
+        }
+        // Production keeps its data in a real database; the SQLite default is for `cargo run`.
+        if env == AppEnv::Production && var("DATABASE_URL").is_none() {
+            return Err(ConfigError::Missing("DATABASE_URL"));
+        }
+
         let wechat = wechat(&var)?;
         let sms = sms_provider(&var)?;
         if env == AppEnv::Production && wechat.is_none() && matches!(sms, SmsProvider::Log) {
@@ -250,8 +262,8 @@ impl Config {
                 }
             },
             limits: Limits {
-                per_ip_per_min: number(&var, "RATE_LIMIT_PER_IP_PER_MIN", 1200)?,
-                draws_per_min: number(&var, "DRAW_LIMIT_PER_MIN", 10)?,
+                per_ip_per_min: positive(&var, "RATE_LIMIT_PER_IP_PER_MIN", 1200)?,
+                draws_per_min: positive(&var, "DRAW_LIMIT_PER_MIN", 10)?,
                 daily_draws: number(&var, "DAILY_DRAW_LIMIT", 0)?,
                 sms_phone_interval_s: number(&var, "SMS_PHONE_INTERVAL_SECS", 60)?,
                 sms_per_ip_per_hour: number(&var, "SMS_PER_IP_PER_HOUR", 10)?,
@@ -290,7 +302,7 @@ impl Config {
             wechat,
             sms,
             ws: WsSettings {
-                ping_every: Duration::from_secs(number(&var, "WS_PING_SECS", 30)?),
+                ping_every: Duration::from_secs(positive(&var, "WS_PING_SECS", 30)?),
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
                 queue: number(&var, "WS_QUEUE", 256)?,
                 flush_every: Duration::from_millis(number(&var, "WS_FLUSH_MS", 100)?.max(1)),
@@ -409,6 +421,21 @@ fn number<T: std::str::FromStr>(
     }
 }
 
+/// A number where 0 would not mean "off" but break something quietly: an unlimited API
+/// (`RATE_LIMIT_PER_IP_PER_MIN`), no draws at all (`DRAW_LIMIT_PER_MIN`), or a panic in every
+/// socket task (`WS_PING_SECS`). Refused at start with the reason.
+fn positive<T: std::str::FromStr + PartialEq + Default>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    let value = number(var, name, default)?;
+    if value == T::default() {
+        return Err(ConfigError::Invalid { name, reason: "0 is not allowed; it must be at least 1".into() });
+    }
+    Ok(value)
+}
+
 fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Secret, bool), ConfigError> {
     match (env, value) {
         (AppEnv::Production, None) => Err(ConfigError::Missing(name)),
@@ -480,7 +507,7 @@ mod tests {
                 "{ph}"
             );
         }
-        let ok = cfg(&[prod, ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]).unwrap();
+        let ok = production(&[WECHAT.0, WECHAT.1]).unwrap();
         assert!(ok.is_production());
         assert!(!ok.jwt_generated);
         assert!(!ok.seed_demo);
@@ -522,7 +549,12 @@ mod tests {
     ];
 
     fn production(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
-        let mut pairs = vec![("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2)];
+        let mut pairs = vec![
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", GOOD),
+            ("JWT_REFRESH_SECRET", GOOD2),
+            ("DATABASE_URL", "mysql://lottery:pw@db:3306/lottery"),
+        ];
         pairs.extend_from_slice(extra);
         cfg(&pairs)
     }
@@ -601,5 +633,30 @@ mod tests {
         assert!(matches!(cfg(&[("SMS_PROVIDER", "twilio")]), Err(ConfigError::Invalid { name: "SMS_PROVIDER", .. })));
         // Production counts a configured provider as a sign-in path, but not a half-configured one.
         assert!(matches!(production(&[("SMS_PROVIDER", "aliyun")]), Err(ConfigError::Incomplete { .. })));
+    }
+
+    #[test]
+    fn production_refuses_a_wheel_seed_and_needs_a_database_url() {
+        assert!(cfg(&[("WHEEL_SEED", "42")]).unwrap().wheel_seed == Some(42));
+        assert!(matches!(
+            production(&[WECHAT.0, WECHAT.1, ("WHEEL_SEED", "42")]),
+            Err(ConfigError::Invalid { name: "WHEEL_SEED", .. })
+        ));
+        let no_db = cfg(&[("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]);
+        assert!(matches!(no_db, Err(ConfigError::Missing("DATABASE_URL"))));
+    }
+
+    #[test]
+    fn zero_where_zero_breaks_something_is_refused_with_the_name() {
+        for name in ["RATE_LIMIT_PER_IP_PER_MIN", "WS_PING_SECS", "DRAW_LIMIT_PER_MIN"] {
+            match cfg(&[(name, "0")]) {
+                Err(e @ ConfigError::Invalid { .. }) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(name) && msg.contains("at least 1"), "{msg}");
+                }
+                other => panic!("{name}=0: {other:?}"),
+            }
+            assert!(cfg(&[(name, "1")]).is_ok(), "{name}=1");
+        }
     }
 }

@@ -14,6 +14,9 @@ pub enum DomainError {
     BadCode,
     #[error("sign-in codes requested too often")]
     CodeTooFrequent { retry_after_ms: u64 },
+    /// Too many wrong codes for this phone lately; sign-in for it is locked a while (1006).
+    #[error("too many wrong sign-in codes for this phone")]
+    PhoneLocked { retry_after_ms: u64 },
     /// WeChat rejected the `wx.login` code or the phone code: unknown, expired or used (1005/400).
     #[error("WeChat rejected the sign-in code")]
     WechatCodeRejected,
@@ -31,6 +34,9 @@ pub enum DomainError {
     RefreshInvalid,
     #[error("bad admin credentials")]
     BadCredentials,
+    /// Too many failed admin sign-ins for this username lately; locked a while (2006).
+    #[error("admin sign-in locked after repeated failures")]
+    AdminLocked { retry_after_ms: u64 },
     #[error("account banned")]
     Banned,
     #[error("not enough points: required {required}, current {current}")]

@@ -407,9 +407,11 @@ static DECOY_HASH: std::sync::LazyLock<String> =
 /// Sign in as an administrator
 ///
 /// Admin accounts are made with the `create-admin` command. An unknown username answers exactly
-/// like a wrong password.
+/// like a wrong password. After 5 failures for one username within 15 minutes that username
+/// answers 2006 for 15 minutes (`Retry-After`), from any address. Password checks run at most one
+/// per core at once; beyond that the answer is 9002 (`Retry-After: 1`).
 ///
-/// Errors: 1003 1003/413 2002
+/// Errors: 1003 1003/413 2002 2006 9002
 #[utoipa::path(post, path = "/admin-login", tag = "auth",
     request_body = AdminLogin,
     responses((status = 200, description = "Signed in", body = Envelope<AdminSignedIn>)))]
@@ -420,12 +422,15 @@ async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<Admin
     if username.len() > 64 || password.len() > 256 {
         return Err(ApiError::Refused(DomainError::BadCredentials));
     }
+    state.admin_lockout.check(&username, now_ms()).map_err(|retry_after_ms| DomainError::AdminLocked { retry_after_ms })?;
     let admin = state.store.admin_by_username(username.trim()).await?;
     let stored = admin.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DECOY_HASH.clone());
-    let verified = passwords::verify_blocking(password, stored).await;
+    let verified = passwords::verify_blocking(password, stored).await.map_err(|_| ApiError::Overloaded)?;
     let Some(admin) = admin.filter(|_| verified) else {
+        state.admin_lockout.failed(&username, now_ms());
         return Err(ApiError::Refused(DomainError::BadCredentials));
     };
+    state.admin_lockout.succeeded(&username);
     state.store.touch_admin_login(admin.id, now_ms()).await?;
     let subject =
         Subject { kind: SubjectKind::Admin, id: admin.id, mobile: admin.username.clone(), is_merchant: false };

@@ -60,6 +60,9 @@ pub enum ApiError {
     LinkInvalid,
     #[error("rate limited")]
     RateLimited(Duration),
+    /// More requests in flight (or password checks running) than the server admits (9002).
+    #[error("over the concurrency limit")]
+    Overloaded,
     #[error("no such route")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -91,6 +94,7 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
     row(1003, &[400, 413], "请求参数缺失或格式错误"),
     row(1004, &[429], "验证码发送过于频繁"),
     row(1005, &[400, 502], "微信登录失败，请重试"),
+    row(1006, &[429], "验证失败次数过多，请稍后再试"),
     row(1007, &[400], "请授权手机号"),
     row(1008, &[502], "短信发送失败，请稍后重试"),
     row(2000, &[401], "刷新令牌无效或已过期"),
@@ -99,6 +103,7 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
     row(2003, &[403], "需要商家权限"),
     row(2004, &[403], "需要管理员权限"),
     row(2005, &[403], "账号已被禁用"),
+    row(2006, &[429], "登录失败次数过多，请稍后再试"),
     row(3000, &[500], "抽奖失败，请稍后重试"),
     row(3001, &[409], "积分余额不足"),
     row(3002, &[429], "抽奖过于频繁，请稍后再试"),
@@ -119,6 +124,7 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
     row(6002, &[400], "审核通过时必须确认实际消费金额"),
     row(6004, &[409], "该记录已被审核"),
     row(9001, &[429], "请求过于频繁，请稍后再试"),
+    row(9002, &[503], "服务器繁忙，请稍后再试"),
     row(9004, &[404, 405], "接口不存在"),
 ];
 
@@ -156,6 +162,7 @@ impl ApiError {
                 D::BadPhone => plain(1001, StatusCode::BAD_REQUEST, "手机号格式不正确"),
                 D::BadCode => plain(1002, StatusCode::BAD_REQUEST, "验证码错误或已过期"),
                 D::CodeTooFrequent { .. } => plain(1004, StatusCode::TOO_MANY_REQUESTS, "验证码发送过于频繁"),
+                D::PhoneLocked { .. } => plain(1006, StatusCode::TOO_MANY_REQUESTS, "验证失败次数过多，请稍后再试"),
                 D::WechatCodeRejected => plain(1005, StatusCode::BAD_REQUEST, "微信登录失败，请重试"),
                 D::WechatUnavailable => plain(1005, StatusCode::BAD_GATEWAY, "微信登录失败，请重试"),
                 D::PhoneNeeded => {
@@ -164,6 +171,7 @@ impl ApiError {
                 D::SmsNotDelivered => plain(1008, StatusCode::BAD_GATEWAY, "短信发送失败，请稍后重试"),
                 D::RefreshInvalid => plain(2000, StatusCode::UNAUTHORIZED, "刷新令牌无效或已过期"),
                 D::BadCredentials => plain(2002, StatusCode::UNAUTHORIZED, "用户名或密码错误"),
+                D::AdminLocked { .. } => plain(2006, StatusCode::TOO_MANY_REQUESTS, "登录失败次数过多，请稍后再试"),
                 D::Banned => plain(2005, StatusCode::FORBIDDEN, "账号已被禁用"),
                 D::InsufficientPoints { required, current } => (
                     3001,
@@ -218,6 +226,7 @@ impl ApiError {
             ApiError::AdminRequired => plain(2004, StatusCode::FORBIDDEN, "需要管理员权限"),
             ApiError::LinkInvalid => plain(2002, StatusCode::FORBIDDEN, "链接无效或已过期"),
             ApiError::RateLimited(_) => plain(9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
+            ApiError::Overloaded => plain(9002, StatusCode::SERVICE_UNAVAILABLE, "服务器繁忙，请稍后再试"),
             ApiError::RouteNotFound => plain(9004, StatusCode::NOT_FOUND, "接口不存在"),
             ApiError::MethodNotAllowed => plain(9004, StatusCode::METHOD_NOT_ALLOWED, "请求方法不支持"),
             ApiError::BodyTooLarge => plain(1003, StatusCode::PAYLOAD_TOO_LARGE, "请求体过大"),
@@ -232,7 +241,10 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::RateLimited(wait) => Some(*wait),
+            ApiError::Overloaded => Some(Duration::from_secs(1)),
             ApiError::Refused(DomainError::CodeTooFrequent { retry_after_ms })
+            | ApiError::Refused(DomainError::PhoneLocked { retry_after_ms })
+            | ApiError::Refused(DomainError::AdminLocked { retry_after_ms })
             | ApiError::Refused(DomainError::DrawTooFrequent { retry_after_ms }) => {
                 Some(Duration::from_millis(*retry_after_ms))
             }
@@ -341,6 +353,8 @@ mod tests {
             D::AlreadyReviewed { current_status: "approved".into() },
             D::UserNotFound,
             D::NotFound("商品"),
+            D::PhoneLocked { retry_after_ms: 1000 },
+            D::AdminLocked { retry_after_ms: 1000 },
         ];
         let mut all: Vec<ApiError> = refusals.into_iter().map(ApiError::from).collect();
         let fault = || Failure::fault("x");
@@ -357,6 +371,7 @@ mod tests {
             ApiError::AdminRequired,
             ApiError::LinkInvalid,
             ApiError::RateLimited(Duration::from_millis(1500)),
+            ApiError::Overloaded,
             ApiError::RouteNotFound,
             ApiError::MethodNotAllowed,
             ApiError::BodyTooLarge,
@@ -375,6 +390,7 @@ mod tests {
             (ApiError::bad("phone", "missing"), 1003, 400),
             (D::CodeTooFrequent { retry_after_ms: 3000 }.into(), 1004, 429),
             (D::WechatCodeRejected.into(), 1005, 400),
+            (D::PhoneLocked { retry_after_ms: 3_600_000 }.into(), 1006, 429),
             (D::WechatUnavailable.into(), 1005, 502),
             (D::PhoneNeeded.into(), 1007, 400),
             (D::SmsNotDelivered.into(), 1008, 502),
@@ -384,6 +400,7 @@ mod tests {
             (ApiError::MerchantRequired, 2003, 403),
             (ApiError::AdminRequired, 2004, 403),
             (D::Banned.into(), 2005, 403),
+            (D::AdminLocked { retry_after_ms: 900_000 }.into(), 2006, 429),
             (ApiError::during(Operation::Draw)(Failure::fault("x")), 3000, 500),
             (D::InsufficientPoints { required: 300, current: 120 }.into(), 3001, 409),
             (D::DrawTooFrequent { retry_after_ms: 10 }.into(), 3002, 429),
@@ -405,6 +422,7 @@ mod tests {
             (D::OrderNotFound.into(), 4004, 404),
             (D::AlreadyUsed.into(), 4005, 409),
             (ApiError::RateLimited(Duration::from_millis(1500)), 9001, 429),
+            (ApiError::Overloaded, 9002, 503),
             (ApiError::RouteNotFound, 9004, 404),
             (ApiError::MethodNotAllowed, 9004, 405),
         ];
@@ -438,6 +456,12 @@ mod tests {
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
         let r = ApiError::from(DomainError::DrawTooFrequent { retry_after_ms: 2500 }).into_response();
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        let r = ApiError::Overloaded.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let r = ApiError::from(DomainError::PhoneLocked { retry_after_ms: 3_600_000 }).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3600");
+        let r = ApiError::from(DomainError::AdminLocked { retry_after_ms: 900_000 }).into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "900");
     }
 
     #[test]

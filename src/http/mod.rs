@@ -89,6 +89,8 @@ pub struct Services {
     /// Banned customers, mirrored from the store so every request can check without a query.
     pub banned: Arc<BanList>,
     pub ip_limiter: Arc<limits::IpLimiter>,
+    /// Failed admin sign-ins per username (2006).
+    pub admin_lockout: Arc<crate::auth::passwords::AdminLockout>,
     pub metrics: PrometheusHandle,
     pub started: Instant,
 }
