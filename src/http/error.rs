@@ -118,6 +118,7 @@ pub const ERROR_CODES: &[ErrorCodeDoc] = &[
     row(6001, &[404], "审核记录不存在"),
     row(6002, &[400], "审核通过时必须确认实际消费金额"),
     row(6004, &[409], "该记录已被审核"),
+    row(6005, &[403], "不能审核自己上传的小票"),
     row(9001, &[429], "请求过于频繁，请稍后再试"),
     row(9004, &[404, 405], "接口不存在"),
 ];
@@ -201,6 +202,7 @@ impl ApiError {
                     Cow::Borrowed("该记录已被审核"),
                     json!({ "current_status": current_status }),
                 ),
+                D::OwnUpload => plain(6005, StatusCode::FORBIDDEN, "不能审核自己上传的小票"),
                 D::UserNotFound => plain(9004, StatusCode::NOT_FOUND, "用户不存在"),
                 D::NotFound(what) => (9004, StatusCode::NOT_FOUND, Cow::Owned(format!("{what}不存在")), Value::Null),
             },
@@ -339,6 +341,7 @@ mod tests {
             D::ReviewNotFound,
             D::ActualAmountRequired,
             D::AlreadyReviewed { current_status: "approved".into() },
+            D::OwnUpload,
             D::UserNotFound,
             D::NotFound("商品"),
         ];
@@ -398,6 +401,7 @@ mod tests {
             (D::ReviewNotFound.into(), 6001, 404),
             (D::ActualAmountRequired.into(), 6002, 400),
             (D::AlreadyReviewed { current_status: "approved".into() }.into(), 6004, 409),
+            (D::OwnUpload.into(), 6005, 403),
             (ApiError::during(Operation::Redemption)(Failure::fault("x")), 4000, 500),
             (D::ProductUnavailable.into(), 4001, 404),
             (D::OutOfStock { available: 1, requested: 2 }.into(), 4002, 409),
