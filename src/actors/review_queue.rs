@@ -159,6 +159,7 @@ impl ReviewQueueState {
         let Some(&user_id) = self.pending.get(&d.upload_id) else {
             return Err(self.not_pending(d.upload_id).await);
         };
+        may_decide(d.reviewer_id, user_id)?;
         let decided = match d.verdict {
             Verdict::Approve { actual_amount_cents } => {
                 let points = review_points(actual_amount_cents);
@@ -238,6 +239,15 @@ impl ReviewQueueState {
     }
 }
 
+/// A merchant is a customer too: deciding their own receipt would let them mint points. The
+/// store's approval write refuses it as well, in case a caller ever skips this check.
+fn may_decide(reviewer_id: i64, owner_id: i64) -> Result<(), DomainError> {
+    if reviewer_id == owner_id {
+        return Err(DomainError::OwnUpload);
+    }
+    Ok(())
+}
+
 /// The live ReviewQueue, restarted from the store by its supervisor after a failure.
 #[derive(Clone)]
 pub struct ReviewHandle {
@@ -278,6 +288,12 @@ mod tests {
     use super::*;
     use crate::app::Application;
     use crate::config::Config;
+
+    #[test]
+    fn a_merchant_never_decides_their_own_receipt() {
+        assert_eq!(may_decide(7, 7), Err(DomainError::OwnUpload));
+        assert_eq!(may_decide(8, 7), Ok(()));
+    }
 
     /// Decides `decision`, waiting while the queue restarts (its calls fail as faults meanwhile).
     async fn decide_when_back(reviews: &ReviewHandle, decision: &Decision) -> Reply<Decided> {

@@ -72,6 +72,9 @@ pub enum DomainError {
     ActualAmountRequired,
     #[error("already reviewed: {current_status}")]
     AlreadyReviewed { current_status: String },
+    /// A merchant may not decide a receipt they uploaded themselves (6005).
+    #[error("a merchant cannot review their own upload")]
+    OwnUpload,
     #[error("user not found")]
     UserNotFound,
     #[error("{0} not found")]

@@ -286,10 +286,12 @@ async fn decide(state: &AppState, d: Decision) -> Result<ReviewDecision, ApiErro
 
 /// Approve or reject a receipt
 ///
-/// The first decision wins; later ones get 6004 with the status found. An approval credits the
-/// points in the same transaction and the customer gets `review_result` on the WebSocket.
+/// The first decision wins; later ones get 6004 with the status found. A merchant never decides
+/// a receipt they uploaded themselves (6005). An approval credits the points in the same
+/// transaction and the customer gets `review_result` on the WebSocket. Every decision is in the
+/// audit log.
 ///
-/// Errors: 1003 1003/413 2003 2005 6000 6001 6002 6004
+/// Errors: 1003 1003/413 2003 2005 6000 6001 6002 6004 6005
 #[utoipa::path(post, path = "/review", tag = "merchant", security(("bearerAuth" = [])),
     request_body = ReviewBody,
     responses((status = 200, description = "The decision", body = Envelope<ReviewDecision>)))]
@@ -306,7 +308,7 @@ async fn review(
 ///
 /// As `POST /review` with `action: approve`; the body needs `actual_amount`.
 ///
-/// Errors: 1003 1003/413 2003 2005 6000 6001 6002 6004
+/// Errors: 1003 1003/413 2003 2005 6000 6001 6002 6004 6005
 #[utoipa::path(post, path = "/reviews/{upload_id}/approve", tag = "merchant", security(("bearerAuth" = [])),
     params(("upload_id" = i64, Path, description = "The receipt upload")),
     request_body = ReviewBody,
@@ -325,7 +327,7 @@ async fn approve(
 ///
 /// As `POST /review` with `action: reject`; `reason` is optional.
 ///
-/// Errors: 1003 1003/413 2003 2005 6000 6001 6004
+/// Errors: 1003 1003/413 2003 2005 6000 6001 6004 6005
 #[utoipa::path(post, path = "/reviews/{upload_id}/reject", tag = "merchant", security(("bearerAuth" = [])),
     params(("upload_id" = i64, Path, description = "The receipt upload")),
     request_body = ReviewBody,
@@ -392,7 +394,8 @@ struct BatchOutcome {
 /// Decide several receipts
 ///
 /// Each item is decided on its own, in order; one refused item does not stop the others, and
-/// its refusal is in its result (the request itself still succeeds).
+/// its refusal is in its result (the request itself still succeeds): a merchant's own receipt,
+/// for one, is refused in its item with 6005.
 ///
 /// Errors: 1003 1003/413 2003 2005
 #[utoipa::path(post, path = "/reviews/batch", tag = "merchant", security(("bearerAuth" = [])),
@@ -532,7 +535,8 @@ enum Verified {
 /// Verify a code at the counter
 ///
 /// Marks the exchange order (or won prize) behind the code as fulfilled, exactly once: a code
-/// already used answers 4005, an unknown one 4004.
+/// already used answers 4005, an unknown one 4004. The merchant is recorded on the order or
+/// prize and in the audit log.
 ///
 /// Errors: 1003 1003/413 2003 2005 4004 4005
 #[utoipa::path(post, path = "/orders/verify", tag = "merchant", security(("bearerAuth" = [])),

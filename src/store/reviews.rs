@@ -1,12 +1,15 @@
 //! Receipt uploads and their review, and merchant applications. An approval is written here in
-//! one transaction: the upload's status change (guarded: only from pending), the points ledger
-//! row that names the upload, and the balance.
+//! one transaction: the upload's status change (guarded: only from pending, and never by the
+//! uploader), the points ledger row that names the upload, the balance, and the audit row.
+//! Every merchant decision (approve, reject, and verifying a code in `shop.rs`) is audited in
+//! the transaction that makes it, under the merchant's user id and nickname.
 
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
-use super::{inserted_id, Store, StoreError, StoreResult};
+use super::{inserted_id, Store, StoreError, StoreResult, WriteTx};
 use crate::domain::points::LedgerEntry;
 use crate::domain::{PageRequest, PointsSource};
 
@@ -81,6 +84,42 @@ pub enum ApplicationDecision {
     Done(i64),
     NotFound,
     AlreadyDecided(String),
+}
+
+/// An audit entry for a merchant's action; [`audit_merchant`] fills in the name and states.
+pub(super) fn merchant_entry(
+    merchant_id: i64,
+    action: &str,
+    target_type: &'static str,
+    target_id: String,
+    at: i64,
+) -> AuditEntry {
+    AuditEntry {
+        actor_kind: "merchant",
+        actor_id: merchant_id,
+        actor_name: String::new(),
+        action: action.to_string(),
+        target_type,
+        target_id,
+        before: None,
+        after: None,
+        at,
+    }
+}
+
+/// Writes a merchant's audit row in `tx`, under the merchant's nickname as it is now.
+pub(super) async fn audit_merchant(
+    tx: &mut WriteTx,
+    mut entry: AuditEntry,
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> StoreResult<()> {
+    let name: Option<String> =
+        sqlx::query_scalar("SELECT nickname FROM users WHERE id = ?").bind(entry.actor_id).fetch_optional(tx.conn()).await?;
+    entry.actor_name = name.unwrap_or_default();
+    entry.before = Some(before);
+    entry.after = Some(after);
+    audit::insert(tx, &entry).await
 }
 
 impl Store {
@@ -170,30 +209,43 @@ impl Store {
         Ok((rows, total))
     }
 
-    /// Rejects a pending upload; false when it was no longer pending.
+    /// Rejects a pending upload (never the reviewer's own), audited; false when it was no
+    /// longer pending.
     pub async fn reject_upload(&self, id: i64, reviewer_id: i64, reason: Option<&str>, now: i64) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
-            "UPDATE photo_uploads SET status = 'rejected', review_reason = ?, reviewer_id = ?, reviewed_at = ?, points_awarded = 0 WHERE id = ? AND status = 'pending'",
+            "UPDATE photo_uploads SET status = 'rejected', review_reason = ?, reviewer_id = ?, reviewed_at = ?, points_awarded = 0 \
+             WHERE id = ? AND status = 'pending' AND user_id <> ?",
         )
         .bind(reason)
         .bind(reviewer_id)
         .bind(now)
         .bind(id)
+        .bind(reviewer_id)
         .execute(tx.conn())
         .await?
         .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        let (user_id, amount_cents): (i64, i64) =
+            sqlx::query_as("SELECT user_id, amount_cents FROM photo_uploads WHERE id = ?").bind(id).fetch_one(tx.conn()).await?;
+        let entry = merchant_entry(reviewer_id, "receipt.reject", "photo_upload", id.to_string(), now);
+        let before = json!({ "status": "pending", "user_id": user_id, "amount_cents": amount_cents });
+        let after = json!({ "status": "rejected", "points_awarded": 0, "reason": reason });
+        audit_merchant(&mut tx, entry, before, after).await?;
         tx.commit().await?;
-        Ok(n == 1)
+        Ok(true)
     }
 
     /// The approval: status change, ledger credit naming the upload, balance — one transaction.
     pub async fn commit_approval(&self, w: &ApprovalWrite) -> StoreResult<CommittedApproval> {
         let balance_after = w.balance_before + w.points;
         let mut tx = self.begin_write().await?;
+        // `user_id <> reviewer_id`: the uploader never credits themselves, whatever a caller did.
         let moved = sqlx::query(
             "UPDATE photo_uploads SET status = 'approved', actual_amount_cents = ?, points_awarded = ?, review_reason = ?, reviewer_id = ?, reviewed_at = ? \
-             WHERE id = ? AND user_id = ? AND status = 'pending'",
+             WHERE id = ? AND user_id = ? AND status = 'pending' AND user_id <> ?",
         )
         .bind(w.actual_amount_cents)
         .bind(w.points)
@@ -202,12 +254,29 @@ impl Store {
         .bind(w.at)
         .bind(w.upload_id)
         .bind(w.user_id)
+        .bind(w.reviewer_id)
         .execute(tx.conn())
         .await?
         .rows_affected();
         if moved != 1 {
-            return Err(StoreError::Conflict(format!("upload {} is no longer pending", w.upload_id)));
+            return Err(StoreError::Conflict(format!(
+                "upload {} is no longer pending, or reviewer {} uploaded it",
+                w.upload_id, w.reviewer_id
+            )));
         }
+        let amount_cents: i64 = sqlx::query_scalar("SELECT amount_cents FROM photo_uploads WHERE id = ?")
+            .bind(w.upload_id)
+            .fetch_one(tx.conn())
+            .await?;
+        let entry = merchant_entry(w.reviewer_id, "receipt.approve", "photo_upload", w.upload_id.to_string(), w.at);
+        let before = json!({ "status": "pending", "user_id": w.user_id, "amount_cents": amount_cents });
+        let after = json!({
+            "status": "approved",
+            "actual_amount_cents": w.actual_amount_cents,
+            "points_awarded": w.points,
+            "reason": w.reason,
+        });
+        audit_merchant(&mut tx, entry, before, after).await?;
         let credit = sqlx::query(
             "INSERT INTO points_records (user_id, points, balance_after, source, description, related_id, idempotency_key, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",

@@ -1,5 +1,7 @@
 //! The shop's tables: products (with stock) and exchange orders. A redemption is written here in
 //! one transaction: the order, the guarded stock decrement, the ledger debit and the balance.
+//! Verifying a code at the counter records the merchant (`verified_by` on orders, `used_by` on
+//! won prizes) and an audit row, in the transaction that marks it fulfilled.
 //!
 //! Longer than most files: the catalogue query, the redemption transaction and code
 //! verification share the products and orders tables; splitting them would split one table's SQL.
@@ -10,6 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
+use super::reviews::{audit_merchant, merchant_entry};
 use std::collections::BTreeMap;
 
 use super::{
@@ -428,6 +431,9 @@ impl Store {
             if done != 1 {
                 return Ok(Verification::AlreadyUsed { kind: "order", used_at: o.try_get("verified_at")? });
             }
+            let entry = merchant_entry(merchant_id, "order.verify", "exchange_order", id.to_string(), now);
+            let before = json!({ "status": "pending", "user_id": o.try_get::<i64, _>("user_id")? });
+            audit_merchant(&mut tx, entry, before, json!({ "status": "completed", "verified_by": merchant_id })).await?;
             tx.commit().await?;
             return Ok(Verification::Order {
                 order_id: id,
@@ -442,16 +448,21 @@ impl Store {
             .await?;
         let Some(p) = prize else { return Ok(Verification::Unknown) };
         let id: i64 = p.try_get("id")?;
-        let done =
-            sqlx::query("UPDATE lottery_draws SET status = 'used', used_at = ? WHERE id = ? AND status = 'unused'")
-                .bind(now)
-                .bind(id)
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
+        let done = sqlx::query(
+            "UPDATE lottery_draws SET status = 'used', used_at = ?, used_by = ? WHERE id = ? AND status = 'unused'",
+        )
+        .bind(now)
+        .bind(merchant_id)
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
         if done != 1 {
             return Ok(Verification::AlreadyUsed { kind: "prize", used_at: p.try_get("used_at")? });
         }
+        let entry = merchant_entry(merchant_id, "prize.verify", "lottery_draw", id.to_string(), now);
+        let before = json!({ "status": "unused", "user_id": p.try_get::<i64, _>("user_id")? });
+        audit_merchant(&mut tx, entry, before, json!({ "status": "used", "used_by": merchant_id })).await?;
         tx.commit().await?;
         Ok(Verification::Prize { draw_id: id, user_id: p.try_get("user_id")?, prize_name: p.try_get("prize_name")? })
     }
