@@ -642,7 +642,8 @@ mod tests {
             production(&[WECHAT.0, WECHAT.1, ("WHEEL_SEED", "42")]),
             Err(ConfigError::Invalid { name: "WHEEL_SEED", .. })
         ));
-        let no_db = cfg(&[("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]);
+        let no_db =
+            cfg(&[("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]);
         assert!(matches!(no_db, Err(ConfigError::Missing("DATABASE_URL"))));
     }
 

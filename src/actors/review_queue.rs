@@ -343,7 +343,8 @@ mod tests {
         state.reviews.inject_panic().unwrap();
         let approve = Decision {
             upload_id: row.id,
-            reviewer_id: 1,
+            // A merchant other than the uploader: nobody decides their own receipt.
+            reviewer_id: customer.id + 1,
             verdict: Verdict::Approve { actual_amount_cents: 8850 },
             reason: None,
         };

@@ -422,7 +422,10 @@ async fn admin_login(State(state): State<AppState>, ApiJson(body): ApiJson<Admin
     if username.len() > 64 || password.len() > 256 {
         return Err(ApiError::Refused(DomainError::BadCredentials));
     }
-    state.admin_lockout.check(&username, now_ms()).map_err(|retry_after_ms| DomainError::AdminLocked { retry_after_ms })?;
+    state
+        .admin_lockout
+        .check(&username, now_ms())
+        .map_err(|retry_after_ms| DomainError::AdminLocked { retry_after_ms })?;
     let admin = state.store.admin_by_username(username.trim()).await?;
     let stored = admin.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| DECOY_HASH.clone());
     let verified = passwords::verify_blocking(password, stored).await.map_err(|_| ApiError::Overloaded)?;

@@ -114,8 +114,10 @@ pub(super) async fn audit_merchant(
     before: serde_json::Value,
     after: serde_json::Value,
 ) -> StoreResult<()> {
-    let name: Option<String> =
-        sqlx::query_scalar("SELECT nickname FROM users WHERE id = ?").bind(entry.actor_id).fetch_optional(tx.conn()).await?;
+    let name: Option<String> = sqlx::query_scalar("SELECT nickname FROM users WHERE id = ?")
+        .bind(entry.actor_id)
+        .fetch_optional(tx.conn())
+        .await?;
     entry.actor_name = name.unwrap_or_default();
     entry.before = Some(before);
     entry.after = Some(after);
@@ -229,7 +231,10 @@ impl Store {
             return Ok(false);
         }
         let (user_id, amount_cents): (i64, i64) =
-            sqlx::query_as("SELECT user_id, amount_cents FROM photo_uploads WHERE id = ?").bind(id).fetch_one(tx.conn()).await?;
+            sqlx::query_as("SELECT user_id, amount_cents FROM photo_uploads WHERE id = ?")
+                .bind(id)
+                .fetch_one(tx.conn())
+                .await?;
         let entry = merchant_entry(reviewer_id, "receipt.reject", "photo_upload", id.to_string(), now);
         let before = json!({ "status": "pending", "user_id": user_id, "amount_cents": amount_cents });
         let after = json!({ "status": "rejected", "points_awarded": 0, "reason": reason });
