@@ -433,7 +433,8 @@ impl Store {
             }
             let entry = merchant_entry(merchant_id, "order.verify", "exchange_order", id.to_string(), now);
             let before = json!({ "status": "pending", "user_id": o.try_get::<i64, _>("user_id")? });
-            audit_merchant(&mut tx, entry, before, json!({ "status": "completed", "verified_by": merchant_id })).await?;
+            audit_merchant(&mut tx, entry, before, json!({ "status": "completed", "verified_by": merchant_id }))
+                .await?;
             tx.commit().await?;
             return Ok(Verification::Order {
                 order_id: id,
