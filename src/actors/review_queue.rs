@@ -449,7 +449,8 @@ mod tests {
         state.reviews.inject_panic().unwrap();
         let approve = Decision {
             upload_id: row.id,
-            reviewer_id: 1,
+            // Any merchant but the uploader (who would be refused with 6005).
+            reviewer_id: customer.id + 1,
             verdict: Verdict::Approve { actual_amount_cents: 8850 },
             reason: None,
         };
