@@ -99,6 +99,7 @@ impl Application {
             hub: hub.clone(),
             objects: objects.clone(),
             image_link_ttl: http::photo::IMAGE_URL_TTL,
+            upload_limits: http::photo::upload_limits(&config),
         })
         .await?;
         let addr = format!("{}:{}", config.host, config.port);

@@ -54,6 +54,10 @@ pub struct Limits {
     pub sms_phone_interval_s: u64,
     /// Sign-in codes one IP may ask for per hour (1004).
     pub sms_per_ip_per_hour: u32,
+    /// Receipt uploads one customer may have waiting for review at once (9001); at least 1.
+    pub pending_uploads: u32,
+    /// Receipt uploads one customer may make in any 24 hours (9001); at least 1.
+    pub daily_uploads: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +271,8 @@ impl Config {
                 daily_draws: number(&var, "DAILY_DRAW_LIMIT", 0)?,
                 sms_phone_interval_s: number(&var, "SMS_PHONE_INTERVAL_SECS", 60)?,
                 sms_per_ip_per_hour: number(&var, "SMS_PER_IP_PER_HOUR", 10)?,
+                pending_uploads: at_least_one(number(&var, "UPLOAD_PENDING_LIMIT", 20)?, "UPLOAD_PENDING_LIMIT")?,
+                daily_uploads: at_least_one(number(&var, "UPLOAD_DAILY_LIMIT", 50)?, "UPLOAD_DAILY_LIMIT")?,
             },
             wallet_idle: Duration::from_secs(number(&var, "WALLET_IDLE_SECS", 600)?),
             seed_demo: match var("SEED_DEMO") {
@@ -436,6 +442,14 @@ fn positive<T: std::str::FromStr + PartialEq + Default>(
     Ok(value)
 }
 
+/// A cap of 0 would refuse every request it guards: a mistake, not a setting.
+fn at_least_one(n: u32, name: &'static str) -> Result<u32, ConfigError> {
+    if n == 0 {
+        return Err(ConfigError::Invalid { name, reason: "must be at least 1".into() });
+    }
+    Ok(n)
+}
+
 fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Secret, bool), ConfigError> {
     match (env, value) {
         (AppEnv::Production, None) => Err(ConfigError::Missing(name)),
@@ -483,6 +497,18 @@ mod tests {
         assert!(c.seed_demo);
         assert_eq!(c.limits.per_ip_per_min, 1200);
         assert_eq!(c.limits.draws_per_min, 10);
+    }
+
+    #[test]
+    fn upload_caps_default_to_20_pending_and_50_a_day_and_refuse_zero() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.limits.pending_uploads, c.limits.daily_uploads), (20, 50));
+        let c = cfg(&[("UPLOAD_PENDING_LIMIT", "3"), ("UPLOAD_DAILY_LIMIT", "7")]).unwrap();
+        assert_eq!((c.limits.pending_uploads, c.limits.daily_uploads), (3, 7));
+        for name in ["UPLOAD_PENDING_LIMIT", "UPLOAD_DAILY_LIMIT"] {
+            assert!(matches!(cfg(&[(name, "0")]), Err(ConfigError::Invalid { name: n, .. }) if n == name));
+            assert!(matches!(cfg(&[(name, "-1")]), Err(ConfigError::Invalid { name: n, .. }) if n == name));
+        }
     }
 
     #[test]

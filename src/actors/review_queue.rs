@@ -4,6 +4,10 @@
 //! every later decision gets 6004 with the status it found. An approval asks the customer's
 //! wallet to credit the points in the same transaction as the status change; the uploader hears
 //! the result (`review_result`) after it commits.
+//!
+//! The queue also guards itself against floods: a customer has at most so many receipts
+//! waiting and uploads at most so many in 24 hours, and never the same photo twice. Uploads are
+//! admitted one at a time here, so two uploads at once cannot both take the last place.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,7 +24,7 @@ use crate::domain::DomainError;
 use crate::notify::event::{NewReview, ReviewResult};
 use crate::notify::{Hub, ServerEvent};
 use crate::objects::ObjectStore;
-use crate::store::reviews::ReceiptRow;
+use crate::store::reviews::{ReceiptRow, UploadHistory, UploadWrite};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -30,6 +34,52 @@ pub struct NewReceipt {
     pub content_type: String,
     pub size: i64,
     pub amount_cents: i64,
+    /// Lowercase hex SHA-256 of the photo ([`image_digest`]).
+    pub image_sha256: String,
+}
+
+/// The per-customer upload caps (`UPLOAD_PENDING_LIMIT`, `UPLOAD_DAILY_LIMIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub pending: u32,
+    pub per_day: u32,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// A full queue empties as merchants review, which takes minutes rather than seconds.
+const PENDING_RETRY_MS: u64 = 60_000;
+
+/// The photo's digest as stored beside the upload: lowercase hex SHA-256 of its bytes.
+pub fn image_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether one more upload fits the caps, given the customer's uploads as the store counts them
+/// (`recent`: those after `now - 24h`). Refused with how long to wait: a minute for a full queue,
+/// or until the oldest upload of the last 24 hours leaves the window.
+pub fn may_upload(limits: UploadLimits, history: &UploadHistory, now: i64) -> Result<(), DomainError> {
+    if history.pending >= i64::from(limits.pending) {
+        return Err(DomainError::TooManyUploads { retry_after_ms: PENDING_RETRY_MS });
+    }
+    if history.recent >= i64::from(limits.per_day) {
+        let frees_at = history.oldest_recent.unwrap_or(now) + DAY_MS;
+        let wait = u64::try_from(frees_at - now).unwrap_or(0).max(1000);
+        return Err(DomainError::TooManyUploads { retry_after_ms: wait });
+    }
+    Ok(())
+}
+
+/// Checks a customer's next upload against the caps and their earlier photos. The upload
+/// handler asks before storing the photo (so a flood writes nothing); the queue asks again when
+/// it queues the upload, one at a time, which is the check that counts.
+pub async fn admit(store: &Store, limits: UploadLimits, user_id: i64, image_sha256: &str, now: i64) -> Reply<()> {
+    let history = store.upload_history(user_id, now - DAY_MS).await?;
+    may_upload(limits, &history, now)?;
+    if store.has_uploaded_image(user_id, image_sha256).await? {
+        return Err(DomainError::invalid("photo", "this receipt photo was already uploaded").into());
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +132,7 @@ pub struct ReviewQueueArgs {
     pub objects: ObjectStore,
     /// How long that link works.
     pub image_link_ttl: Duration,
+    pub upload_limits: UploadLimits,
 }
 
 pub struct ReviewQueueState {
@@ -132,8 +183,19 @@ impl Actor for ReviewQueue {
 impl ReviewQueueState {
     async fn submit(&mut self, u: NewReceipt) -> Reply<ReceiptRow> {
         let store = &self.args.store;
-        let row =
-            store.insert_upload(u.user_id, &u.object_key, &u.content_type, u.size, u.amount_cents, now_ms()).await?;
+        let now = now_ms();
+        admit(store, self.args.upload_limits, u.user_id, &u.image_sha256, now).await?;
+        let row = store
+            .insert_upload(&UploadWrite {
+                user_id: u.user_id,
+                object_key: u.object_key,
+                content_type: u.content_type,
+                size: u.size,
+                amount_cents: u.amount_cents,
+                image_sha256: u.image_sha256,
+                at: now,
+            })
+            .await?;
         self.pending.insert(row.id, row.user_id);
         let image_url = self.args.objects.signed_url(&row.object_key, self.args.image_link_ttl).await;
         self.args.hub.to_merchants(ServerEvent::NewReview(NewReview {
@@ -232,8 +294,14 @@ impl ReviewQueueState {
                 }
             }
         }
-        let key =
-            self.args.store.delete_pending_upload(upload_id, user_id).await?.ok_or(DomainError::ReviewNotFound)?;
+        let Some(key) = self.args.store.delete_pending_upload(upload_id, user_id).await? else {
+            // Decided meanwhile (a late approval committed): the upload and its photo stay.
+            self.pending.remove(&upload_id);
+            return match self.args.store.upload(upload_id).await? {
+                Some(u) => Err(DomainError::AlreadyReviewed { current_status: u.status }.into()),
+                None => Err(DomainError::ReviewNotFound.into()),
+            };
+        };
         self.pending.remove(&upload_id);
         Ok(key)
     }
@@ -289,6 +357,43 @@ mod tests {
     use crate::app::Application;
     use crate::config::Config;
 
+    const LIMITS: UploadLimits = UploadLimits { pending: 2, per_day: 3 };
+
+    fn history(pending: i64, recent: i64, oldest_recent: Option<i64>) -> UploadHistory {
+        UploadHistory { pending, recent, oldest_recent }
+    }
+
+    #[test]
+    fn uploads_fit_until_the_queue_or_the_day_is_full() {
+        let now = 10 * DAY_MS;
+        assert_eq!(may_upload(LIMITS, &history(0, 0, None), now), Ok(()));
+        assert_eq!(may_upload(LIMITS, &history(1, 2, Some(now - 5)), now), Ok(()));
+        assert_eq!(
+            may_upload(LIMITS, &history(2, 2, Some(now - 5)), now),
+            Err(DomainError::TooManyUploads { retry_after_ms: PENDING_RETRY_MS })
+        );
+    }
+
+    #[test]
+    fn a_full_day_waits_until_its_oldest_upload_leaves_the_window() {
+        let now = 10 * DAY_MS;
+        let oldest = now - DAY_MS + 90_000;
+        assert_eq!(
+            may_upload(LIMITS, &history(0, 3, Some(oldest)), now),
+            Err(DomainError::TooManyUploads { retry_after_ms: 90_000 })
+        );
+        // At the edge the store no longer counts it; a wait is never shorter than a second.
+        assert_eq!(
+            may_upload(LIMITS, &history(0, 3, Some(now - DAY_MS)), now),
+            Err(DomainError::TooManyUploads { retry_after_ms: 1000 })
+        );
+    }
+
+    #[test]
+    fn the_digest_is_lowercase_hex_sha256() {
+        assert_eq!(image_digest(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
     #[test]
     fn a_merchant_never_decides_their_own_receipt() {
         assert_eq!(may_decide(7, 7), Err(DomainError::OwnUpload));
@@ -334,6 +439,7 @@ mod tests {
             content_type: "image/jpeg".into(),
             size: 3,
             amount_cents: 8850,
+            image_sha256: image_digest(b"receipt"),
         };
         let row = state.reviews.submit(upload).await.unwrap();
         let heard: Vec<String> = merchant.take().messages.iter().map(|m| m.to_string()).collect();
@@ -343,7 +449,7 @@ mod tests {
         state.reviews.inject_panic().unwrap();
         let approve = Decision {
             upload_id: row.id,
-            // A merchant other than the uploader: nobody decides their own receipt.
+            // Any merchant but the uploader (who would be refused with 6005).
             reviewer_id: customer.id + 1,
             verdict: Verdict::Approve { actual_amount_cents: 8850 },
             reason: None,

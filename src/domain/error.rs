@@ -72,6 +72,10 @@ pub enum DomainError {
     ActualAmountRequired,
     #[error("already reviewed: {current_status}")]
     AlreadyReviewed { current_status: String },
+    /// The customer has as many receipts waiting, or uploaded in the last 24 hours, as allowed
+    /// (9001/429 with `Retry-After`).
+    #[error("too many receipt uploads")]
+    TooManyUploads { retry_after_ms: u64 },
     /// A merchant may not decide a receipt they uploaded themselves (6005).
     #[error("a merchant cannot review their own upload")]
     OwnUpload,

@@ -210,6 +210,7 @@ impl ApiError {
                     Cow::Borrowed("该记录已被审核"),
                     json!({ "current_status": current_status }),
                 ),
+                D::TooManyUploads { .. } => plain(9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
                 D::OwnUpload => plain(6005, StatusCode::FORBIDDEN, "不能审核自己上传的小票"),
                 D::UserNotFound => plain(9004, StatusCode::NOT_FOUND, "用户不存在"),
                 D::NotFound(what) => (9004, StatusCode::NOT_FOUND, Cow::Owned(format!("{what}不存在")), Value::Null),
@@ -247,7 +248,8 @@ impl ApiError {
             ApiError::Refused(DomainError::CodeTooFrequent { retry_after_ms })
             | ApiError::Refused(DomainError::PhoneLocked { retry_after_ms })
             | ApiError::Refused(DomainError::AdminLocked { retry_after_ms })
-            | ApiError::Refused(DomainError::DrawTooFrequent { retry_after_ms }) => {
+            | ApiError::Refused(DomainError::DrawTooFrequent { retry_after_ms })
+            | ApiError::Refused(DomainError::TooManyUploads { retry_after_ms }) => {
                 Some(Duration::from_millis(*retry_after_ms))
             }
             _ => None,
@@ -354,6 +356,7 @@ mod tests {
             D::ActualAmountRequired,
             D::AlreadyReviewed { current_status: "approved".into() },
             D::OwnUpload,
+            D::TooManyUploads { retry_after_ms: 60_000 },
             D::UserNotFound,
             D::NotFound("商品"),
             D::PhoneLocked { retry_after_ms: 1000 },
@@ -419,6 +422,7 @@ mod tests {
             (D::ActualAmountRequired.into(), 6002, 400),
             (D::AlreadyReviewed { current_status: "approved".into() }.into(), 6004, 409),
             (D::OwnUpload.into(), 6005, 403),
+            (D::TooManyUploads { retry_after_ms: 1 }.into(), 9001, 429),
             (ApiError::during(Operation::Redemption)(Failure::fault("x")), 4000, 500),
             (D::ProductUnavailable.into(), 4001, 404),
             (D::OutOfStock { available: 1, requested: 2 }.into(), 4002, 409),

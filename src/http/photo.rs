@@ -18,10 +18,12 @@ use super::error::{ApiError, Operation};
 use super::extract::{ApiPath, ApiQuery, AuthUser};
 use super::upload::{object_key, read_form, MAX_UPLOAD_BODY};
 use super::AppState;
-use crate::actors::review_queue::NewReceipt;
+use crate::actors::review_queue::{admit, image_digest, NewReceipt, UploadLimits};
+use crate::config::Config;
 use crate::domain::money::{parse_cents, yuan, MAX_RECEIPT_CENTS, MIN_RECEIPT_CENTS};
 use crate::domain::page::{Page, PageParams};
 use crate::domain::review::ReviewStatus;
+use crate::domain::time::now_ms;
 use crate::objects::ObjectStore;
 use crate::store::reviews::ReceiptRow;
 
@@ -35,6 +37,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(review))
         .routes(routes!(statistics))
         .routes(routes!(withdraw))
+}
+
+/// The per-customer receipt upload caps, from the settings.
+pub fn upload_limits(config: &Config) -> UploadLimits {
+    UploadLimits { pending: config.limits.pending_uploads, per_day: config.limits.daily_uploads }
 }
 
 /// Refuses a declared body larger than the limit before reading any of it.
@@ -131,6 +138,9 @@ struct Uploaded {
 /// Upload a receipt
 ///
 /// The photo is stored, then a review is queued for the merchants, who are told at once.
+/// A customer may have at most `UPLOAD_PENDING_LIMIT` (20) receipts waiting and upload at most
+/// `UPLOAD_DAILY_LIMIT` (50) in any 24 hours (9001 with `Retry-After`); the same photo twice is
+/// 1003 naming `photo`; a form of more than 8 fields is 1003 naming `multipart`.
 ///
 /// Errors: 1003 2005 5000 5001 5002 5003 5003/413
 #[utoipa::path(post, path = "/upload", tag = "photo", security(("bearerAuth" = [])),
@@ -152,6 +162,12 @@ async fn upload(
         .and_then(|a| parse_cents(a))
         .filter(|c| (MIN_RECEIPT_CENTS..=MAX_RECEIPT_CENTS).contains(c))
         .ok_or(ApiError::Refused(DomainError::BadAmount))?;
+    let digest = image_digest(&image.bytes);
+    // Asked before the photo is stored, so a flood or a repeat writes nothing; the queue asks
+    // again when it queues the upload.
+    admit(&state.store, upload_limits(&state.config), user.user_id, &digest, now_ms())
+        .await
+        .map_err(ApiError::during(Operation::Upload))?;
     let key = object_key("receipts", image.kind);
     let size = image.bytes.len() as i64;
     if let Err(e) = state.objects.put(&key, image.bytes, image.kind.content_type()).await {
@@ -169,6 +185,7 @@ async fn upload(
             content_type: image.kind.content_type().into(),
             size,
             amount_cents,
+            image_sha256: digest,
         })
         .await;
     let row = match queued {

@@ -1,9 +1,10 @@
 //! Multipart image uploads (receipts, avatars): the file is read in chunks and never held past
 //! 5 MB; its type is decided by its first bytes, never by its name.
 //!
-//! An image over the limit is refused with 413, but the rest of the request (up to
-//! [`MAX_UPLOAD_BODY`]) is read and dropped first: a client that is still sending when the server
-//! answers and closes gets a broken pipe instead of the answer.
+//! An image over the limit is refused with 413, and a form of more than [`MAX_FIELDS`] fields
+//! with 1003, but the rest of the request (up to [`MAX_UPLOAD_BODY`]) is read and dropped first:
+//! a client that is still sending when the server answers and closes gets a broken pipe instead
+//! of the answer. Nothing past those limits is kept in memory.
 
 use crate::domain::DomainError;
 use std::collections::HashMap;
@@ -19,6 +20,9 @@ pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
 /// refused before anything is read).
 pub const MAX_UPLOAD_BODY: usize = 16 * 1024 * 1024;
 const MAX_TEXT_FIELD: usize = 1024;
+/// Fields in one form: a receipt needs two, so this leaves room for clients' extras while a
+/// form of many tiny fields is refused instead of collected.
+pub const MAX_FIELDS: usize = 8;
 
 pub struct ImageFile {
     pub bytes: Bytes,
@@ -43,9 +47,11 @@ pub async fn read_form(mut form: Multipart, file_fields: &[&str]) -> Result<Form
     let mut image = None;
     let mut fields = HashMap::new();
     let mut too_large = false;
+    let mut count = 0;
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        count += 1;
         let name = field.name().unwrap_or_default().to_string();
-        if too_large {
+        if too_large || count > MAX_FIELDS {
             while field.chunk().await.map_err(multipart_error)?.is_some() {}
             continue;
         }
@@ -79,6 +85,9 @@ pub async fn read_form(mut form: Multipart, file_fields: &[&str]) -> Result<Form
     }
     if too_large {
         return Err(ApiError::Refused(DomainError::ImageTooLarge));
+    }
+    if count > MAX_FIELDS {
+        return Err(ApiError::bad("multipart", format!("has more than {MAX_FIELDS} fields")));
     }
     Ok(Form { image, fields })
 }

@@ -30,6 +30,30 @@ pub struct ReceiptRow {
 
 const UPLOAD_COLUMNS: &str = "id, user_id, object_key, amount_cents, status, actual_amount_cents, points_awarded, review_reason, reviewer_id, reviewed_at, created_at";
 
+/// A new receipt upload as the ReviewQueue writes it.
+#[derive(Debug, Clone)]
+pub struct UploadWrite {
+    pub user_id: i64,
+    pub object_key: String,
+    pub content_type: String,
+    pub size: i64,
+    pub amount_cents: i64,
+    /// Lowercase hex SHA-256 of the photo's bytes.
+    pub image_sha256: String,
+    pub at: i64,
+}
+
+/// A customer's uploads as the caps count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadHistory {
+    /// Waiting for review now.
+    pub pending: i64,
+    /// Uploaded within the window asked for.
+    pub recent: i64,
+    /// When the oldest of those was uploaded (epoch ms); None when there are none.
+    pub oldest_recent: Option<i64>,
+}
+
 /// An approval as the customer's wallet writes it.
 #[derive(Debug, Clone)]
 pub struct ApprovalWrite {
@@ -125,42 +149,66 @@ pub(super) async fn audit_merchant(
 }
 
 impl Store {
-    pub async fn insert_upload(
-        &self,
-        user_id: i64,
-        key: &str,
-        content_type: &str,
-        size: i64,
-        amount_cents: i64,
-        now: i64,
-    ) -> StoreResult<ReceiptRow> {
+    /// Queues a receipt as pending. The photo's digest is unique per customer: the same photo
+    /// twice is a conflict (the ReviewQueue checks first; this is the backstop).
+    pub async fn insert_upload(&self, u: &UploadWrite) -> StoreResult<ReceiptRow> {
         let mut tx = self.begin_write().await?;
         let result = sqlx::query(
-            "INSERT INTO photo_uploads (user_id, object_key, content_type, size_bytes, amount_cents, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            "INSERT INTO photo_uploads (user_id, object_key, content_type, size_bytes, amount_cents, image_sha256, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
         )
-        .bind(user_id)
-        .bind(key)
-        .bind(content_type)
-        .bind(size)
-        .bind(amount_cents)
-        .bind(now)
+        .bind(u.user_id)
+        .bind(u.object_key.clone())
+        .bind(u.content_type.clone())
+        .bind(u.size)
+        .bind(u.amount_cents)
+        .bind(u.image_sha256.clone())
+        .bind(u.at)
         .execute(tx.conn())
         .await?;
         let id = inserted_id(&mut tx, result).await?;
         tx.commit().await?;
         Ok(ReceiptRow {
             id,
-            user_id,
-            object_key: key.to_string(),
-            amount_cents,
+            user_id: u.user_id,
+            object_key: u.object_key.clone(),
+            amount_cents: u.amount_cents,
             status: "pending".into(),
             actual_amount_cents: None,
             points_awarded: None,
             review_reason: None,
             reviewer_id: None,
             reviewed_at: None,
-            created_at: now,
+            created_at: u.at,
         })
+    }
+
+    /// What the upload caps look at: the customer's pending uploads, and their uploads since
+    /// `since` (epoch ms) with the oldest one's time.
+    pub async fn upload_history(&self, user_id: i64, since: i64) -> StoreResult<UploadHistory> {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM photo_uploads WHERE user_id = ? AND status = 'pending'")
+                .bind(user_id)
+                .fetch_one(self.pool())
+                .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM photo_uploads WHERE user_id = ? AND created_at > ?",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(UploadHistory { pending, recent: row.try_get("n")?, oldest_recent: row.try_get("oldest")? })
+    }
+
+    /// Whether the customer already uploaded a photo with this digest (withdrawn ones are gone).
+    pub async fn has_uploaded_image(&self, user_id: i64, image_sha256: &str) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photo_uploads WHERE user_id = ? AND image_sha256 = ?")
+            .bind(user_id)
+            .bind(image_sha256.to_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
     }
 
     pub async fn upload(&self, id: i64) -> StoreResult<Option<ReceiptRow>> {
@@ -312,7 +360,8 @@ impl Store {
     }
 
     /// Removes a pending upload of `user_id`; returns its object key, or `None` when there was
-    /// no such pending upload.
+    /// no such pending upload or it stopped being pending before the row went (then the caller
+    /// must keep the photo).
     pub async fn delete_pending_upload(&self, id: i64, user_id: i64) -> StoreResult<Option<String>> {
         let mut tx = self.begin_write().await?;
         let key: Option<String> = sqlx::query_scalar(
@@ -322,14 +371,17 @@ impl Store {
         .bind(user_id)
         .fetch_optional(tx.conn())
         .await?;
-        if key.is_some() {
-            sqlx::query("DELETE FROM photo_uploads WHERE id = ? AND status = 'pending'")
-                .bind(id)
-                .execute(tx.conn())
-                .await?;
-        }
+        let Some(key) = key else { return Ok(None) };
+        // An approval may commit between the SELECT and the DELETE (a timed-out one finishing
+        // late): then nothing is deleted, and the photo of an approved receipt must stay.
+        let deleted = sqlx::query("DELETE FROM photo_uploads WHERE id = ? AND user_id = ? AND status = 'pending'")
+            .bind(id)
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
         tx.commit().await?;
-        Ok(key)
+        Ok((deleted == 1).then_some(key))
     }
 
     /// Totals by status; for one customer or, with `None`, everybody.
@@ -433,7 +485,9 @@ impl Store {
         Ok((rows, total))
     }
 
-    /// Approves (granting the merchant role) or rejects a pending application, audited.
+    /// Approves (granting the merchant role) or rejects a pending application, audited. Only
+    /// the write that moves the row from `pending` grants the role, so two admins deciding at
+    /// once leave one decision, and the role exactly when it is `approved`.
     pub async fn decide_application(
         &self,
         id: i64,
@@ -451,13 +505,27 @@ impl Store {
             return Ok(ApplicationDecision::AlreadyDecided(status));
         }
         let user_id: i64 = row.try_get("user_id")?;
-        sqlx::query("UPDATE merchant_applications SET status = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ? AND status = 'pending'")
+        let moved = sqlx::query("UPDATE merchant_applications SET status = ?, reviewed_by = ?, reviewed_at = ? WHERE id = ? AND status = 'pending'")
             .bind(if approve { "approved" } else { "rejected" })
             .bind(audit_entry.actor_id)
             .bind(audit_entry.at)
             .bind(id)
             .execute(tx.conn())
-            .await?;
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            // Another admin decided it after our SELECT (MySQL's READ COMMITTED lets both read
+            // `pending`): theirs stands, and neither the role nor the audit row is written.
+            drop(tx);
+            let status: Option<String> = sqlx::query_scalar("SELECT status FROM merchant_applications WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+            return Ok(match status {
+                Some(s) => ApplicationDecision::AlreadyDecided(s),
+                None => ApplicationDecision::NotFound,
+            });
+        }
         if approve {
             sqlx::query("UPDATE users SET is_merchant = 1, updated_at = ? WHERE id = ?")
                 .bind(audit_entry.at)
