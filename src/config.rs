@@ -76,11 +76,13 @@ pub struct Config {
     pub seed_demo: bool,
     /// Test-only endpoints (fault injection). Refused in production.
     pub test_hooks: bool,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
-    pub trust_proxy: bool,
+    /// How many proxies of the operator's stand in front (`TRUST_PROXY_HOPS`): the client address
+    /// is the peer with 0, else the N-th `X-Forwarded-For` entry from the right.
+    pub trust_proxy_hops: usize,
     /// A fixed seed for the wheel's random generator (repeatable draws in tests); unset = OS seed.
     pub wheel_seed: Option<u64>,
     pub ws: WsSettings,
+    pub http: HttpSettings,
     /// Committer tasks per write kind (group commit); default 2 on MySQL, 1 on SQLite.
     pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
@@ -91,6 +93,8 @@ pub struct Config {
     pub wechat: Option<WechatSettings>,
     /// Who delivers sign-in codes by SMS.
     pub sms: SmsProvider,
+    /// `Authorization: Bearer` that opens `/metrics` to non-loopback scrapers; unset = loopback only.
+    pub metrics_token: Option<Secret>,
 }
 
 /// The mini-program's credentials, for `jscode2session`, `cgi-bin/token` and the phone number.
@@ -143,6 +147,22 @@ pub struct S3Settings {
     pub access_key: Secret,
     pub secret_key: Secret,
     pub force_path_style: bool,
+}
+
+/// How long a client may take, and how many requests run at once.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The request line and headers must arrive within this (`HTTP_HEADER_TIMEOUT_SECS`).
+    pub header_timeout: Duration,
+    /// A whole request, body included (`HTTP_REQUEST_TIMEOUT_SECS`); uploads get [`Self::upload_timeout`].
+    pub request_timeout: Duration,
+    pub upload_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Requests processed at once; beyond it the answer is 9002 at once (`MAX_IN_FLIGHT`).
+    pub max_in_flight: usize,
+    /// How long shutdown waits for requests in flight before it closes their connections.
+    pub drain_deadline: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -274,7 +294,12 @@ impl Config {
                 None => env == AppEnv::Development,
             },
             test_hooks,
-            trust_proxy: flag(var("TRUST_PROXY").as_deref()),
+            // `TRUST_PROXY=1`, the old switch, means one proxy: the right-most entry, never the
+            // left-most one the client writes itself.
+            trust_proxy_hops: match var("TRUST_PROXY_HOPS") {
+                Some(_) => number(&var, "TRUST_PROXY_HOPS", 0)?,
+                None => usize::from(flag(var("TRUST_PROXY").as_deref())),
+            },
             wheel_seed: match var("WHEEL_SEED") {
                 Some(v) => Some(v.parse().map_err(|_| ConfigError::Invalid {
                     name: "WHEEL_SEED",
@@ -301,6 +326,15 @@ impl Config {
             public_base_url: var("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             wechat,
             sms,
+            metrics_token: var("METRICS_TOKEN").map(Secret),
+            http: HttpSettings {
+                header_timeout: Duration::from_secs(positive(&var, "HTTP_HEADER_TIMEOUT_SECS", 10)?),
+                request_timeout: Duration::from_secs(positive(&var, "HTTP_REQUEST_TIMEOUT_SECS", 30)?),
+                upload_timeout: Duration::from_secs(120),
+                idle_timeout: Duration::from_secs(60),
+                max_in_flight: positive(&var, "MAX_IN_FLIGHT", 4096)?,
+                drain_deadline: Duration::from_secs(20),
+            },
             ws: WsSettings {
                 ping_every: Duration::from_secs(positive(&var, "WS_PING_SECS", 30)?),
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
@@ -483,6 +517,9 @@ mod tests {
         assert!(c.seed_demo);
         assert_eq!(c.limits.per_ip_per_min, 1200);
         assert_eq!(c.limits.draws_per_min, 10);
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.http.max_in_flight, 4096);
     }
 
     #[test]
@@ -642,13 +679,21 @@ mod tests {
             production(&[WECHAT.0, WECHAT.1, ("WHEEL_SEED", "42")]),
             Err(ConfigError::Invalid { name: "WHEEL_SEED", .. })
         ));
-        let no_db = cfg(&[("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]);
+        let no_db =
+            cfg(&[("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1]);
         assert!(matches!(no_db, Err(ConfigError::Missing("DATABASE_URL"))));
     }
 
     #[test]
     fn zero_where_zero_breaks_something_is_refused_with_the_name() {
-        for name in ["RATE_LIMIT_PER_IP_PER_MIN", "WS_PING_SECS", "DRAW_LIMIT_PER_MIN"] {
+        for name in [
+            "RATE_LIMIT_PER_IP_PER_MIN",
+            "WS_PING_SECS",
+            "DRAW_LIMIT_PER_MIN",
+            "HTTP_HEADER_TIMEOUT_SECS",
+            "HTTP_REQUEST_TIMEOUT_SECS",
+            "MAX_IN_FLIGHT",
+        ] {
             match cfg(&[(name, "0")]) {
                 Err(e @ ConfigError::Invalid { .. }) => {
                     let msg = e.to_string();
@@ -658,5 +703,16 @@ mod tests {
             }
             assert!(cfg(&[(name, "1")]).is_ok(), "{name}=1");
         }
+    }
+
+    #[test]
+    fn trust_proxy_hops_defaults_to_the_peer_and_the_old_switch_means_one() {
+        assert_eq!(cfg(&[]).unwrap().trust_proxy_hops, 0);
+        assert_eq!(cfg(&[("TRUST_PROXY", "1")]).unwrap().trust_proxy_hops, 1);
+        assert_eq!(cfg(&[("TRUST_PROXY_HOPS", "2")]).unwrap().trust_proxy_hops, 2);
+        assert!(matches!(
+            cfg(&[("TRUST_PROXY_HOPS", "-1")]),
+            Err(ConfigError::Invalid { name: "TRUST_PROXY_HOPS", .. })
+        ));
     }
 }

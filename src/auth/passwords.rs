@@ -101,9 +101,10 @@ impl AdminLockout {
 
     /// Drops usernames with nothing left to remember.
     pub fn sweep(&self, now_ms: i64) {
-        self.by_username.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, a| {
-            a.locked_until > now_ms || a.failures.back().is_some_and(|&t| t > now_ms - ADMIN_LOCK_MS)
-        });
+        self.by_username
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, a| a.locked_until > now_ms || a.failures.back().is_some_and(|&t| t > now_ms - ADMIN_LOCK_MS));
     }
 }
 
