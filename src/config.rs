@@ -183,8 +183,11 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} must be at least 32 bytes in production")]
     TooShort(&'static str),
-    #[error("{0} is a known placeholder; set a real random secret")]
-    Placeholder(&'static str),
+    #[error("{name} contains the placeholder `{word}`; set a real random secret")]
+    Placeholder { name: &'static str, word: &'static str },
+    /// Too few different characters, or too little information in them to be random.
+    #[error("{name} looks weak ({rule}); set a real random secret, e.g. `openssl rand -base64 32`")]
+    WeakSecret { name: &'static str, rule: String },
     #[error("{name} has an invalid value: {reason}")]
     Invalid { name: &'static str, reason: String },
     /// A setting that needs companions, without them: `SMS_PROVIDER=tencent needs …`.
@@ -199,9 +202,27 @@ pub enum ConfigError {
     NoSignInPath { missing: Vec<&'static str> },
 }
 
-/// Words that real random secrets do not contain; copied sample configs always do.
-const PLACEHOLDER_WORDS: &[&str] =
-    &["secret", "change", "placeholder", "example", "your", "default", "password", "jwt", "token", "12345", "qwerty"];
+/// Phrases of sample configs. Each is at least six characters long, so a random base64 secret
+/// contains one by chance about once in 10^7 (the short words once listed here, such as "jwt",
+/// refused about one random pair in 300).
+const PLACEHOLDERS: &[&str] = &[
+    "changeme",
+    "change-me",
+    "change_me",
+    "changethis",
+    "placeholder",
+    "example",
+    "password",
+    "secret",
+    "default",
+    "123456",
+    "qwerty",
+    "abcdef",
+];
+/// Distinct characters a random secret of 32+ bytes has (random base64 has about 20 or more).
+const MIN_DISTINCT_CHARS: usize = 10;
+/// Character entropy times length: random base64 of 32 characters measures 125 bits and more.
+const MIN_SECRET_BITS: f64 = 96.0;
 
 impl Config {
     /// Reads the process environment.
@@ -476,8 +497,8 @@ fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Sec
         (AppEnv::Production, Some(v)) => {
             if v.len() < 32 {
                 Err(ConfigError::TooShort(name))
-            } else if is_placeholder(&v) {
-                Err(ConfigError::Placeholder(name))
+            } else if let Some(weak) = weakness(name, &v) {
+                Err(weak)
             } else {
                 Ok((Secret(v), false))
             }
@@ -487,10 +508,31 @@ fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Sec
     }
 }
 
-fn is_placeholder(v: &str) -> bool {
+/// Why `v` cannot be a production secret, naming the rule; `None` when it may be.
+fn weakness(name: &'static str, v: &str) -> Option<ConfigError> {
     let lower = v.to_ascii_lowercase();
-    let distinct: std::collections::HashSet<char> = lower.chars().collect();
-    distinct.len() < 8 || PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
+    if let Some(word) = PLACEHOLDERS.iter().find(|w| lower.contains(*w)) {
+        return Some(ConfigError::Placeholder { name, word });
+    }
+    let mut counts = std::collections::HashMap::<char, usize>::new();
+    for c in v.chars() {
+        *counts.entry(c).or_default() += 1;
+    }
+    if counts.len() < MIN_DISTINCT_CHARS {
+        return Some(ConfigError::WeakSecret {
+            name,
+            rule: format!("only {} different characters, at least {MIN_DISTINCT_CHARS} needed", counts.len()),
+        });
+    }
+    let len = v.chars().count() as f64;
+    let bits: f64 = counts.values().map(|&n| n as f64 / len).map(|p| -p * p.log2()).sum::<f64>() * len;
+    if bits < MIN_SECRET_BITS {
+        return Some(ConfigError::WeakSecret {
+            name,
+            rule: format!("about {bits:.0} bits of character entropy, at least {MIN_SECRET_BITS:.0} needed"),
+        });
+    }
+    None
 }
 
 #[cfg(test)]
@@ -539,7 +581,9 @@ mod tests {
             assert!(
                 matches!(
                     cfg(&[prod, ("JWT_SECRET", ph), ("JWT_REFRESH_SECRET", GOOD2)]),
-                    Err(ConfigError::Placeholder(_)) | Err(ConfigError::TooShort(_))
+                    Err(ConfigError::Placeholder { .. })
+                        | Err(ConfigError::WeakSecret { .. })
+                        | Err(ConfigError::TooShort(_))
                 ),
                 "{ph}"
             );
@@ -714,5 +758,67 @@ mod tests {
             cfg(&[("TRUST_PROXY_HOPS", "-1")]),
             Err(ConfigError::Invalid { name: "TRUST_PROXY_HOPS", .. })
         ));
+    }
+
+    #[test]
+    fn random_base64_secrets_are_all_accepted() {
+        use rand::RngCore;
+        use std::io::Write as _;
+        let mut rng = rand::rng();
+        for _ in 0..10_000 {
+            let mut bytes = [0u8; 24];
+            rng.fill_bytes(&mut bytes);
+            let mut encoded = Vec::new();
+            {
+                let mut w = base64_writer(&mut encoded);
+                let _ = w.write_all(&bytes);
+            }
+            let secret = String::from_utf8(encoded).unwrap_or_default();
+            assert_eq!(secret.len(), 32);
+            assert!(weakness("JWT_SECRET", &secret).is_none(), "{secret}: {:?}", weakness("JWT_SECRET", &secret));
+        }
+    }
+
+    /// Standard base64 without padding concerns (24 bytes → 32 characters), so the test needs no
+    /// base64 crate.
+    fn base64_writer(out: &mut Vec<u8>) -> impl std::io::Write + '_ {
+        struct W<'a>(&'a mut Vec<u8>);
+        impl std::io::Write for W<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                for chunk in buf.chunks(3) {
+                    let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+                    for i in 0..=chunk.len() {
+                        self.0.push(A[((n >> (18 - 6 * i)) & 63) as usize]);
+                    }
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        W(out)
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_naming_the_rule() {
+        let msg = |v: &str| weakness("JWT_SECRET", v).map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg("your-secret-key-change-me-in-production").contains("placeholder `change-me`")
+                || msg("your-secret-key-change-me-in-production").contains("placeholder `secret`")
+        );
+        assert!(msg("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").contains("different characters"));
+        assert!(msg("abcdabcdabcdabcdabcdabcdabcdabcdWXYZWXYZ").contains("different characters"));
+        assert!(msg("0a1b0a1b0a1b0a1b0a1b0a1b0a1b0a1b").contains("different characters"));
+        assert!(msg("abcdefghijabcdefghijabcdefghijab").contains("placeholder `abcdef`"));
+        // Words that only look like configuration are fine inside a random secret.
+        for ok in [
+            "k3J9q0s8jwtLmX5nR7tY1wZ4pA6dF8hG",
+            "Q1w2E3r4TokenU7i8O9p0AaSsDdFfGgHh",
+            "yourk3J9q0s8Vb2LmX5nR7tY1wZ4pA6d",
+        ] {
+            assert!(weakness("JWT_SECRET", ok).is_none(), "{ok}: {}", msg(ok));
+        }
     }
 }

@@ -231,7 +231,51 @@ async fn a_burst_over_max_in_flight_is_refused_at_once_and_never_runs_later(back
     server.assert_reconciled();
 }
 
+/// Reads one HTTP/1.1 response with a `Content-Length` from `stream`; returns its status line.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).await.expect("read");
+        assert!(n == 1, "disconnected without a response after {:?}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.expect("body");
+    head.lines().next().unwrap_or_default().to_string()
+}
+
+/// Several POSTs with bodies to unknown routes on one keep-alive connection each get their 404,
+/// and the connection stays usable for the next.
+async fn a_404_to_an_unread_post_body_keeps_the_connection_usable(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(backend).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(20_000));
+    for (i, path) in ["/api/nowhere", "/nothing/here", "/api/auth/verify-token", "/api/nowhere/else"].iter().enumerate()
+    {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let status = read_response(&mut conn).await;
+        assert!(status.contains(" 404 ") || status.contains(" 405 "), "request {i} to {path}: {status}");
+    }
+    conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+    assert!(read_response(&mut conn).await.contains(" 200 "));
+    server.assert_reconciled();
+}
+
 both_backends!(
+    a_404_to_an_unread_post_body_keeps_the_connection_usable,
     a_client_that_never_finishes_its_headers_is_disconnected,
     a_burst_over_max_in_flight_is_refused_at_once_and_never_runs_later,
     metrics_keep_a_fixed_method_set_and_answer_only_loopback_or_the_token,

@@ -105,8 +105,14 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = documented_routes(&state);
     let request_id = HeaderName::from_static("x-request-id");
     docs::mount(routes, &document)
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|body: axum::body::Body| async move {
+            drain(body).await;
+            ApiError::RouteNotFound
+        })
+        .method_not_allowed_fallback(|body: axum::body::Body| async move {
+            drain(body).await;
+            ApiError::MethodNotAllowed
+        })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), limits::admit))
         .layer(middleware::from_fn(record_metrics))
@@ -164,6 +170,14 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route).record(start.elapsed());
     response
+}
+
+/// Reads and drops a body nobody wanted (up to the JSON limit), so the answer can go out on a
+/// connection that stays usable: hyper closes a keep-alive connection whose request body was
+/// left unread, and a client reusing it then sees "disconnected without a response". A larger
+/// body is left, and that one connection closes.
+async fn drain(body: axum::body::Body) {
+    let _ = axum::body::to_bytes(body, JSON_BODY_LIMIT).await;
 }
 
 /// A fixed set, so a client inventing methods (`AAAA1`, `AAAA2`, …) cannot grow the registry.
