@@ -107,6 +107,7 @@ impl Application {
         let state = AppState::new(Services {
             ip_limiter: Arc::new(IpLimiter::per_minute(config.limits.per_ip_per_min)),
             admin_lockout: Arc::new(crate::auth::passwords::AdminLockout::new()),
+            in_flight: http::limits::InFlight::new(config.http.max_in_flight),
             config: Arc::new(config),
             store,
             wallets,
@@ -122,6 +123,7 @@ impl Application {
             wechat,
             banned: Arc::new(banned),
             metrics: telemetry::metrics_handle(),
+            health: http::ops::HealthCache::default(),
             started: Instant::now(),
         });
         Ok(Application { listener, state })
@@ -148,10 +150,7 @@ impl Application {
             // tell every socket to close with 1001 and wait for them below.
             stopping.cancel();
         };
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal)
-            .await
-            .context("serving HTTP")?;
+        serve(self.listener, app, &state.config.http, signal).await;
         state.hub.close_all(CloseReason::Shutdown);
         state.sockets.close();
         if tokio::time::timeout(Duration::from_secs(10), state.sockets.wait()).await.is_err() {
@@ -166,6 +165,138 @@ impl Application {
         state.store.close().await;
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+/// Accepts connections until `signal` resolves, then lets requests in flight finish for at most
+/// the drain deadline. hyper is driven directly (not `axum::serve`) to give it a timer: without
+/// one its header timeout never runs, and a client that never finishes its headers holds a
+/// connection for ever.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    settings: &crate::config::HttpSettings,
+    signal: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let connections = TaskTracker::new();
+    let draining = CancellationToken::new();
+    let closing = CancellationToken::new();
+    tokio::pin!(signal);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            req
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(settings.header_timeout).keep_alive(true);
+        let idle = settings.idle_timeout;
+        let (draining, closing) = (draining.clone(), closing.clone());
+        connections.spawn(async move {
+            let io = TokioIo::new(idle::IdleClose::new(stream, idle));
+            let conn = builder.serve_connection(io, TowerToHyperService::new(service)).with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = draining.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = closing.cancelled() => {}
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    draining.cancel();
+    connections.close();
+    if tokio::time::timeout(settings.drain_deadline, connections.wait()).await.is_err() {
+        tracing::warn!("some connections were still busy at the drain deadline; closing them");
+        closing.cancel();
+        connections.wait().await;
+    }
+}
+
+mod idle {
+    //! A connection that nobody reads from or writes to for a while is closed: keep-alive
+    //! connections must not be held open for ever by clients that went quiet.
+    use std::future::Future;
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::time::{Instant, Sleep};
+
+    pub struct IdleClose<S> {
+        inner: S,
+        idle: Duration,
+        deadline: Pin<Box<Sleep>>,
+    }
+
+    impl<S> IdleClose<S> {
+        pub fn new(inner: S, idle: Duration) -> Self {
+            IdleClose { inner, idle, deadline: Box::pin(tokio::time::sleep(idle)) }
+        }
+
+        fn touch(&mut self) {
+            self.deadline.as_mut().reset(Instant::now() + self.idle);
+        }
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for IdleClose<S> {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            match Pin::new(&mut self.inner).poll_read(cx, buf) {
+                Poll::Ready(r) => {
+                    if buf.filled().len() > before {
+                        self.touch();
+                    }
+                    Poll::Ready(r)
+                }
+                Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle connection"))),
+                    Poll::Pending => Poll::Pending,
+                },
+            }
+        }
+    }
+
+    impl<S: AsyncWrite + Unpin> AsyncWrite for IdleClose<S> {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+            let r = Pin::new(&mut self.inner).poll_write(cx, data);
+            if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+                self.touch();
+            }
+            r
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
     }
 }
 

@@ -80,11 +80,13 @@ pub struct Config {
     pub seed_demo: bool,
     /// Test-only endpoints (fault injection). Refused in production.
     pub test_hooks: bool,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
-    pub trust_proxy: bool,
+    /// How many proxies of the operator's stand in front (`TRUST_PROXY_HOPS`): the client address
+    /// is the peer with 0, else the N-th `X-Forwarded-For` entry from the right.
+    pub trust_proxy_hops: usize,
     /// A fixed seed for the wheel's random generator (repeatable draws in tests); unset = OS seed.
     pub wheel_seed: Option<u64>,
     pub ws: WsSettings,
+    pub http: HttpSettings,
     /// Committer tasks per write kind (group commit); default 2 on MySQL, 1 on SQLite.
     pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
@@ -95,6 +97,8 @@ pub struct Config {
     pub wechat: Option<WechatSettings>,
     /// Who delivers sign-in codes by SMS.
     pub sms: SmsProvider,
+    /// `Authorization: Bearer` that opens `/metrics` to non-loopback scrapers; unset = loopback only.
+    pub metrics_token: Option<Secret>,
 }
 
 /// The mini-program's credentials, for `jscode2session`, `cgi-bin/token` and the phone number.
@@ -149,6 +153,22 @@ pub struct S3Settings {
     pub force_path_style: bool,
 }
 
+/// How long a client may take, and how many requests run at once.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The request line and headers must arrive within this (`HTTP_HEADER_TIMEOUT_SECS`).
+    pub header_timeout: Duration,
+    /// A whole request, body included (`HTTP_REQUEST_TIMEOUT_SECS`); uploads get [`Self::upload_timeout`].
+    pub request_timeout: Duration,
+    pub upload_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Requests processed at once; beyond it the answer is 9002 at once (`MAX_IN_FLIGHT`).
+    pub max_in_flight: usize,
+    /// How long shutdown waits for requests in flight before it closes their connections.
+    pub drain_deadline: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct WsSettings {
     /// The server pings every socket this often.
@@ -167,8 +187,11 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{0} must be at least 32 bytes in production")]
     TooShort(&'static str),
-    #[error("{0} is a known placeholder; set a real random secret")]
-    Placeholder(&'static str),
+    #[error("{name} contains the placeholder `{word}`; set a real random secret")]
+    Placeholder { name: &'static str, word: &'static str },
+    /// Too few different characters, or too little information in them to be random.
+    #[error("{name} looks weak ({rule}); set a real random secret, e.g. `openssl rand -base64 32`")]
+    WeakSecret { name: &'static str, rule: String },
     #[error("{name} has an invalid value: {reason}")]
     Invalid { name: &'static str, reason: String },
     /// A setting that needs companions, without them: `SMS_PROVIDER=tencent needs …`.
@@ -183,9 +206,27 @@ pub enum ConfigError {
     NoSignInPath { missing: Vec<&'static str> },
 }
 
-/// Words that real random secrets do not contain; copied sample configs always do.
-const PLACEHOLDER_WORDS: &[&str] =
-    &["secret", "change", "placeholder", "example", "your", "default", "password", "jwt", "token", "12345", "qwerty"];
+/// Phrases of sample configs. Each is at least six characters long, so a random base64 secret
+/// contains one by chance about once in 10^7 (the short words once listed here, such as "jwt",
+/// refused about one random pair in 300).
+const PLACEHOLDERS: &[&str] = &[
+    "changeme",
+    "change-me",
+    "change_me",
+    "changethis",
+    "placeholder",
+    "example",
+    "password",
+    "secret",
+    "default",
+    "123456",
+    "qwerty",
+    "abcdef",
+];
+/// Distinct characters a random secret of 32+ bytes has (random base64 has about 20 or more).
+const MIN_DISTINCT_CHARS: usize = 10;
+/// Character entropy times length: random base64 of 32 characters measures 125 bits and more.
+const MIN_SECRET_BITS: f64 = 96.0;
 
 impl Config {
     /// Reads the process environment.
@@ -280,7 +321,12 @@ impl Config {
                 None => env == AppEnv::Development,
             },
             test_hooks,
-            trust_proxy: flag(var("TRUST_PROXY").as_deref()),
+            // `TRUST_PROXY=1`, the old switch, means one proxy: the right-most entry, never the
+            // left-most one the client writes itself.
+            trust_proxy_hops: match var("TRUST_PROXY_HOPS") {
+                Some(_) => number(&var, "TRUST_PROXY_HOPS", 0)?,
+                None => usize::from(flag(var("TRUST_PROXY").as_deref())),
+            },
             wheel_seed: match var("WHEEL_SEED") {
                 Some(v) => Some(v.parse().map_err(|_| ConfigError::Invalid {
                     name: "WHEEL_SEED",
@@ -307,6 +353,15 @@ impl Config {
             public_base_url: var("PUBLIC_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
             wechat,
             sms,
+            metrics_token: var("METRICS_TOKEN").map(Secret),
+            http: HttpSettings {
+                header_timeout: Duration::from_secs(positive(&var, "HTTP_HEADER_TIMEOUT_SECS", 10)?),
+                request_timeout: Duration::from_secs(positive(&var, "HTTP_REQUEST_TIMEOUT_SECS", 30)?),
+                upload_timeout: Duration::from_secs(120),
+                idle_timeout: Duration::from_secs(60),
+                max_in_flight: positive(&var, "MAX_IN_FLIGHT", 4096)?,
+                drain_deadline: Duration::from_secs(20),
+            },
             ws: WsSettings {
                 ping_every: Duration::from_secs(positive(&var, "WS_PING_SECS", 30)?),
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
@@ -456,8 +511,8 @@ fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Sec
         (AppEnv::Production, Some(v)) => {
             if v.len() < 32 {
                 Err(ConfigError::TooShort(name))
-            } else if is_placeholder(&v) {
-                Err(ConfigError::Placeholder(name))
+            } else if let Some(weak) = weakness(name, &v) {
+                Err(weak)
             } else {
                 Ok((Secret(v), false))
             }
@@ -467,10 +522,31 @@ fn secret(env: AppEnv, name: &'static str, value: Option<String>) -> Result<(Sec
     }
 }
 
-fn is_placeholder(v: &str) -> bool {
+/// Why `v` cannot be a production secret, naming the rule; `None` when it may be.
+fn weakness(name: &'static str, v: &str) -> Option<ConfigError> {
     let lower = v.to_ascii_lowercase();
-    let distinct: std::collections::HashSet<char> = lower.chars().collect();
-    distinct.len() < 8 || PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w))
+    if let Some(word) = PLACEHOLDERS.iter().find(|w| lower.contains(*w)) {
+        return Some(ConfigError::Placeholder { name, word });
+    }
+    let mut counts = std::collections::HashMap::<char, usize>::new();
+    for c in v.chars() {
+        *counts.entry(c).or_default() += 1;
+    }
+    if counts.len() < MIN_DISTINCT_CHARS {
+        return Some(ConfigError::WeakSecret {
+            name,
+            rule: format!("only {} different characters, at least {MIN_DISTINCT_CHARS} needed", counts.len()),
+        });
+    }
+    let len = v.chars().count() as f64;
+    let bits: f64 = counts.values().map(|&n| n as f64 / len).map(|p| -p * p.log2()).sum::<f64>() * len;
+    if bits < MIN_SECRET_BITS {
+        return Some(ConfigError::WeakSecret {
+            name,
+            rule: format!("about {bits:.0} bits of character entropy, at least {MIN_SECRET_BITS:.0} needed"),
+        });
+    }
+    None
 }
 
 #[cfg(test)]
@@ -497,6 +573,9 @@ mod tests {
         assert!(c.seed_demo);
         assert_eq!(c.limits.per_ip_per_min, 1200);
         assert_eq!(c.limits.draws_per_min, 10);
+        assert_eq!(c.http.header_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.http.max_in_flight, 4096);
     }
 
     #[test]
@@ -528,7 +607,9 @@ mod tests {
             assert!(
                 matches!(
                     cfg(&[prod, ("JWT_SECRET", ph), ("JWT_REFRESH_SECRET", GOOD2)]),
-                    Err(ConfigError::Placeholder(_)) | Err(ConfigError::TooShort(_))
+                    Err(ConfigError::Placeholder { .. })
+                        | Err(ConfigError::WeakSecret { .. })
+                        | Err(ConfigError::TooShort(_))
                 ),
                 "{ph}"
             );
@@ -675,7 +756,14 @@ mod tests {
 
     #[test]
     fn zero_where_zero_breaks_something_is_refused_with_the_name() {
-        for name in ["RATE_LIMIT_PER_IP_PER_MIN", "WS_PING_SECS", "DRAW_LIMIT_PER_MIN"] {
+        for name in [
+            "RATE_LIMIT_PER_IP_PER_MIN",
+            "WS_PING_SECS",
+            "DRAW_LIMIT_PER_MIN",
+            "HTTP_HEADER_TIMEOUT_SECS",
+            "HTTP_REQUEST_TIMEOUT_SECS",
+            "MAX_IN_FLIGHT",
+        ] {
             match cfg(&[(name, "0")]) {
                 Err(e @ ConfigError::Invalid { .. }) => {
                     let msg = e.to_string();
@@ -684,6 +772,79 @@ mod tests {
                 other => panic!("{name}=0: {other:?}"),
             }
             assert!(cfg(&[(name, "1")]).is_ok(), "{name}=1");
+        }
+    }
+
+    #[test]
+    fn trust_proxy_hops_defaults_to_the_peer_and_the_old_switch_means_one() {
+        assert_eq!(cfg(&[]).unwrap().trust_proxy_hops, 0);
+        assert_eq!(cfg(&[("TRUST_PROXY", "1")]).unwrap().trust_proxy_hops, 1);
+        assert_eq!(cfg(&[("TRUST_PROXY_HOPS", "2")]).unwrap().trust_proxy_hops, 2);
+        assert!(matches!(
+            cfg(&[("TRUST_PROXY_HOPS", "-1")]),
+            Err(ConfigError::Invalid { name: "TRUST_PROXY_HOPS", .. })
+        ));
+    }
+
+    #[test]
+    fn random_base64_secrets_are_all_accepted() {
+        use rand::RngCore;
+        use std::io::Write as _;
+        let mut rng = rand::rng();
+        for _ in 0..10_000 {
+            let mut bytes = [0u8; 24];
+            rng.fill_bytes(&mut bytes);
+            let mut encoded = Vec::new();
+            {
+                let mut w = base64_writer(&mut encoded);
+                let _ = w.write_all(&bytes);
+            }
+            let secret = String::from_utf8(encoded).unwrap_or_default();
+            assert_eq!(secret.len(), 32);
+            assert!(weakness("JWT_SECRET", &secret).is_none(), "{secret}: {:?}", weakness("JWT_SECRET", &secret));
+        }
+    }
+
+    /// Standard base64 without padding concerns (24 bytes → 32 characters), so the test needs no
+    /// base64 crate.
+    fn base64_writer(out: &mut Vec<u8>) -> impl std::io::Write + '_ {
+        struct W<'a>(&'a mut Vec<u8>);
+        impl std::io::Write for W<'_> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                for chunk in buf.chunks(3) {
+                    let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+                    for i in 0..=chunk.len() {
+                        self.0.push(A[((n >> (18 - 6 * i)) & 63) as usize]);
+                    }
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        W(out)
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_naming_the_rule() {
+        let msg = |v: &str| weakness("JWT_SECRET", v).map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg("your-secret-key-change-me-in-production").contains("placeholder `change-me`")
+                || msg("your-secret-key-change-me-in-production").contains("placeholder `secret`")
+        );
+        assert!(msg("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").contains("different characters"));
+        assert!(msg("abcdabcdabcdabcdabcdabcdabcdabcdWXYZWXYZ").contains("different characters"));
+        assert!(msg("0a1b0a1b0a1b0a1b0a1b0a1b0a1b0a1b").contains("different characters"));
+        assert!(msg("abcdefghijabcdefghijabcdefghijab").contains("placeholder `abcdef`"));
+        // Words that only look like configuration are fine inside a random secret.
+        for ok in [
+            "k3J9q0s8jwtLmX5nR7tY1wZ4pA6dF8hG",
+            "Q1w2E3r4TokenU7i8O9p0AaSsDdFfGgHh",
+            "yourk3J9q0s8Vb2LmX5nR7tY1wZ4pA6d",
+        ] {
+            assert!(weakness("JWT_SECRET", ok).is_none(), "{ok}: {}", msg(ok));
         }
     }
 }

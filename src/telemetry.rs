@@ -19,6 +19,9 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
+/// How long a metric series survives without updates.
+const METRICS_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The process-wide Prometheus recorder (installed once, shared by every server in the process).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -29,7 +32,10 @@ pub fn metrics_handle() -> PrometheusHandle {
                     Matcher::Full("http_request_duration_seconds".into()),
                     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
                 )
-                .unwrap_or_else(|_| PrometheusBuilder::new());
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                // A series nobody updated for 10 minutes is dropped, so labels that stop
+                // occurring (a route gone quiet, an old status) do not stay in memory for ever.
+                .idle_timeout(metrics_util::MetricKindMask::ALL, Some(METRICS_IDLE));
             match builder.install_recorder() {
                 Ok(handle) => handle,
                 // Another recorder is already global: keep a private one so rendering still works.

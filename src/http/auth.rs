@@ -162,7 +162,8 @@ struct CodeSent {
 /// Send a sign-in code
 ///
 /// A 6-digit code, valid 5 minutes, through the SMS provider (the default one only writes it to
-/// the log, outside production). At most one per phone a minute and ten per address an hour.
+/// the log, outside production). At most one per phone a minute (whatever became of the last
+/// code), ten per phone a day and ten per address an hour.
 ///
 /// Errors: 1001 1003 1003/413 1004
 #[utoipa::path(post, path = "/send-code", tag = "auth",
@@ -203,17 +204,17 @@ pub(crate) struct SignedIn {
 /// Sign in with a phone and its code
 ///
 /// An unknown phone gets a new account with 1000 points (a `register` entry in its ledger).
+/// A code dies after 5 wrong tries; after 10 wrong codes for one phone within an hour, sign-in for
+/// that phone answers 1006 for an hour (`Retry-After`), whatever the address.
 ///
-/// Errors: 1001 1002 1003 1003/413 2005
+/// Errors: 1001 1002 1003 1003/413 1006 2005
 #[utoipa::path(post, path = "/login", tag = "auth",
     request_body = Login,
     responses((status = 200, description = "Signed in", body = Envelope<SignedIn>)))]
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Answer<SignedIn> {
     let phone = phone_of(body.phone, body.mobile)?;
     let code = body.code.ok_or_else(|| ApiError::bad("code", "is required"))?;
-    if !state.codes.verify(&phone, code.trim()) {
-        return Err(ApiError::Refused(DomainError::BadCode));
-    }
+    state.codes.verify(&phone, code.trim())?;
     let (user, is_new_user) = state
         .store
         .customer_by_phone_or_new(phone.as_str(), &phone.default_nickname(), SIGN_UP_GRANT, now_ms())

@@ -60,6 +60,9 @@ pub enum ApiError {
     LinkInvalid,
     #[error("rate limited")]
     RateLimited(Duration),
+    /// The request took longer than `HTTP_REQUEST_TIMEOUT_SECS` (1000/503).
+    #[error("request timed out")]
+    TimedOut,
     /// More requests in flight (or password checks running) than the server admits (9002).
     #[error("over the concurrency limit")]
     Overloaded,
@@ -229,6 +232,7 @@ impl ApiError {
             ApiError::AdminRequired => plain(2004, StatusCode::FORBIDDEN, "需要管理员权限"),
             ApiError::LinkInvalid => plain(2002, StatusCode::FORBIDDEN, "链接无效或已过期"),
             ApiError::RateLimited(_) => plain(9001, StatusCode::TOO_MANY_REQUESTS, "请求过于频繁，请稍后再试"),
+            ApiError::TimedOut => plain(1000, StatusCode::SERVICE_UNAVAILABLE, "系统异常，请稍后重试"),
             ApiError::Overloaded => plain(9002, StatusCode::SERVICE_UNAVAILABLE, "服务器繁忙，请稍后再试"),
             ApiError::RouteNotFound => plain(9004, StatusCode::NOT_FOUND, "接口不存在"),
             ApiError::MethodNotAllowed => plain(9004, StatusCode::METHOD_NOT_ALLOWED, "请求方法不支持"),
@@ -378,6 +382,7 @@ mod tests {
             ApiError::LinkInvalid,
             ApiError::RateLimited(Duration::from_millis(1500)),
             ApiError::Overloaded,
+            ApiError::TimedOut,
             ApiError::RouteNotFound,
             ApiError::MethodNotAllowed,
             ApiError::BodyTooLarge,

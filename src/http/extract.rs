@@ -192,27 +192,54 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(ClientIp(client_ip(parts, state.config.trust_proxy)))
+        Ok(ClientIp(client_ip(parts, state.config.trust_proxy_hops)))
     }
 }
 
-pub fn client_ip(parts: &Parts, trust_proxy: bool) -> IpAddr {
-    if trust_proxy {
-        if let Some(ip) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-        {
-            return ip;
-        }
-    }
-    parts
+/// The client's address: the peer, or behind `hops` proxies of the operator's, the `hops`-th
+/// `X-Forwarded-For` entry from the right. Each proxy appends the address it saw, so the entries
+/// on the right are the proxies' own; whatever the client wrote is further left and never used.
+pub fn client_ip(parts: &Parts, hops: usize) -> IpAddr {
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    forwarded_client(forwarded, hops).unwrap_or(peer)
+}
+
+/// The rule of [`client_ip`] on the header values, in order. `None` means "use the peer": no
+/// proxies trusted, no header, or an entry that is not an address. With fewer entries than hops
+/// the request skipped an outer proxy, and every entry is still a proxy's: the left-most is used.
+pub fn forwarded_client<'a>(values: impl Iterator<Item = &'a str>, hops: usize) -> Option<IpAddr> {
+    if hops == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = values.flat_map(|v| v.split(',')).map(str::trim).filter(|e| !e.is_empty()).collect();
+    let chosen = entries.len().checked_sub(hops).map_or(entries.first(), |i| entries.get(i))?;
+    parse_forwarded_addr(chosen)
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:5678`.
+fn parse_forwarded_addr(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
+}
+
+/// What limiters count by: an IPv4 address, or an IPv6 client's /64 (one subscriber's network;
+/// rotating through it must not buy more requests).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
 }
 
 /// `Idempotency-Key` header, or the body's `request_id`: 1–128 visible ASCII characters.
@@ -312,5 +339,41 @@ mod tests {
         assert_eq!(bearer(&h), Some("abc"));
         h.insert("authorization", "Basic abc".parse().unwrap());
         assert_eq!(bearer(&h), None);
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right_by_the_number_of_trusted_hops() {
+        let one = ["10.9.9.9, 203.0.113.7"];
+        assert_eq!(forwarded_client(one.into_iter(), 0), None, "no proxies trusted: the peer");
+        assert_eq!(forwarded_client(one.into_iter(), 1), Some(ip("203.0.113.7")));
+        assert_eq!(forwarded_client(one.into_iter(), 2), Some(ip("10.9.9.9")));
+        // The client's own entries on the left never win, however many it writes.
+        let spoofed = ["1.1.1.1, 2.2.2.2, 3.3.3.3, 198.51.100.4"];
+        assert_eq!(forwarded_client(spoofed.into_iter(), 1), Some(ip("198.51.100.4")));
+        // Several header lines are one list, in order.
+        let lines = ["1.1.1.1", "198.51.100.4, 10.0.0.2"];
+        assert_eq!(forwarded_client(lines.into_iter(), 2), Some(ip("198.51.100.4")));
+        // Fewer entries than hops: all are proxies' entries; the left-most is the closest to the client.
+        assert_eq!(forwarded_client(["198.51.100.4"].into_iter(), 3), Some(ip("198.51.100.4")));
+        // Ports, brackets and IPv4-mapped IPv6 are understood; garbage means the peer.
+        assert_eq!(forwarded_client(["203.0.113.7:5555"].into_iter(), 1), Some(ip("203.0.113.7")));
+        assert_eq!(forwarded_client(["[2001:db8::1]:443"].into_iter(), 1), Some(ip("2001:db8::1")));
+        assert_eq!(forwarded_client(["::ffff:203.0.113.7"].into_iter(), 1), Some(ip("203.0.113.7")));
+        assert_eq!(forwarded_client(["1.1.1.1, not-an-ip"].into_iter(), 1), None);
+        assert_eq!(forwarded_client(std::iter::empty(), 1), None);
+        assert_eq!(forwarded_client([" , "].into_iter(), 1), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64_and_ipv4_per_address() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), limit_key(ip("2001:db8:1:2::7")));
+        assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
+        assert_eq!(limit_key(ip("203.0.113.7")), ip("203.0.113.7"));
+        assert_eq!(limit_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
     }
 }

@@ -89,9 +89,13 @@ pub struct Services {
     /// Banned customers, mirrored from the store so every request can check without a query.
     pub banned: Arc<BanList>,
     pub ip_limiter: Arc<limits::IpLimiter>,
+    /// Requests being processed now, bounded by `MAX_IN_FLIGHT` (9002).
+    pub in_flight: limits::InFlight,
     /// Failed admin sign-ins per username (2006).
     pub admin_lockout: Arc<crate::auth::passwords::AdminLockout>,
     pub metrics: PrometheusHandle,
+    /// The last `/health` result, reused for about a second.
+    pub health: ops::HealthCache,
     pub started: Instant,
 }
 
@@ -101,9 +105,16 @@ pub fn router(state: AppState) -> Router {
     let (routes, document) = documented_routes(&state);
     let request_id = HeaderName::from_static("x-request-id");
     docs::mount(routes, &document)
-        .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|body: axum::body::Body| async move {
+            drain(body).await;
+            ApiError::RouteNotFound
+        })
+        .method_not_allowed_fallback(|body: axum::body::Body| async move {
+            drain(body).await;
+            ApiError::MethodNotAllowed
+        })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::admit))
         .layer(middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::from(crate::actors::Failure::fault("handler panicked")).into_response()
@@ -119,7 +130,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Every route with its documentation, and the finished OpenAPI document. The per-IP limiter
-/// sits on the `/api` areas only (ops, files, the socket and the docs stay reachable).
+/// covers the `/api` areas, the socket, `/health`, `/metrics` and `/files` (each costs a store
+/// read or more); only the docs stay outside it.
 pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Value) {
     let api = OpenApiRouter::new()
         .nest("/api/auth", auth::router().merge(wechat::router()))
@@ -133,9 +145,11 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
             admin::router(state.config.test_hooks).merge(admin_lottery::router()).merge(admin_shop::router()),
         );
     let (routes, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
-        .merge(api.layer(middleware::from_fn_with_state(state.clone(), limits::per_ip)))
-        .merge(ops::router())
-        .merge(ws::router())
+        .merge(
+            api.merge(ops::router())
+                .merge(ws::router())
+                .layer(middleware::from_fn_with_state(state.clone(), limits::per_ip)),
+        )
         .split_for_parts();
     let document = docs::finish(openapi, ws::documentation());
     (routes, document)
@@ -149,7 +163,7 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
@@ -158,5 +172,38 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     response
 }
 
+/// Reads and drops a body nobody wanted (up to the JSON limit), so the answer can go out on a
+/// connection that stays usable: hyper closes a keep-alive connection whose request body was
+/// left unread, and a client reusing it then sees "disconnected without a response". A larger
+/// body is left, and that one connection closes.
+async fn drain(body: axum::body::Body) {
+    let _ = axum::body::to_bytes(body, JSON_BODY_LIMIT).await;
+}
+
+/// A fixed set, so a client inventing methods (`AAAA1`, `AAAA2`, …) cannot grow the registry.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
 /// How often background housekeeping runs (expired codes, limiter entries, old idempotency keys).
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_method_label_is_one_of_five() {
+        use axum::http::Method;
+        for (m, label) in [(Method::GET, "GET"), (Method::PATCH, "OTHER"), (Method::DELETE, "DELETE")] {
+            assert_eq!(super::method_label(&m), label);
+        }
+        let invented = Method::from_bytes(b"AAAA1").expect("a token");
+        assert_eq!(super::method_label(&invented), "OTHER");
+    }
+}

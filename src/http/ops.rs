@@ -1,5 +1,6 @@
-//! Operations endpoints: `/health` (checks the store and object storage), `/metrics`
-//! (Prometheus text) and `/files/…` (objects of the local store, behind signed links).
+//! Operations endpoints: `/health` (checks the store and object storage, at most about once a
+//! second), `/metrics` (Prometheus text, for loopback or `METRICS_TOKEN` only) and `/files/…`
+//! (objects of the local store, behind signed links).
 
 use std::time::Duration;
 
@@ -15,12 +16,37 @@ use utoipa_axum::routes;
 
 use super::envelope::{ok, Envelope};
 use super::error::ApiError;
+use super::extract::ClientIp;
 use super::AppState;
 use crate::domain::image::ImageKind;
 use crate::objects::ObjectStore;
+use axum::http::HeaderMap;
 
 /// How long `/health` waits for each dependency.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one health result is reused: a flood of `/health` must not become a flood of store
+/// pings and S3 `HeadBucket`s (which cost money).
+const HEALTH_FRESH: Duration = Duration::from_secs(1);
+
+/// The last checks and when they ran. Callers that arrive while a check runs wait for it and
+/// share its result.
+#[derive(Default)]
+pub struct HealthCache(tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>);
+
+impl HealthCache {
+    async fn checks(&self, state: &AppState) -> (bool, bool) {
+        let mut last = self.0.lock().await;
+        if let Some((at, store_ok, objects_ok)) = *last {
+            if at.elapsed() < HEALTH_FRESH {
+                return (store_ok, objects_ok);
+            }
+        }
+        let store_ok = tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await.is_ok_and(|r| r.is_ok());
+        let objects_ok = tokio::time::timeout(CHECK_TIMEOUT, state.objects.healthy()).await.unwrap_or(false);
+        *last = Some((std::time::Instant::now(), store_ok, objects_ok));
+        (store_ok, objects_ok)
+    }
+}
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health)).routes(routes!(metrics_text)).routes(routes!(signed_file))
@@ -79,15 +105,16 @@ struct Degraded {
 /// Health check
 ///
 /// 200 while the store answers; 503 (code 1000, with the same `data`) when it does not. Object
-/// storage is reported but does not decide the status.
+/// storage is reported but does not decide the status. Results are reused for about a second.
+///
+/// Errors: 9001
 #[utoipa::path(get, path = "/health", tag = "ops",
     responses(
         (status = 200, description = "The store answers", body = Envelope<Health>),
         (status = 503, description = "The store is unreachable", body = Degraded),
     ))]
 async fn health(State(state): State<AppState>) -> Response {
-    let store_ok = tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await.is_ok_and(|r| r.is_ok());
-    let objects_ok = tokio::time::timeout(CHECK_TIMEOUT, state.objects.healthy()).await.unwrap_or(false);
+    let (store_ok, objects_ok) = state.health.checks(&state).await;
     let health = Health {
         status: if store_ok { HealthStatus::Ok } else { HealthStatus::Degraded },
         checks: HealthChecks {
@@ -107,11 +134,23 @@ async fn health(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics
 ///
-/// The text exposition format: requests by route and status, latency, wallet actors.
+/// The text exposition format: requests by route and status, latency, wallet actors. Answers
+/// only loopback clients, or `Authorization: Bearer $METRICS_TOKEN`.
+///
+/// Errors: 2001 2002 9001
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", body = String,
         content_type = "text/plain; version=0.0.4")))]
-async fn metrics_text(State(state): State<AppState>) -> Response {
+async fn metrics_text(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {
+    if !ip.is_loopback() {
+        let presented = super::extract::bearer(&headers);
+        let expected = state.config.metrics_token.as_ref().map(|t| t.expose());
+        match (presented, expected) {
+            (Some(p), Some(e)) if constant_time_eq(p.as_bytes(), e.as_bytes()) => {}
+            (None, _) => return ApiError::TokenMissing.into_response(),
+            _ => return ApiError::TokenInvalid.into_response(),
+        }
+    }
     metrics::gauge!("wallet_actors_active").set(state.wallets.active() as f64);
     metrics::gauge!("wallet_actor_restarts_total").set(state.wallets.restarts() as f64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
@@ -149,7 +188,7 @@ impl ToSchema for ImageBytes {}
 /// valid, unexpired signed link, as handed out in `image_url` and `avatar` fields. With S3 storage
 /// links point at S3 itself and this route answers 404. The key may contain `/`.
 ///
-/// Errors: 2002/403 9004
+/// Errors: 2002/403 9001 9004
 #[utoipa::path(get, path = "/files/{*key}", tag = "ops",
     params(("key" = String, Path, description = "The object key, e.g. `receipts/2026/11/<uuid>.jpg` (may contain `/`)"), Signed),
     responses((status = 200, description = "The image", content(
@@ -178,4 +217,8 @@ async fn signed_file(
         }
         _ => ApiError::LinkInvalid.into_response(),
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
