@@ -48,8 +48,8 @@ impl Application {
         }
 
         let tokens = Tokens::new(&config);
-        for fam in store.revoked_token_families(now_ms()).await? {
-            tokens.mark_revoked(&fam);
+        for (fam, until) in store.revoked_token_families(now_ms()).await? {
+            tokens.mark_revoked_until(&fam, until);
         }
         let banned = BanList::from_store(store.banned_user_ids().await?);
         if config.seed_demo {
@@ -301,8 +301,8 @@ mod idle {
 }
 
 async fn housekeeping(state: AppState) {
+    // The first tick is at once: what expired while the server was down goes at start.
     let mut tick = tokio::time::interval(http::SWEEP_EVERY);
-    tick.tick().await;
     loop {
         tick.tick().await;
         state.codes.sweep();
@@ -312,6 +312,14 @@ async fn housekeeping(state: AppState) {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency records"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiring idempotency records failed"),
+        }
+        // Revoked families stay in memory only while some token of theirs could be presented.
+        let now = now_ms();
+        state.tokens.prune(now);
+        match state.store.delete_expired_tokens(now).await {
+            Ok(n) if n > 0 => tracing::debug!(removed = n, "deleted expired token families and refresh tokens"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "deleting expired tokens failed"),
         }
     }
 }

@@ -87,6 +87,8 @@ pub struct Config {
     pub wheel_seed: Option<u64>,
     pub ws: WsSettings,
     pub http: HttpSettings,
+    /// Sessions: access-token lifetime and the absolute refresh-family lifetime.
+    pub sessions: SessionSettings,
     /// Committer tasks per write kind (group commit); default 2 on MySQL, 1 on SQLite.
     pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
@@ -179,7 +181,21 @@ pub struct WsSettings {
     pub queue: usize,
     /// How often coalesced values (stock, prize stock, the win ticker) go out to every socket.
     pub flush_every: Duration,
+    /// A send the client does not take within this long drops the socket (it stopped reading).
+    pub write_timeout: Duration,
 }
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Access-token lifetime: 2 h. `ACCESS_TTL_SECS` shortens it for tests only (refused in
+    /// production, where clients count on the documented 2 h).
+    pub access_ttl: Duration,
+    /// A refresh family lives at most this long from its sign-in, however often it rotates.
+    pub refresh_max_age: Duration,
+}
+
+/// The documented access-token lifetime.
+pub const ACCESS_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -277,6 +293,7 @@ impl Config {
             return Err(ConfigError::Missing("DATABASE_URL"));
         }
 
+        let sessions = sessions(&var, env)?;
         let wechat = wechat(&var)?;
         let sms = sms_provider(&var)?;
         if env == AppEnv::Production && wechat.is_none() && matches!(sms, SmsProvider::Log) {
@@ -367,7 +384,9 @@ impl Config {
                 idle_timeout: Duration::from_secs(number(&var, "WS_IDLE_SECS", 90)?),
                 queue: number(&var, "WS_QUEUE", 256)?,
                 flush_every: Duration::from_millis(number(&var, "WS_FLUSH_MS", 100)?.max(1)),
+                write_timeout: Duration::from_secs(number(&var, "WS_WRITE_TIMEOUT_SECS", 10)?.max(1)),
             },
+            sessions,
         })
     }
 
@@ -465,6 +484,33 @@ fn endpoint(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: 
         }
         _ => Err(ConfigError::Invalid { name, reason: format!("`{value}` is not an http(s) URL") }),
     }
+}
+
+/// `ACCESS_TTL_SECS` (tests only, 1…7200) and `REFRESH_MAX_AGE_DAYS` (1…365, default 30).
+fn sessions(var: &impl Fn(&str) -> Option<String>, env: AppEnv) -> Result<SessionSettings, ConfigError> {
+    let access_ttl = match var("ACCESS_TTL_SECS") {
+        None => ACCESS_TTL,
+        Some(_) if env == AppEnv::Production => {
+            return Err(ConfigError::Invalid {
+                name: "ACCESS_TTL_SECS",
+                reason: "is for tests only; production tokens live the documented 2 hours".into(),
+            })
+        }
+        Some(_) => {
+            let secs: u64 = number(var, "ACCESS_TTL_SECS", 0)?;
+            if !(1..=ACCESS_TTL.as_secs()).contains(&secs) {
+                return Err(ConfigError::Invalid {
+                    name: "ACCESS_TTL_SECS", reason: "must be 1…7200 seconds".into()
+                });
+            }
+            Duration::from_secs(secs)
+        }
+    };
+    let days: u64 = number(var, "REFRESH_MAX_AGE_DAYS", 30)?;
+    if !(1..=365).contains(&days) {
+        return Err(ConfigError::Invalid { name: "REFRESH_MAX_AGE_DAYS", reason: "must be 1…365 days".into() });
+    }
+    Ok(SessionSettings { access_ttl, refresh_max_age: Duration::from_secs(days * 24 * 60 * 60) })
 }
 
 fn flag(v: Option<&str>) -> bool {
@@ -628,6 +674,32 @@ mod tests {
         assert!(cfg(&with_hooks).is_err());
         assert!(cfg(&[("PORT", "http")]).is_err());
         assert!(cfg(&[("APP_ENV", "staging")]).is_err());
+    }
+
+    #[test]
+    fn session_lifetimes_are_bounded_and_short_access_tokens_are_for_tests_only() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.sessions.access_ttl, ACCESS_TTL);
+        assert_eq!(c.sessions.refresh_max_age, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.ws.write_timeout, Duration::from_secs(10));
+        let short = cfg(&[("ACCESS_TTL_SECS", "2"), ("REFRESH_MAX_AGE_DAYS", "7")]).unwrap();
+        assert_eq!(short.sessions.access_ttl, Duration::from_secs(2));
+        assert_eq!(short.sessions.refresh_max_age, Duration::from_secs(7 * 86_400));
+        for bad in [
+            ("ACCESS_TTL_SECS", "0"),
+            ("ACCESS_TTL_SECS", "7201"),
+            ("REFRESH_MAX_AGE_DAYS", "0"),
+            ("REFRESH_MAX_AGE_DAYS", "366"),
+        ] {
+            assert!(cfg(&[bad]).is_err(), "{bad:?}");
+        }
+        let prod = [("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1];
+        let mut with_ttl = prod.to_vec();
+        with_ttl.push(("ACCESS_TTL_SECS", "60"));
+        assert!(cfg(&with_ttl).is_err(), "a test-only lifetime in production");
+        let mut with_age = prod.to_vec();
+        with_age.push(("REFRESH_MAX_AGE_DAYS", "14"));
+        assert_eq!(cfg(&with_age).unwrap().sessions.refresh_max_age, Duration::from_secs(14 * 86_400));
     }
 
     #[test]

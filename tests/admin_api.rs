@@ -251,6 +251,9 @@ async fn ban_and_merchant_flags_take_effect(backend: Backend) {
     let listed = assert_ok(&server.get(&format!("/api/admin/users?q={}", c.phone), Some(&admin)).await);
     assert_eq!(listed["users"][0]["is_banned"], json!(true));
     assert_ok(&server.post(&format!("/api/admin/users/{uid}/ban"), Some(&admin), json!({ "banned": false })).await);
+    // The ban revoked every session (API.md): the customer signs in again.
+    assert_error(&server.get("/api/user/info", Some(&c.token)).await, 401, 2002);
+    let c = server.login(&c.phone).await;
     assert_ok(&server.get("/api/user/info", Some(&c.token)).await);
 
     for (path, body) in [
@@ -269,7 +272,7 @@ async fn ban_and_merchant_flags_take_effect(backend: Backend) {
 async fn racing_ban_toggles_leave_the_lockout_as_the_store_has_it(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
-    let c = server.login(&phone(165, 2)).await;
+    let mut c = server.login(&phone(165, 2)).await;
     let path = format!("/api/admin/users/{}/ban", c.user_id);
     for round in 0..25 {
         let (a, b) = tokio::join!(
@@ -284,7 +287,10 @@ async fn racing_ban_toggles_leave_the_lockout_as_the_store_has_it(backend: Backe
         if stored {
             assert_error(&info, 403, 2005);
         } else {
-            assert_ok(&info);
+            // Each round's ban revoked the session (API.md); a new sign-in works.
+            assert_error(&info, 401, 2002);
+            c = server.login(&c.phone).await;
+            assert_ok(&server.get("/api/user/info", Some(&c.token)).await);
         }
         let was = [&a.1["data"]["was_banned"], &b.1["data"]["was_banned"]];
         assert!(was.iter().all(|w| w.is_boolean()), "round {round}: {was:?}");

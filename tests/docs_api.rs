@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/auth/refresh"),
     ("get", "/api/auth/verify-token"),
     ("post", "/api/auth/logout"),
+    ("post", "/api/auth/logout-all"),
     ("post", "/api/auth/admin-login"),
     ("post", "/api/auth/wechat-login"),
     ("get", "/api/user/info"),
@@ -726,6 +727,12 @@ async fn customer_answers_match_the_document(backend: Backend) {
     let refreshed = server.post("/api/auth/refresh", None, json!({ "refresh_token": c.refresh })).await;
     let fresh = api.ok("post", "/api/auth/refresh", &refreshed)["access_token"].as_str().expect("token").to_string();
     api.ok("post", "/api/auth/logout", &server.post("/api/auth/logout", Some(&fresh), json!({})).await);
+    let everywhere = server.login(&c.phone).await;
+    api.ok(
+        "post",
+        "/api/auth/logout-all",
+        &server.post("/api/auth/logout-all", Some(&everywhere.token), json!({})).await,
+    );
 }
 
 /// The customer's own account: info, profile, points history, totals and avatar.

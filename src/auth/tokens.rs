@@ -3,18 +3,33 @@
 //! Access and refresh tokens are signed with different secrets and carry a `typ` claim, so one can
 //! never stand in for the other. Every token names its family (`fam`); revoking a family — logout,
 //! or a refresh token presented twice — kills its access tokens at once through the in-memory
-//! revocation set, which is loaded from the store at start.
+//! revocation set, which is loaded from the store at start and pruned by housekeeping once no
+//! token of a family can still be unexpired.
+//!
+//! A family lives at most `REFRESH_MAX_AGE_DAYS` from its sign-in however often it rotates
+//! ([`family_outlived`]). Admin tokens are also checked against the store (the admin still
+//! exists, the family is not revoked — a password reset by `create-admin` revokes it from
+//! another process); the answer is remembered for [`ADMIN_CHECK_EVERY_MS`].
 
-use dashmap::DashSet;
+use std::time::Duration;
+
+use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::domain::time::now_ms;
 
-pub const ACCESS_TTL_S: i64 = 2 * 60 * 60;
 pub const REFRESH_TTL_S: i64 = 7 * 24 * 60 * 60;
 const ISSUER: &str = "restaurant-lottery";
+/// How long a confirmed admin session is trusted before the store is asked again.
+pub const ADMIN_CHECK_EVERY_MS: i64 = 2_000;
+
+/// Whether a family signed in at `created_at_ms` has outlived `max_age` at `now_ms`.
+pub fn family_outlived(created_at_ms: i64, now_ms: i64, max_age: Duration) -> bool {
+    let max_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    now_ms >= created_at_ms.saturating_add(max_ms)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +91,8 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub refresh_jti: String,
     pub refresh_expires_at_ms: i64,
+    /// The access token's lifetime in seconds.
+    pub expires_in_s: i64,
 }
 
 pub struct Tokens {
@@ -84,7 +101,11 @@ pub struct Tokens {
     refresh_enc: EncodingKey,
     refresh_dec: DecodingKey,
     validation: Validation,
-    revoked_families: DashSet<String>,
+    access_ttl_s: i64,
+    /// Revoked family → the time (epoch ms) after which none of its tokens can be unexpired.
+    revoked_families: DashMap<String, i64>,
+    /// Admin family → when the store last confirmed it (epoch ms).
+    admin_confirmed: DashMap<String, i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -107,7 +128,9 @@ impl Tokens {
             refresh_enc: EncodingKey::from_secret(config.jwt_refresh_secret.expose().as_bytes()),
             refresh_dec: DecodingKey::from_secret(config.jwt_refresh_secret.expose().as_bytes()),
             validation,
-            revoked_families: DashSet::new(),
+            access_ttl_s: i64::try_from(config.sessions.access_ttl.as_secs()).unwrap_or(2 * 60 * 60),
+            revoked_families: DashMap::new(),
+            admin_confirmed: DashMap::new(),
         }
     }
 
@@ -124,7 +147,7 @@ impl Tokens {
             fam: fam.to_string(),
             jti: new_id(),
             iat: now_s,
-            exp: now_s + ACCESS_TTL_S,
+            exp: now_s + self.access_ttl_s,
             iss: ISSUER.into(),
             typ: "access".into(),
         };
@@ -144,18 +167,26 @@ impl Tokens {
             refresh_token: jsonwebtoken::encode(&header, &refresh, &self.refresh_enc)?,
             refresh_jti: refresh.jti,
             refresh_expires_at_ms: refresh.exp * 1000,
+            expires_in_s: self.access_ttl_s,
         })
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let claims = self.decode_access(token)?;
+        if self.is_revoked(&claims.fam) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// A genuine, unexpired access token, whether or not its family was revoked (to tell a banned
+    /// customer why, after the ban revoked their sessions).
+    pub fn decode_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.access_dec, &self.validation)
             .map_err(|_| TokenError::Invalid)?
             .claims;
         if claims.typ != "access" || claims.sub != claims.user_id.to_string() {
             return Err(TokenError::Invalid);
-        }
-        if self.revoked_families.contains(&claims.fam) {
-            return Err(TokenError::Revoked);
         }
         Ok(claims)
     }
@@ -168,14 +199,44 @@ impl Tokens {
         if claims.typ != "refresh" {
             return Err(TokenError::Invalid);
         }
-        if self.revoked_families.contains(&claims.fam) {
+        if self.is_revoked(&claims.fam) {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
     }
 
+    /// Revoked now: every token of the family was issued before now, so none outlives a refresh
+    /// lifetime from now.
     pub fn mark_revoked(&self, fam: &str) {
-        self.revoked_families.insert(fam.to_string());
+        self.mark_revoked_until(fam, now_ms() + REFRESH_TTL_S * 1000);
+    }
+
+    /// Revoked; its tokens all expire by `until_ms` (the family's `expires_at` in the store).
+    pub fn mark_revoked_until(&self, fam: &str, until_ms: i64) {
+        self.admin_confirmed.remove(fam);
+        self.revoked_families.entry(fam.to_string()).and_modify(|u| *u = (*u).max(until_ms)).or_insert(until_ms);
+    }
+
+    pub fn is_revoked(&self, fam: &str) -> bool {
+        self.revoked_families.contains_key(fam)
+    }
+
+    /// Forgets revoked families none of whose tokens can still be unexpired at `now_ms`, and stale
+    /// admin confirmations. Returns how many families were forgotten.
+    pub fn prune(&self, now_ms: i64) -> usize {
+        let before = self.revoked_families.len();
+        self.revoked_families.retain(|_, until| *until > now_ms);
+        self.admin_confirmed.retain(|_, at| now_ms - *at < ADMIN_CHECK_EVERY_MS);
+        before.saturating_sub(self.revoked_families.len())
+    }
+
+    /// True when the store confirmed this admin family less than [`ADMIN_CHECK_EVERY_MS`] ago.
+    pub fn admin_recently_confirmed(&self, fam: &str, now_ms: i64) -> bool {
+        self.admin_confirmed.get(fam).is_some_and(|at| now_ms - *at < ADMIN_CHECK_EVERY_MS)
+    }
+
+    pub fn confirm_admin(&self, fam: &str, now_ms: i64) {
+        self.admin_confirmed.insert(fam.to_string(), now_ms);
     }
 }
 
@@ -202,9 +263,42 @@ mod tests {
         let pair = t.issue(&user(), "fam1").unwrap();
         let claims = t.verify_access(&pair.access_token).unwrap();
         assert_eq!(claims.user_id, 7);
-        assert_eq!(claims.exp - claims.iat, ACCESS_TTL_S);
+        assert_eq!(claims.exp - claims.iat, 2 * 60 * 60);
         t.mark_revoked("fam1");
         assert_eq!(t.verify_access(&pair.access_token).unwrap_err(), TokenError::Revoked);
+    }
+
+    #[test]
+    fn a_family_lives_its_maximum_age_from_sign_in_and_no_longer() {
+        let day = Duration::from_secs(86_400);
+        let signed_in = 1_000_000;
+        assert!(!family_outlived(signed_in, signed_in, 30 * day));
+        assert!(!family_outlived(signed_in, signed_in + 30 * 86_400_000 - 1, 30 * day));
+        assert!(family_outlived(signed_in, signed_in + 30 * 86_400_000, 30 * day));
+        assert!(!family_outlived(signed_in, i64::MAX - 1, Duration::MAX.saturating_sub(day)), "no overflow");
+    }
+
+    #[test]
+    fn revoked_families_are_forgotten_once_their_tokens_expired() {
+        let t = tokens();
+        t.mark_revoked_until("old", 1_000);
+        t.mark_revoked_until("new", 5_000);
+        assert_eq!(t.prune(999), 0);
+        assert_eq!(t.prune(1_000), 1);
+        assert!(!t.is_revoked("old"));
+        assert!(t.is_revoked("new"));
+        t.mark_revoked_until("new", 2_000);
+        assert_eq!(t.prune(4_999), 0, "a later expiry is kept");
+    }
+
+    #[test]
+    fn an_admin_confirmation_is_trusted_briefly_and_dies_with_revocation() {
+        let t = tokens();
+        t.confirm_admin("a", 10_000);
+        assert!(t.admin_recently_confirmed("a", 10_000 + ADMIN_CHECK_EVERY_MS - 1));
+        assert!(!t.admin_recently_confirmed("a", 10_000 + ADMIN_CHECK_EVERY_MS));
+        t.mark_revoked_until("a", 20_000);
+        assert!(!t.admin_recently_confirmed("a", 10_001));
     }
 
     #[test]

@@ -34,6 +34,7 @@ use super::extract::{clean_text, idempotency_key, AdminUser, ApiJson, ApiPath, A
 use super::merchant::ApplicationStatus;
 use super::AppState;
 use crate::actors::PointsChange;
+use crate::auth::SubjectKind;
 use crate::domain::page::{Page, PageParams};
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
@@ -222,7 +223,8 @@ struct BanChanged {
 
 /// Ban or unban a customer
 ///
-/// A banned customer's requests are refused with 2005 from the next request on.
+/// A banned customer's requests are refused with 2005 from the next request on; a ban also
+/// revokes every token family of the customer and closes their sockets with 4003.
 ///
 /// Errors: 1003 1003/413 2004 9004
 #[utoipa::path(post, path = "/users/{id}/ban", tag = "admin", security(("bearerAuth" = [])),
@@ -250,6 +252,13 @@ async fn ban(
         }
     };
     change.set(user_id, banned);
+    if banned {
+        // The copy already refuses every request and socket tick; revoking the families (under
+        // the change's lock, so a later unban and sign-in is never revoked by this ban) keeps
+        // stolen sessions dead after an unban, and closes the open sockets now.
+        super::auth::revoke_everywhere(&state, SubjectKind::User, user_id, "ban").await?;
+    }
+    drop(change);
     Ok(ok(BanChanged { user_id, is_banned: banned, was_banned: before }))
 }
 
@@ -269,7 +278,8 @@ struct MerchantRoleChanged {
 
 /// Grant or revoke the merchant role
 ///
-/// Takes effect on the customer's next merchant request (the role is read live).
+/// Takes effect on the customer's next merchant request (the role is read live). Revoking it
+/// stops `new_review` at once and closes the customer's merchant sockets with 4003.
 ///
 /// Errors: 1003 1003/413 2004 9004
 #[utoipa::path(post, path = "/users/{id}/merchant", tag = "admin", security(("bearerAuth" = [])),
@@ -290,6 +300,7 @@ async fn merchant(
         .set_user_flag(user_id, UserFlag::Merchant, on, entry)
         .await?
         .ok_or(ApiError::Refused(DomainError::NotFound("用户")))?;
+    state.hub.set_merchant(user_id, on);
     Ok(ok(MerchantRoleChanged { user_id, is_merchant: on, was_merchant: before }))
 }
 
@@ -427,6 +438,9 @@ async fn decide_application(state: &AppState, admin: &AdminUser, id: i64, approv
     entry.after = Some(json!({ "status": status }));
     match state.store.decide_application(id, approve, &entry).await? {
         ApplicationDecision::Done(user_id) => {
+            if approve {
+                state.hub.set_merchant(user_id, true);
+            }
             Ok(ok(ApplicationDecided { application_id: id, user_id, status, is_merchant: approve }))
         }
         ApplicationDecision::NotFound => Err(ApiError::Refused(DomainError::NotFound("申请"))),

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::extract::{bearer, verify_access, ApiJson, ClientIp};
 use super::AppState;
 use crate::auth::codes::CODE_TTL;
-use crate::auth::tokens::{new_id, Subject, ACCESS_TTL_S};
+use crate::auth::tokens::{new_id, Subject};
 use crate::auth::{passwords, SubjectKind, TokenPair};
 use crate::domain::phone::mask_phone;
 use crate::domain::points::SIGN_UP_GRANT;
@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(verify_token))
         .routes(routes!(logout))
+        .routes(routes!(logout_all))
         .routes(routes!(admin_login))
 }
 
@@ -118,7 +119,7 @@ impl IssuedTokens {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
             token_type: "Bearer",
-            expires_in: ACCESS_TTL_S,
+            expires_in: pair.expires_in_s,
         }
     }
 }
@@ -274,7 +275,8 @@ struct Refresh {
 ///
 /// The refresh token comes in the body or as `Authorization: Bearer <refresh token>`. Each one
 /// works once: presenting a used one again revokes its whole family (every token descended from
-/// that sign-in) and answers 2000.
+/// that sign-in, and the sockets they opened) and answers 2000. A family lives at most
+/// `REFRESH_MAX_AGE_DAYS` (30) from its sign-in, however often it rotates; after that, 2000.
 ///
 /// Errors: 1003 1003/413 2000 2005
 #[utoipa::path(post, path = "/refresh", tag = "auth",
@@ -309,12 +311,22 @@ async fn refresh(
     let pair = state.tokens.issue(&subject, &claims.fam).map_err(|e| ApiError::internal("issuing tokens", e))?;
     match state
         .store
-        .rotate_refresh(&claims.fam, &claims.jti, &pair.refresh_jti, now_ms(), pair.refresh_expires_at_ms)
+        .rotate_refresh(
+            &claims.fam,
+            &claims.jti,
+            &pair.refresh_jti,
+            now_ms(),
+            pair.refresh_expires_at_ms,
+            state.config.sessions.refresh_max_age,
+        )
         .await?
     {
         Rotation::Rotated => Ok(ok(IssuedTokens::of(pair))),
         Rotation::Reused => {
             state.tokens.mark_revoked(&claims.fam);
+            if claims.kind == SubjectKind::User {
+                state.hub.close_family(id, &claims.fam);
+            }
             tracing::warn!(subject_id = id, "refresh token reused; its family is revoked");
             Err(ApiError::Refused(DomainError::RefreshInvalid))
         }
@@ -369,14 +381,47 @@ struct SignedOut;
 /// Sign out
 ///
 /// Revokes the caller's token family: this access token and its refresh token stop working at
-/// once.
+/// once, and the sockets this family opened are closed with 4003.
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("bearerAuth" = [])),
     responses((status = 200, description = "Signed out; `data` is null", body = Envelope<SignedOut>)))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Answer<SignedOut> {
     let claims = verify_access(&state, &headers)?;
     state.store.revoke_token_family(&claims.fam, "logout", now_ms()).await?;
     state.tokens.mark_revoked(&claims.fam);
+    if claims.kind == SubjectKind::User {
+        state.hub.close_family(claims.user_id, &claims.fam);
+    }
     Ok(ok(SignedOut))
+}
+
+/// Sign out on every device
+///
+/// Revokes every token family of the caller (every sign-in, on every device): all their access
+/// and refresh tokens stop working at once, and all the caller's sockets are closed with 4003.
+#[utoipa::path(post, path = "/logout-all", tag = "auth", security(("bearerAuth" = [])),
+    responses((status = 200, description = "Signed out everywhere; `data` is null", body = Envelope<SignedOut>)))]
+async fn logout_all(State(state): State<AppState>, headers: HeaderMap) -> Answer<SignedOut> {
+    let claims = verify_access(&state, &headers)?;
+    revoke_everywhere(&state, claims.kind, claims.user_id, "logout_all").await?;
+    Ok(ok(SignedOut))
+}
+
+/// Revokes every family of a subject, in the store and in memory, and closes a customer's
+/// sockets. Shared by sign-out-everywhere and the ban.
+pub(crate) async fn revoke_everywhere(
+    state: &AppState,
+    kind: SubjectKind,
+    subject_id: i64,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let revoked = state.store.revoke_subject_families(kind.as_str(), subject_id, reason, now_ms()).await?;
+    for (family, until) in &revoked {
+        state.tokens.mark_revoked_until(family, *until);
+    }
+    if kind == SubjectKind::User {
+        state.hub.close_user(subject_id);
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,6 +2,7 @@
 //! whose failures become 1003 envelopes naming the field, the authenticated customer or admin,
 //! the client's address and the idempotency key.
 
+use crate::domain::time::now_ms;
 use crate::domain::DomainError;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -117,11 +118,24 @@ pub fn verify_access(state: &AppState, headers: &HeaderMap) -> Result<AccessClai
     })
 }
 
+/// A ban revokes the customer's sessions; their genuine tokens still answer 2005 (banned), not
+/// 2002, while the ban lasts.
+fn banned_first(state: &AppState, headers: &HeaderMap, refused: ApiError) -> ApiError {
+    let banned = bearer(headers)
+        .and_then(|t| state.tokens.decode_access(t).ok())
+        .is_some_and(|c| c.kind == SubjectKind::User && state.banned.contains(&c.user_id));
+    if banned {
+        ApiError::Refused(DomainError::Banned)
+    } else {
+        refused
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = verify_access(state, &parts.headers)?;
+        let claims = verify_access(state, &parts.headers).map_err(|e| banned_first(state, &parts.headers, e))?;
         if claims.kind != SubjectKind::User {
             return Err(ApiError::TokenInvalid);
         }
@@ -139,6 +153,18 @@ impl FromRequestParts<AppState> for AdminUser {
         let claims = verify_access(state, &parts.headers)?;
         if claims.kind != SubjectKind::Admin {
             return Err(ApiError::AdminRequired);
+        }
+        // The admin may have been removed, or its password reset by `create-admin` in another
+        // process (which revokes its families in the store only): ask the store, now and then.
+        let now = now_ms();
+        if !state.tokens.admin_recently_confirmed(&claims.fam, now) {
+            let live = state.store.admin(claims.user_id).await?.is_some()
+                && state.store.token_family_live(&claims.fam).await?;
+            if !live {
+                state.tokens.mark_revoked(&claims.fam);
+                return Err(ApiError::TokenInvalid);
+            }
+            state.tokens.confirm_admin(&claims.fam, now);
         }
         Ok(AdminUser { admin_id: claims.user_id, username: claims.mobile.clone(), claims })
     }

@@ -4,7 +4,13 @@
 //!
 //! Close codes ([`Close`]): 1001 server shutting down, 1013 the client could not keep up, 4001
 //! replaced by the customer's newer connection (at most three per customer), 4002 no answer to
-//! pings.
+//! pings, 4003 the authority that opened the socket is gone (signed out, family revoked, banned,
+//! merchant role lost, or the access token expired).
+//!
+//! A socket lives no longer than that authority: the revoking paths close it through the Hub at
+//! once, the socket's own timer closes it when its access token expires, and every ping tick
+//! re-checks revocation and bans in case a path forgot. Every send has a write timeout, so a
+//! client that stops reading is dropped instead of pinning its task.
 //!
 //! The server's messages are [`ServerEvent`]s; the document's `x-websocket-messages` is built
 //! from that enum's schema ([`documentation`]), and the enum and the envelope are component
@@ -17,6 +23,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use utoipa::{OpenApi, PartialSchema};
@@ -30,7 +37,7 @@ use crate::auth::SubjectKind;
 use crate::domain::time::{now_ms, Timestamp};
 use crate::domain::DomainError;
 use crate::notify::event::{BadMessage, Connected, Pong, Subscribed};
-use crate::notify::{CloseReason, Outbox, ServerEvent, ServerMessage, WsServerMessage};
+use crate::notify::{CloseReason, Grant, Outbox, ServerEvent, ServerMessage, WsServerMessage};
 
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// At most this many products in one `subscribe_product`.
@@ -54,10 +61,11 @@ pub enum Close {
     TooSlow,
     Replaced,
     Silent,
+    Revoked,
 }
 
 impl Close {
-    pub const ALL: [Close; 4] = [Close::Shutdown, Close::TooSlow, Close::Replaced, Close::Silent];
+    pub const ALL: [Close; 5] = [Close::Shutdown, Close::TooSlow, Close::Replaced, Close::Silent, Close::Revoked];
 
     pub fn code(self) -> u16 {
         match self {
@@ -65,6 +73,7 @@ impl Close {
             Close::TooSlow => 1013,
             Close::Replaced => 4001,
             Close::Silent => 4002,
+            Close::Revoked => 4003,
         }
     }
 
@@ -75,6 +84,7 @@ impl Close {
             Close::TooSlow => "too slow: message queue overflowed",
             Close::Replaced => "replaced by a newer connection",
             Close::Silent => "no answer to pings",
+            Close::Revoked => "authority revoked or expired: reconnect with a fresh token",
         }
     }
 
@@ -87,6 +97,9 @@ impl Close {
                 "Replaced by a newer connection (at most 3 sockets per customer; a 4th closes the oldest)"
             }
             Close::Silent => "No answer to pings (server pings every 30 s; silent for 90 s)",
+            Close::Revoked => {
+                "The authority that opened the socket is gone: logout, logout-all, the token family revoked (refresh reuse), a ban, the loss of the merchant role (within 1 s), or the access token expired (at expiry); reconnect with a fresh token"
+            }
         }
     }
 }
@@ -97,6 +110,7 @@ impl From<CloseReason> for Close {
             CloseReason::Overflow => Close::TooSlow,
             CloseReason::Replaced => Close::Replaced,
             CloseReason::Shutdown => Close::Shutdown,
+            CloseReason::Revoked => Close::Revoked,
         }
     }
 }
@@ -171,7 +185,9 @@ pub fn documentation() -> Value {
 /// customer; a 4th closes the oldest. Coalesced values (`stock_update` per product,
 /// `prize_stock_update` per prize, the `wheel_win` ticker) go out at the next flush, latest value
 /// only. Close codes: 1001 server shutting down; 1013 too slow (queue overflowed); 4001 replaced
-/// by a newer connection; 4002 no answer to pings. Not behind the per-IP limiter.
+/// by a newer connection; 4002 no answer to pings; 4003 the authority that opened the socket is
+/// gone (logout, logout-all, family revoked, ban, merchant role lost: within 1 s; the access
+/// token's expiry: at expiry), reconnect with a fresh token. Not behind the per-IP limiter.
 ///
 /// Errors: 1003 2005
 #[utoipa::path(
@@ -207,7 +223,12 @@ pub async fn upgrade(
         Ok(None) => return ApiError::TokenInvalid.into_response(),
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let user_id = claims.user_id;
+    let grant = Grant {
+        user_id: claims.user_id,
+        family: claims.fam.clone(),
+        expires_at_ms: claims.exp.saturating_mul(1000),
+        is_merchant,
+    };
     let guard = state.sockets.token();
     // tungstenite's default buffers are 128 KiB each way; clients send a few bytes and receive
     // small JSON, and ten thousand sockets at the defaults would hold over a gigabyte.
@@ -216,31 +237,44 @@ pub async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            run(socket, state, user_id, is_merchant).await;
+            run(socket, state, grant).await;
             drop(guard);
         })
 }
 
-async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool) {
-    let outbox = state.hub.register(user_id, is_merchant);
+async fn run(socket: WebSocket, state: AppState, grant: Grant) {
+    let user_id = grant.user_id;
+    let family = grant.family.clone();
+    let was_merchant = grant.is_merchant;
+    let outbox = state.hub.open(grant);
     metrics::gauge!("ws_sockets").set(state.hub.sockets() as f64);
+    // A revocation between the upgrade's checks and `open` found no socket to close: look again
+    // now that the socket is where the revoking paths will find it.
+    let demoted = was_merchant && !matches!(state.store.user(user_id).await, Ok(Some(u)) if u.is_merchant);
+    if state.tokens.is_revoked(&family) || state.banned.contains(&user_id) || demoted {
+        outbox.close(CloseReason::Revoked);
+    }
     let (mut tx, mut rx) = socket.split();
+    let ws = &state.config.ws;
+    let write_timeout = ws.write_timeout;
     let connected =
         ServerMessage::from(ServerEvent::Connected(Connected { user_id, server_time: Timestamp(now_ms()) }));
     let mut close: Option<Close> = None;
-    if tx.send(Message::Text(connected.text)).await.is_ok() {
-        let ws = &state.config.ws;
+    if send(&mut tx, write_timeout, Message::Text(connected.text)).await {
         let mut ping = tokio::time::interval(ws.ping_every);
         ping.tick().await;
+        let expiry = tokio::time::sleep_until(until(outbox.expires_at_ms));
+        tokio::pin!(expiry);
         let mut last_seen = Instant::now();
         close = loop {
             tokio::select! {
                 _ = state.shutdown.cancelled() => break Some(Close::Shutdown),
+                _ = &mut expiry => break Some(Close::Revoked),
                 _ = outbox.ready() => {
                     let batch = outbox.take();
                     let mut failed = false;
                     for m in batch.messages {
-                        if tx.send(Message::Text(m)).await.is_err() {
+                        if !send(&mut tx, write_timeout, Message::Text(m)).await {
                             failed = true;
                             break;
                         }
@@ -256,7 +290,10 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
                     if last_seen.elapsed() > ws.idle_timeout {
                         break Some(Close::Silent);
                     }
-                    if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    if state.tokens.is_revoked(&outbox.family) || state.banned.contains(&user_id) {
+                        break Some(Close::Revoked);
+                    }
+                    if !send(&mut tx, write_timeout, Message::Ping(Default::default())).await {
                         break None;
                     }
                 }
@@ -270,7 +307,7 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
                     if let Some(reply) = reply {
-                        if tx.send(Message::Text(ServerMessage::from(reply).text)).await.is_err() {
+                        if !send(&mut tx, write_timeout, Message::Text(ServerMessage::from(reply).text)).await {
                             break None;
                         }
                     }
@@ -280,10 +317,23 @@ async fn run(socket: WebSocket, state: AppState, user_id: i64, is_merchant: bool
     }
     if let Some(close) = close {
         let frame = CloseFrame { code: close.code(), reason: close.reason().into() };
-        let _ = tx.send(Message::Close(Some(frame))).await;
+        send(&mut tx, write_timeout, Message::Close(Some(frame))).await;
     }
     state.hub.unregister(&outbox);
     metrics::gauge!("ws_sockets").set(state.hub.sockets() as f64);
+}
+
+/// Sends one message; false when it failed or the client did not take it within `timeout` (a
+/// client that stops reading would otherwise make the send pend forever).
+async fn send(tx: &mut SplitSink<WebSocket, Message>, timeout: std::time::Duration, m: Message) -> bool {
+    matches!(tokio::time::timeout(timeout, tx.send(m)).await, Ok(Ok(())))
+}
+
+/// The instant of an epoch-ms time (now, when it has passed; far away, when it is `i64::MAX`).
+fn until(at_ms: i64) -> tokio::time::Instant {
+    let left = u64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(0);
+    // Capped at a year: `Instant + Duration` must not overflow.
+    tokio::time::Instant::now() + std::time::Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
 }
 
 /// The server's answer to one client message, if any.
@@ -354,7 +404,7 @@ mod tests {
         );
         let codes: Vec<u64> =
             doc["close_codes"].as_array().unwrap().iter().filter_map(|c| c["code"].as_u64()).collect();
-        assert_eq!(codes, [1001, 1013, 4001, 4002]);
+        assert_eq!(codes, [1001, 1013, 4001, 4002, 4003]);
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! The Hub (customer → sockets) and each socket's bounded outbox. Publishers hand the Hub a
 //! [`ServerEvent`]; it is serialized once, only when some socket will get it, and every outbox
 //! holds the same shared bytes.
+//!
+//! Each outbox also remembers the authority that opened it (customer, token family, token expiry,
+//! merchant role), so that revoking that authority — a sign-out, a revoked family, a ban, the
+//! loss of the merchant role — can close exactly the sockets it opened ([`Hub::close_user`],
+//! [`Hub::close_family`], [`Hub::set_merchant`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
@@ -24,6 +29,21 @@ pub enum CloseReason {
     Replaced,
     /// The server is shutting down.
     Shutdown,
+    /// The authority that opened the socket is gone: signed out, family revoked, banned, merchant
+    /// role lost, or the access token expired.
+    Revoked,
+}
+
+/// The authority a socket was opened with: whose it is, which token family, until when.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub user_id: i64,
+    /// The token family (`fam`) of the access token that opened the socket.
+    pub family: String,
+    /// When that access token expires (epoch ms).
+    pub expires_at_ms: i64,
+    /// Whether the customer held the merchant role when the socket opened.
+    pub is_merchant: bool,
 }
 
 /// What the socket task takes out of its outbox in one go.
@@ -47,7 +67,10 @@ struct OutboxState {
 pub struct Outbox {
     pub id: u64,
     pub user_id: i64,
-    pub is_merchant: bool,
+    pub family: String,
+    pub expires_at_ms: i64,
+    /// Live: cleared the moment the role is revoked, so `new_review` stops at once.
+    is_merchant: AtomicBool,
     capacity: usize,
     state: Mutex<OutboxState>,
     notify: Notify,
@@ -106,6 +129,10 @@ impl Outbox {
         self.notify.notify_one();
     }
 
+    pub fn is_merchant(&self) -> bool {
+        self.is_merchant.load(Ordering::Relaxed)
+    }
+
     /// Narrows stock updates to these products.
     pub fn subscribe_products(&self, ids: HashSet<i64>) {
         self.lock().products = Some(ids);
@@ -159,12 +186,20 @@ impl Hub {
         }
     }
 
-    /// Registers a new socket; the customer's oldest socket is closed when this is their fourth.
+    /// Registers a socket with no family and no expiry (for tests of delivery alone).
     pub fn register(&self, user_id: i64, is_merchant: bool) -> Arc<Outbox> {
+        self.open(Grant { user_id, family: String::new(), expires_at_ms: i64::MAX, is_merchant })
+    }
+
+    /// Registers a new socket; the customer's oldest socket is closed when this is their fourth.
+    pub fn open(&self, grant: Grant) -> Arc<Outbox> {
+        let user_id = grant.user_id;
         let outbox = Arc::new(Outbox {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
             user_id,
-            is_merchant,
+            family: grant.family,
+            expires_at_ms: grant.expires_at_ms,
+            is_merchant: AtomicBool::new(grant.is_merchant),
             capacity: self.inner.capacity,
             state: Mutex::new(OutboxState {
                 events: VecDeque::new(),
@@ -250,8 +285,42 @@ impl Hub {
     /// To merchants' sockets only.
     pub fn to_merchants(&self, event: ServerEvent) {
         let msg = ServerMessage::from(event);
-        for o in self.inner.sockets.iter().filter(|o| o.is_merchant) {
+        for o in self.inner.sockets.iter().filter(|o| o.is_merchant()) {
             o.push(msg.text.clone());
+        }
+    }
+
+    /// Closes every socket of one customer (sign-out everywhere, a ban). Returns how many.
+    pub fn close_user(&self, user_id: i64) -> usize {
+        let mine = self.inner.by_user.get(&user_id).map(|m| m.clone()).unwrap_or_default();
+        for o in &mine {
+            o.close(CloseReason::Revoked);
+        }
+        mine.len()
+    }
+
+    /// Closes the sockets opened with tokens of one family (a sign-out, a reused refresh token).
+    /// `user_id` narrows the search to that customer's sockets. Returns how many.
+    pub fn close_family(&self, user_id: i64, family: &str) -> usize {
+        let Some(mine) = self.inner.by_user.get(&user_id).map(|m| m.clone()) else { return 0 };
+        let mut closed = 0;
+        for o in mine.iter().filter(|o| o.family == family) {
+            o.close(CloseReason::Revoked);
+            closed += 1;
+        }
+        closed
+    }
+
+    /// The customer's merchant role changed. Losing it stops `new_review` at once and closes the
+    /// sockets that were receiving it (the client reconnects as a customer); gaining it lets the
+    /// open sockets receive `new_review` from now on.
+    pub fn set_merchant(&self, user_id: i64, on: bool) {
+        let mine = self.inner.by_user.get(&user_id).map(|m| m.clone()).unwrap_or_default();
+        for o in &mine {
+            let was = o.is_merchant.swap(on, Ordering::Relaxed);
+            if was && !on {
+                o.close(CloseReason::Revoked);
+            }
         }
     }
 
@@ -384,6 +453,41 @@ mod tests {
         hub.to_merchants(note(1));
         assert!(customer.take().messages.is_empty());
         assert_eq!(merchant.take().messages.len(), 1);
+    }
+
+    fn grant(user_id: i64, family: &str, is_merchant: bool) -> Grant {
+        Grant { user_id, family: family.into(), expires_at_ms: i64::MAX, is_merchant }
+    }
+
+    #[test]
+    fn closing_a_family_closes_only_its_sockets() {
+        let hub = Hub::new(10);
+        let (a, b, other) =
+            (hub.open(grant(1, "f1", false)), hub.open(grant(1, "f2", false)), hub.open(grant(2, "f1", false)));
+        assert_eq!(hub.close_family(1, "f1"), 1);
+        assert_eq!(a.take().close, Some(CloseReason::Revoked));
+        assert_eq!(b.take().close, None);
+        assert_eq!(other.take().close, None, "another customer's family of the same name is not touched");
+        assert_eq!(hub.close_user(1), 2);
+        assert_eq!(b.take().close, Some(CloseReason::Revoked));
+        assert_eq!(hub.close_user(3), 0);
+    }
+
+    #[test]
+    fn a_demoted_merchant_stops_receiving_merchant_messages_at_once() {
+        let hub = Hub::new(10);
+        let merchant = hub.open(grant(2, "f", true));
+        hub.set_merchant(2, false);
+        hub.to_merchants(note(1));
+        let batch = merchant.take();
+        assert!(batch.messages.is_empty());
+        assert_eq!(batch.close, Some(CloseReason::Revoked));
+        let promoted = hub.open(grant(3, "g", false));
+        hub.set_merchant(3, true);
+        hub.to_merchants(note(2));
+        let batch = promoted.take();
+        assert_eq!(batch.messages.len(), 1);
+        assert_eq!(batch.close, None);
     }
 
     #[test]

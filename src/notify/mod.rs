@@ -9,5 +9,5 @@ pub mod hub;
 pub mod message;
 
 pub use event::ServerEvent;
-pub use hub::{CloseReason, Hub, Outbox};
+pub use hub::{CloseReason, Grant, Hub, Outbox};
 pub use message::{ServerMessage, WsServerMessage};

@@ -1,4 +1,5 @@
-//! Back-office accounts.
+//! Back-office accounts. Replacing an admin's password revokes every session of that admin in
+//! the same transaction (the running server sees it on the admin's next request).
 
 use sqlx::Row;
 
@@ -12,7 +13,8 @@ pub struct AdminRow {
 }
 
 impl Store {
-    /// Creates an admin, or replaces the password of an existing one. Returns the id.
+    /// Creates an admin, or replaces the password of an existing one (and revokes its sessions).
+    /// Returns the id.
     pub async fn upsert_admin(&self, username: &str, password_hash: &str, now: i64) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
         let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM admins WHERE username = ?")
@@ -26,6 +28,7 @@ impl Store {
                     .bind(id)
                     .execute(tx.conn())
                     .await?;
+                super::tokens::revoke_subject(&mut tx, "admin", id, "password_reset", now).await?;
                 id
             }
             None => {

@@ -1,6 +1,11 @@
-//! Refresh-token families: rotation with reuse detection, and revocation.
+//! Refresh-token families: rotation with reuse detection and an absolute lifetime, revocation
+//! (one family, or every family of a subject), and deleting families whose tokens all expired.
+
+use std::time::Duration;
 
 use sqlx::Row;
+
+use crate::auth::tokens::family_outlived;
 
 use super::{Store, StoreResult};
 
@@ -42,7 +47,8 @@ impl Store {
         tx.commit().await
     }
 
-    /// Exchanges refresh token `old_jti` of `family_id` for `new_jti`, exactly once.
+    /// Exchanges refresh token `old_jti` of `family_id` for `new_jti`, exactly once, while the
+    /// family is younger than `max_age` (counted from its sign-in, not its last rotation).
     pub async fn rotate_refresh(
         &self,
         family_id: &str,
@@ -50,9 +56,10 @@ impl Store {
         new_jti: &str,
         now: i64,
         expires_at: i64,
+        max_age: Duration,
     ) -> StoreResult<Rotation> {
         let mut tx = self.begin_write().await?;
-        let family = sqlx::query("SELECT revoked_at FROM token_families WHERE family_id = ?")
+        let family = sqlx::query("SELECT revoked_at, created_at FROM token_families WHERE family_id = ?")
             .bind(family_id)
             .fetch_optional(tx.conn())
             .await?;
@@ -62,6 +69,12 @@ impl Store {
         if family.try_get::<Option<i64>, _>("revoked_at")?.is_some() {
             return Ok(Rotation::Rejected);
         }
+        let created_at: i64 = family.try_get("created_at")?;
+        if family_outlived(created_at, now, max_age) {
+            return Ok(Rotation::Rejected);
+        }
+        let max_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+        let expires_at = expires_at.min(created_at.saturating_add(max_ms));
         let token = sqlx::query("SELECT used_at FROM refresh_tokens WHERE jti = ? AND family_id = ?")
             .bind(old_jti)
             .bind(family_id)
@@ -100,13 +113,80 @@ impl Store {
         tx.commit().await
     }
 
-    /// Families revoked while some of their tokens could still be unexpired.
-    pub async fn revoked_token_families(&self, now: i64) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT family_id FROM token_families WHERE revoked_at IS NOT NULL AND expires_at > ?")
-            .bind(now)
-            .fetch_all(self.pool())
-            .await?)
+    /// Revokes every live family of one subject (sign out everywhere, a ban, a password reset).
+    /// Returns the families revoked, each with the time its tokens all expire by.
+    pub async fn revoke_subject_families(
+        &self,
+        subject_kind: &str,
+        subject_id: i64,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let mut tx = self.begin_write().await?;
+        let revoked = revoke_subject(&mut tx, subject_kind, subject_id, reason, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
+
+    /// Whether a family is still live in the store (it exists and is not revoked).
+    pub async fn token_family_live(&self, family_id: &str) -> StoreResult<bool> {
+        let revoked: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT revoked_at FROM token_families WHERE family_id = ?")
+                .bind(family_id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(matches!(revoked, Some(None)))
+    }
+
+    /// Families revoked while some of their tokens could still be unexpired, each with the time
+    /// they all expire by.
+    pub async fn revoked_token_families(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT family_id, expires_at FROM token_families WHERE revoked_at IS NOT NULL AND expires_at > ?",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("family_id")?, r.try_get("expires_at")?))).collect()
+    }
+
+    /// Deletes refresh tokens that expired before `now`, and families none of whose tokens can
+    /// still be unexpired. Returns how many rows went.
+    pub async fn delete_expired_tokens(&self, now: i64) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let tokens =
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?").bind(now).execute(tx.conn()).await?;
+        let families =
+            sqlx::query("DELETE FROM token_families WHERE expires_at < ?").bind(now).execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(tokens.rows_affected() + families.rows_affected())
+    }
+}
+
+/// Revokes every live family of one subject inside `tx`; the families and their expiry.
+pub(super) async fn revoke_subject(
+    tx: &mut super::WriteTx,
+    subject_kind: &str,
+    subject_id: i64,
+    reason: &str,
+    now: i64,
+) -> StoreResult<Vec<(String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT family_id, expires_at FROM token_families \
+         WHERE subject_kind = ? AND subject_id = ? AND revoked_at IS NULL AND expires_at > ?",
+    )
+    .bind(subject_kind)
+    .bind(subject_id)
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut revoked = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let family: String = r.try_get("family_id")?;
+        revoke(tx, &family, reason, now).await?;
+        revoked.push((family, r.try_get("expires_at")?));
+    }
+    Ok(revoked)
 }
 
 async fn insert_refresh(
