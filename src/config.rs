@@ -693,7 +693,14 @@ mod tests {
         ] {
             assert!(cfg(&[bad]).is_err(), "{bad:?}");
         }
-        let prod = [("APP_ENV", "production"), ("JWT_SECRET", GOOD), ("JWT_REFRESH_SECRET", GOOD2), WECHAT.0, WECHAT.1];
+        let prod = [
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", GOOD),
+            ("JWT_REFRESH_SECRET", GOOD2),
+            ("DATABASE_URL", "mysql://lottery:pw@db:3306/lottery"),
+            WECHAT.0,
+            WECHAT.1,
+        ];
         let mut with_ttl = prod.to_vec();
         with_ttl.push(("ACCESS_TTL_SECS", "60"));
         assert!(cfg(&with_ttl).is_err(), "a test-only lifetime in production");

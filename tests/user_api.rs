@@ -303,7 +303,8 @@ async fn banned_customers_are_locked_out_until_unbanned(backend: Backend) {
     assert_ok(
         &server.post(&format!("/api/admin/users/{}/ban", c.user_id), Some(&admin), json!({ "banned": false })).await,
     );
-    assert_ok(&server.get("/api/user/info", Some(&c.token)).await);
+    // The ban revoked every session of the customer (API.md): the old token stays dead.
+    assert_error(&server.get("/api/user/info", Some(&c.token)).await, 401, 2002);
     let again = server.login(&c.phone).await;
     assert_eq!(again.user_id, c.user_id);
     let info = assert_ok(&server.get("/api/user/info", Some(&again.token)).await);
@@ -325,7 +326,10 @@ async fn a_ban_survives_a_restart(backend: Backend) {
     assert_ok(
         &server.post(&format!("/api/admin/users/{}/ban", c.user_id), Some(&admin), json!({ "banned": false })).await,
     );
-    assert_ok(&server.get("/api/user/info", Some(&c.token)).await);
+    // Unbanned, the customer signs in again: the ban revoked the old sessions for good.
+    assert_error(&server.get("/api/user/info", Some(&c.token)).await, 401, 2002);
+    let again = server.login(&c.phone).await;
+    assert_ok(&server.get("/api/user/info", Some(&again.token)).await);
 }
 
 both_backends!(
