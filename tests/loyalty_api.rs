@@ -77,7 +77,10 @@ async fn check_in_once_a_day(backend: Backend) {
     let server = TestServer::start(backend).await;
     let c = server.login(&phone(602, 1)).await;
     let before = assert_ok(&server.get("/api/checkin/status", Some(&c.token)).await);
-    assert_eq!((before["checked_in_today"].as_bool(), int(&before, "streak"), int(&before, "month_count")), (Some(false), 0, 0));
+    assert_eq!(
+        (before["checked_in_today"].as_bool(), int(&before, "streak"), int(&before, "month_count")),
+        (Some(false), 0, 0)
+    );
     assert_eq!(int(&before, "next_reward"), 10);
 
     let done = assert_ok(&server.post("/api/checkin", Some(&c.token), json!({})).await);
@@ -90,7 +93,10 @@ async fn check_in_once_a_day(backend: Backend) {
     assert_eq!(server.balance(&c).await, 1010, "a refused check-in credits nothing");
 
     let status = assert_ok(&server.get("/api/checkin/status", Some(&c.token)).await);
-    assert_eq!((status["checked_in_today"].as_bool(), int(&status, "streak"), int(&status, "month_count")), (Some(true), 1, 1));
+    assert_eq!(
+        (status["checked_in_today"].as_bool(), int(&status, "streak"), int(&status, "month_count")),
+        (Some(true), 1, 1)
+    );
     assert_eq!(status["days"].as_array().map(|d| d.len()), Some(1));
     let records = assert_ok(&server.get("/api/user/points-records?source=checkin", Some(&c.token)).await);
     assert_eq!(records["records"].as_array().map(|r| r.len()), Some(1), "{records}");
@@ -104,8 +110,12 @@ async fn frozen_points_cannot_be_spent_and_every_freeze_is_recorded(backend: Bac
     let c = server.login(&phone(603, 1)).await;
     let path = |what: &str| format!("/api/admin/users/{}/{what}", c.user_id);
 
-    let frozen = assert_ok(&server.post(&path("freeze"), Some(&admin), json!({ "points": 300, "reason": "风控" })).await);
-    assert_eq!((int(&frozen, "total_points"), int(&frozen, "available_points"), int(&frozen, "frozen_points")), (1000, 700, 300));
+    let frozen =
+        assert_ok(&server.post(&path("freeze"), Some(&admin), json!({ "points": 300, "reason": "风控" })).await);
+    assert_eq!(
+        (int(&frozen, "total_points"), int(&frozen, "available_points"), int(&frozen, "frozen_points")),
+        (1000, 700, 300)
+    );
     let a = account(&server, &c).await;
     assert_eq!((int(&a, "total_points"), int(&a, "available_points"), int(&a, "frozen_points")), (1000, 700, 300));
 
@@ -124,7 +134,8 @@ async fn frozen_points_cannot_be_spent_and_every_freeze_is_recorded(backend: Bac
     assert_error(&server.post(&path("freeze"), Some(&c.token), json!({ "points": 1 })).await, 403, 2004);
     assert_error(&server.post("/api/admin/users/999999/freeze", Some(&admin), json!({ "points": 1 })).await, 404, 9004);
 
-    let back = assert_ok(&server.post(&path("unfreeze"), Some(&admin), json!({ "points": 100, "reason": "复核" })).await);
+    let back =
+        assert_ok(&server.post(&path("unfreeze"), Some(&admin), json!({ "points": 100, "reason": "复核" })).await);
     assert_eq!((int(&back, "available_points"), int(&back, "frozen_points")), (800, 200));
     assert_eq!(int(&back["record"], "points"), -100);
 
@@ -138,7 +149,8 @@ async fn frozen_points_cannot_be_spent_and_every_freeze_is_recorded(backend: Bac
     assert_eq!(int(&audit["pagination"], "total"), 1, "{audit}");
 
     // A debit by an admin may not reach into the frozen points either.
-    let adjust = server.post(&format!("/api/admin/users/{}/points", c.user_id), Some(&admin), json!({ "delta": -801 })).await;
+    let adjust =
+        server.post(&format!("/api/admin/users/{}/points", c.user_id), Some(&admin), json!({ "delta": -801 })).await;
     assert_error(&adjust, 409, 3001);
     assert_eq!(int(&adjust.1["data"], "current"), 800);
     assert_eq!(server.balance(&c).await, 1000, "total_points never changed");
@@ -186,7 +198,10 @@ async fn admins_edit_levels_with_validation_and_audit(backend: Backend) {
     let levels = assert_ok(&server.get("/api/admin/levels", Some(&admin)).await);
     let rows = levels["levels"].as_array().expect("levels");
     assert_eq!(rows.iter().map(|l| int(l, "experience")).collect::<Vec<_>>(), vec![0, 2000, 10000, 30000, 100000]);
-    assert_eq!(rows.iter().map(|l| l["multiplier"].as_f64().unwrap_or(0.0)).collect::<Vec<_>>(), vec![1.0, 1.1, 1.2, 1.3, 1.5]);
+    assert_eq!(
+        rows.iter().map(|l| l["multiplier"].as_f64().unwrap_or(0.0)).collect::<Vec<_>>(),
+        vec![1.0, 1.1, 1.2, 1.3, 1.5]
+    );
 
     let gap = json!({ "levels": [
         { "level": 1, "name": "a", "experience": 0, "multiplier": 1.0 },
@@ -248,7 +263,10 @@ async fn tasks_follow_commits_and_pay_once(backend: Backend) {
     completed.sort();
     assert_eq!(completed, vec!["daily_draw", "first_draw"]);
     let tasks = assert_ok(&server.get("/api/tasks", Some(&c.token)).await);
-    assert_eq!((int(task(&tasks, "daily_draw"), "progress"), task(&tasks, "daily_draw")["status"].as_str()), (3, Some("completed")));
+    assert_eq!(
+        (int(task(&tasks, "daily_draw"), "progress"), task(&tasks, "daily_draw")["status"].as_str()),
+        (3, Some("completed"))
+    );
     assert_eq!(int(task(&tasks, "weekly_spender"), "progress"), 300);
 
     let balance = server.balance(&c).await;
@@ -291,7 +309,9 @@ async fn leaderboards_rank_earnings_with_masked_identities(backend: Backend) {
     let entries = board["entries"].as_array().expect("entries");
     let seen: Vec<(i64, i64, String)> = entries
         .iter()
-        .map(|e| (int(e, "rank"), int(e, "points_earned"), e["user"]["masked_mobile"].as_str().unwrap_or("").to_string()))
+        .map(|e| {
+            (int(e, "rank"), int(e, "points_earned"), e["user"]["masked_mobile"].as_str().unwrap_or("").to_string())
+        })
         .collect();
     let masked = |p: &str| format!("{}****{}", &p[..3], &p[7..]);
     assert_eq!(seen, vec![(1, 1010, masked(&b.phone)), (2, 1000, masked(&a.phone)), (3, 1000, masked(&c.phone))]);
@@ -329,12 +349,19 @@ async fn analytics_come_from_the_ledger(backend: Backend) {
     assert_eq!(series.len(), 30, "one point per day of the default 30 days");
     let last = &series[29];
     assert_eq!(last["date"], o["to"]);
-    assert_eq!((int(last, "earned"), int(last, "spent"), int(last, "net"), int(last, "active_users")), (2010, 100, 1910, 2));
+    assert_eq!(
+        (int(last, "earned"), int(last, "spent"), int(last, "net"), int(last, "active_users")),
+        (2010, 100, 1910, 2)
+    );
     assert!(series[..29].iter().all(|p| int(p, "earned") == 0 && int(p, "active_users") == 0));
 
     let to = o["to"].as_str().expect("to");
     for period in ["week", "month"] {
-        let f = assert_ok(&server.get(&format!("/api/admin/analytics/points-flow?period={period}&from={to}&to={to}"), Some(&admin)).await);
+        let f = assert_ok(
+            &server
+                .get(&format!("/api/admin/analytics/points-flow?period={period}&from={to}&to={to}"), Some(&admin))
+                .await,
+        );
         let s = f["series"].as_array().expect("series");
         assert_eq!(s.len(), 1);
         assert_eq!((int(&s[0], "earned"), int(&s[0], "spent")), (2010, 100));

@@ -26,8 +26,14 @@ async fn upload(server: &TestServer, c: &Customer, amount: &str) -> i64 {
     let form = Form::new()
         .text("amount", amount.to_string())
         .part("photo", Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime"));
-    let resp =
-        server.http.post(server.url("/api/photo/upload")).bearer_auth(&c.token).multipart(form).send().await.expect("upload");
+    let resp = server
+        .http
+        .post(server.url("/api/photo/upload"))
+        .bearer_auth(&c.token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
     let status = resp.status();
     let body: Value = resp.json().await.expect("json");
     int(&assert_ok(&(status, body)), "upload_id")
@@ -59,10 +65,7 @@ async fn busy_customer(server: Arc<TestServer>, c: Customer, ids: (i64, i64), wi
 }
 
 async fn every_reward_is_credited_exactly_once_under_load(backend: Backend) {
-    let server = Arc::new(
-        TestServer::start_with(backend, &[("RATE_LIMIT_PER_IP_PER_MIN", "1000000")])
-            .await,
-    );
+    let server = Arc::new(TestServer::start_with(backend, &[("RATE_LIMIT_PER_IP_PER_MIN", "1000000")]).await);
     let admin = server.admin().await;
     // Every draw wins 50 points: draws earn, so the leaderboards move with them.
     server.wheel_all_on(&admin, "50积分", None).await;

@@ -41,7 +41,8 @@ impl BusinessTz {
                     Some(b'-') => -1,
                     _ => return Err(format!("unknown time zone {name:?}: use a zone without daylight saving time (Asia/Shanghai) or an offset like +08:00")),
                 };
-                let (h, m) = name[1..].split_once(':').ok_or_else(|| format!("offset {name:?} must look like +08:00"))?;
+                let (h, m) =
+                    name[1..].split_once(':').ok_or_else(|| format!("offset {name:?} must look like +08:00"))?;
                 let h: i64 = h.parse().map_err(|_| format!("offset {name:?} must look like +08:00"))?;
                 let m: i64 = m.parse().map_err(|_| format!("offset {name:?} must look like +08:00"))?;
                 if !(0..=14).contains(&h) || !(0..60).contains(&m) {
@@ -154,7 +155,12 @@ pub struct LevelTable(Vec<Level>);
 
 impl Default for LevelTable {
     fn default() -> Self {
-        let row = |level, name: &str, experience, multiplier_pct| Level { level, name: name.into(), experience, multiplier_pct };
+        let row = |level, name: &str, experience, multiplier_pct| Level {
+            level,
+            name: name.into(),
+            experience,
+            multiplier_pct,
+        };
         LevelTable(vec![
             row(1, "普通会员", 0, 100),
             row(2, "白银会员", 2000, 110),
@@ -451,10 +457,10 @@ mod tests {
         let feb = tz.parse_date("2028-02-29").expect("leap day");
         assert_eq!(tz.date(next_month_start(feb)), "2028-03-01");
         let (from, to) = Period::Week.bounds(&tz, at("2026-12-06", 23, 59));
-        assert_eq!((crate::domain::time::iso(from), crate::domain::time::iso(to)), (
-            "2026-11-29T16:00:00.000Z".to_string(),
-            "2026-12-06T16:00:00.000Z".to_string()
-        ));
+        assert_eq!(
+            (crate::domain::time::iso(from), crate::domain::time::iso(to)),
+            ("2026-11-29T16:00:00.000Z".to_string(), "2026-12-06T16:00:00.000Z".to_string())
+        );
         let (from, to) = Period::Month.bounds(&tz, at("2026-12-01", 0, 0));
         assert_eq!(tz.date(tz.day(from)), "2026-12-01");
         assert_eq!(tz.date(tz.day(to)), "2027-01-01");

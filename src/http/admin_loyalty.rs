@@ -108,7 +108,11 @@ async fn levels(State(state): State<AppState>, _admin: AdminUser) -> Answer<Leve
 #[utoipa::path(put, path = "/levels", tag = "admin", security(("bearerAuth" = [])),
     request_body = Levels,
     responses((status = 200, description = "The saved table", body = Envelope<Levels>)))]
-async fn save_levels(State(state): State<AppState>, admin: AdminUser, ApiJson(body): ApiJson<Levels>) -> Answer<Levels> {
+async fn save_levels(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiJson(body): ApiJson<Levels>,
+) -> Answer<Levels> {
     let mut rows = Vec::with_capacity(body.levels.len());
     for l in body.levels {
         if !l.multiplier.is_finite() {

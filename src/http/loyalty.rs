@@ -15,7 +15,9 @@ use super::extract::{ApiPath, ApiQuery, AuthUser};
 use super::AppState;
 use crate::actors::tasks;
 use crate::actors::wallet::{CheckinRequest, TaskClaimRequest};
-use crate::domain::loyalty::{current_streak, month_start, next_month_start, streak_reward, Period, TaskPeriod, TaskStatus};
+use crate::domain::loyalty::{
+    current_streak, month_start, next_month_start, streak_reward, Period, TaskPeriod, TaskStatus,
+};
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
 use crate::domain::DomainError;
@@ -309,9 +311,8 @@ async fn leaderboard(State(state): State<AppState>, auth: AuthUser, q: ApiQuery)
         },
     };
     let now = now_ms();
-    let (starts_at, ends_at, top, me) = state.leaderboard.read(period, now, |s| {
-        (s.starts_at, s.ends_at, s.top(limit), s.rank_of(auth.user_id))
-    });
+    let (starts_at, ends_at, top, me) =
+        state.leaderboard.read(period, now, |s| (s.starts_at, s.ends_at, s.top(limit), s.rank_of(auth.user_id)));
     let ids: Vec<i64> = top.iter().map(|(u, _)| *u).collect();
     let people = state.store.standings(&ids).await?;
     let mut entries = Vec::with_capacity(top.len());

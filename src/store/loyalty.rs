@@ -159,7 +159,10 @@ impl Store {
             .await?
             .rows_affected();
         if updated != 1 {
-            return Err(StoreError::Conflict(format!("user {} balance is not {} in the store", w.user_id, w.balance_before)));
+            return Err(StoreError::Conflict(format!(
+                "user {} balance is not {} in the store",
+                w.user_id, w.balance_before
+            )));
         }
         let related = match &w.record {
             CreditRecord::Checkin { day, .. } => format!("checkin:{day}"),
@@ -323,19 +326,20 @@ impl Store {
     }
 
     pub async fn level_table(&self) -> StoreResult<LevelTable> {
-        let levels: Vec<Level> = sqlx::query("SELECT level, name, experience, multiplier_pct FROM member_levels ORDER BY level")
-            .fetch_all(self.pool())
-            .await?
-            .into_iter()
-            .map(|r| -> Result<Level, sqlx::Error> {
-                Ok(Level {
-                    level: r.try_get("level")?,
-                    name: r.try_get("name")?,
-                    experience: r.try_get("experience")?,
-                    multiplier_pct: r.try_get("multiplier_pct")?,
+        let levels: Vec<Level> =
+            sqlx::query("SELECT level, name, experience, multiplier_pct FROM member_levels ORDER BY level")
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(|r| -> Result<Level, sqlx::Error> {
+                    Ok(Level {
+                        level: r.try_get("level")?,
+                        name: r.try_get("name")?,
+                        experience: r.try_get("experience")?,
+                        multiplier_pct: r.try_get("multiplier_pct")?,
+                    })
                 })
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
+                .collect::<Result<_, sqlx::Error>>()?;
         // The migration seeds the table and saving validates it; an emptied table falls back.
         Ok(LevelTable::new(levels).unwrap_or_default())
     }
@@ -388,12 +392,14 @@ impl Store {
     }
 
     pub async fn draws_between(&self, user_id: i64, from: i64, until: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND created_at >= ? AND created_at < ?")
-            .bind(user_id)
-            .bind(from)
-            .bind(until)
-            .fetch_one(self.pool())
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND created_at >= ? AND created_at < ?",
+        )
+        .bind(user_id)
+        .bind(from)
+        .bind(until)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     pub async fn exchanges_between(&self, user_id: i64, from: i64, until: i64) -> StoreResult<i64> {
@@ -467,9 +473,8 @@ impl Store {
     pub async fn overview(&self, from: i64, until: i64) -> StoreResult<Overview> {
         let mut o = Overview::default();
         let count = |sql: &'static str| sqlx::query_scalar::<sqlx::Any, i64>(sql).bind(from).bind(until);
-        o.new_users = count("SELECT COUNT(*) FROM users WHERE created_at >= ? AND created_at < ?")
-            .fetch_one(self.pool())
-            .await?;
+        o.new_users =
+            count("SELECT COUNT(*) FROM users WHERE created_at >= ? AND created_at < ?").fetch_one(self.pool()).await?;
         o.active_users =
             count("SELECT COUNT(DISTINCT user_id) FROM points_records WHERE created_at >= ? AND created_at < ?")
                 .fetch_one(self.pool())
@@ -538,10 +543,12 @@ impl Store {
 
     /// Distinct customers with a ledger row in `[from, until)`.
     pub async fn active_users_between(&self, from: i64, until: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(DISTINCT user_id) FROM points_records WHERE created_at >= ? AND created_at < ?")
-            .bind(from)
-            .bind(until)
-            .fetch_one(self.pool())
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT user_id) FROM points_records WHERE created_at >= ? AND created_at < ?",
+        )
+        .bind(from)
+        .bind(until)
+        .fetch_one(self.pool())
+        .await?)
     }
 }

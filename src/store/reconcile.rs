@@ -153,7 +153,10 @@ impl Store {
                 let ledger_user: Option<i64> = r.try_get("ledger_user")?;
                 let ledger_points: Option<i64> = r.try_get("ledger_points")?;
                 let ledger_source: Option<String> = r.try_get("source")?;
-                if ledger_user != Some(user) || ledger_points != Some(credited) || ledger_source.as_deref() != Some(source) {
+                if ledger_user != Some(user)
+                    || ledger_points != Some(credited)
+                    || ledger_source.as_deref() != Some(source)
+                {
                     out.push(Violation {
                         subject: format!("{table} {id}"),
                         problem: format!(
@@ -168,7 +171,7 @@ impl Store {
                 .await?;
             if ledger != linked {
                 out.push(Violation {
-                    subject: format!("{table}"),
+                    subject: table.to_string(),
                     problem: format!("{ledger} ledger rows of source {source} but {linked} {table} rows"),
                 });
             }

@@ -56,7 +56,8 @@ impl WalletState {
         }
         let key = change.idempotency_key.as_deref();
         // Frozen points stay: a debit may take only the available ones.
-        let (Some(after), Some(_)) = (apply_delta(self.balance, change.delta), apply_delta(self.available(), change.delta))
+        let (Some(after), Some(_)) =
+            (apply_delta(self.balance, change.delta), apply_delta(self.available(), change.delta))
         else {
             return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.available() }.into());
         };

@@ -120,7 +120,11 @@ impl WalletState {
                 self.balance = committed.balance_after;
                 self.last_checkin = Some(LastCheckin { day: c.day, streak: c.streak });
                 self.tell_balance(committed.delta, entry.source(), write.description, committed.record_id.to_string());
-                self.deps.events.publish(Committed::CheckedIn { user_id: self.user_id, streak: c.streak, at: write.at });
+                self.deps.events.publish(Committed::CheckedIn {
+                    user_id: self.user_id,
+                    streak: c.streak,
+                    at: write.at,
+                });
                 self.earned(committed.delta, write.at).await;
                 Ok(CheckinOutcome { checkin: c, committed })
             }
@@ -198,7 +202,9 @@ impl WalletState {
                 target_type: "user",
                 target_id: self.user_id.to_string(),
                 before: Some(json!({ "total_points": self.balance, "frozen_points": self.frozen })),
-                after: Some(json!({ "total_points": self.balance, "frozen_points": frozen_after, "reason": req.reason })),
+                after: Some(
+                    json!({ "total_points": self.balance, "frozen_points": frozen_after, "reason": req.reason }),
+                ),
                 at,
             },
             at,

@@ -31,11 +31,11 @@ use rand::Rng;
 use super::failure::Reply;
 use crate::domain::limits::{DailyDraws, DrawWindow};
 use crate::domain::loyalty::LastCheckin;
-use crate::store::ledger::CommittedChange;
 use crate::domain::time::now_ms;
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::event::PointsUpdate;
 use crate::notify::ServerEvent;
+use crate::store::ledger::CommittedChange;
 use crate::store::reviews::CommittedApproval;
 use replay::RecentKeys;
 
@@ -285,7 +285,8 @@ impl WalletState {
             let loyalty = self.deps.store.loyalty_state(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
             self.frozen = loyalty.frozen;
             self.lifetime_earned = loyalty.lifetime_earned;
-            self.level = self.deps.loyalty.levels().after_earning(loyalty.level.max(self.level), loyalty.lifetime_earned);
+            self.level =
+                self.deps.loyalty.levels().after_earning(loyalty.level.max(self.level), loyalty.lifetime_earned);
             self.last_checkin =
                 self.deps.store.last_checkin(self.user_id).await?.map(|(day, streak)| LastCheckin { day, streak });
             self.stale = false;

@@ -34,9 +34,9 @@ use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use super::{
-    CheckinOutcome, CheckinRequest, FreezeOutcome, FreezeRequest, TaskClaimRequest,
-    ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, Started,
-    WalletActor, WalletArgs, WalletMessage, WalletSnapshot, WalletWrite,
+    ApprovalRequest, ChangeOutcome, CheckinOutcome, CheckinRequest, DrawOutcome, DrawRequest, FreezeOutcome,
+    FreezeRequest, PointsChange, RedeemOutcome, RedeemRequest, Started, TaskClaimRequest, WalletActor, WalletArgs,
+    WalletMessage, WalletSnapshot, WalletWrite,
 };
 use crate::actors::failure::{Failure, Reply};
 use crate::actors::prize_wheel::WheelHandle;
@@ -224,8 +224,11 @@ impl Wallets {
         let failed = |e: crate::store::StoreError| SpawnFailure::Failed(e.into());
         let user =
             store.user(user_id).await.map_err(failed)?.ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
-        let mut loyalty =
-            store.loyalty_state(user_id).await.map_err(failed)?.ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
+        let mut loyalty = store
+            .loyalty_state(user_id)
+            .await
+            .map_err(failed)?
+            .ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
         loyalty.level = self.inner.deps.loyalty.levels().after_earning(loyalty.level, loyalty.lifetime_earned);
         let last_checkin = store
             .last_checkin(user_id)
