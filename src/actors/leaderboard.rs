@@ -4,10 +4,12 @@
 //! takes a read lock and walks the top of an ordered set: it never touches the ledger.
 //!
 //! Ties go to whoever reached the total first: the order is points (high first), then the time
-//! the total was reached, then the customer id.
+//! the total was reached, then the customer id. A customer's own rank counts the customers above
+//! them by distinct totals (a count per total), then walks only the ties ahead of them, so it costs
+//! the number of distinct totals above, not the number of customers.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::broadcast::error::RecvError;
@@ -28,6 +30,8 @@ pub struct Standings {
     pub ends_at: i64,
     by_user: HashMap<i64, (i64, i64)>,
     order: BTreeSet<Key>,
+    /// How many customers stand at each total, highest first.
+    at_total: BTreeMap<Reverse<i64>, u64>,
 }
 
 impl Standings {
@@ -40,10 +44,17 @@ impl Standings {
         let entry = self.by_user.entry(user_id).or_insert((0, at));
         if entry.0 > 0 {
             self.order.remove(&(Reverse(entry.0), entry.1, user_id));
+            if let Some(n) = self.at_total.get_mut(&Reverse(entry.0)) {
+                *n -= 1;
+                if *n == 0 {
+                    self.at_total.remove(&Reverse(entry.0));
+                }
+            }
         }
         entry.0 += points;
         entry.1 = at;
         self.order.insert((Reverse(entry.0), entry.1, user_id));
+        *self.at_total.entry(Reverse(entry.0)).or_insert(0) += 1;
     }
 
     /// The top `limit`: `(user_id, points)` in rank order.
@@ -54,7 +65,10 @@ impl Standings {
     /// The customer's rank (1-based) and points, or `None` without earnings this period.
     pub fn rank_of(&self, user_id: i64) -> Option<(usize, i64)> {
         let &(points, at) = self.by_user.get(&user_id)?;
-        Some((self.order.range(..(Reverse(points), at, user_id)).count() + 1, points))
+        let above: u64 = self.at_total.range(..Reverse(points)).map(|(_, n)| n).sum();
+        let ties_ahead =
+            self.order.range((Reverse(points), i64::MIN, i64::MIN)..(Reverse(points), at, user_id)).count();
+        Some((above as usize + ties_ahead + 1, points))
     }
 
     pub fn len(&self) -> usize {
@@ -213,6 +227,21 @@ mod tests {
         assert_eq!(s.top(1), vec![(2, 80)]);
         assert_eq!(s.total(), 180);
         assert_eq!(s.len(), 3);
+    }
+
+    #[test]
+    fn the_own_rank_is_the_position_in_the_full_order() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(3);
+        let mut s = Standings::new(0, i64::MAX);
+        for _ in 0..5000 {
+            // Few distinct totals, so ties are common.
+            s.add(rng.random_range(1..800), rng.random_range(1..4) * 10, rng.random_range(0..50));
+        }
+        let everyone = s.top(usize::MAX);
+        for (i, (user, points)) in everyone.iter().enumerate() {
+            assert_eq!(s.rank_of(*user), Some((i + 1, *points)), "user {user}");
+        }
     }
 
     #[test]
