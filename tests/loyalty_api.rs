@@ -157,6 +157,32 @@ async fn frozen_points_cannot_be_spent_and_every_freeze_is_recorded(backend: Bac
     server.assert_reconciled();
 }
 
+async fn a_redemption_cannot_use_frozen_points(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let c = server.login(&phone(609, 1)).await;
+    let products = assert_ok(&server.get("/api/exchange/products?limit=50", Some(&c.token)).await);
+    let product = products["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .find(|p| int(p, "exchange_points") <= 1000 && int(p, "stock") > 0)
+        .expect("a demo product the total could pay for")
+        .clone();
+    let price = int(&product, "exchange_points");
+    let freeze = json!({ "points": 1000 - price + 1 });
+    assert_ok(&server.post(&format!("/api/admin/users/{}/freeze", c.user_id), Some(&admin), freeze).await);
+    let redeem = json!({ "product_id": int(&product, "id"), "quantity": 1 });
+    let refused = server.post("/api/exchange/redeem", Some(&c.token), redeem).await;
+    assert_error(&refused, 409, 4003);
+    assert_eq!((int(&refused.1["data"], "required"), int(&refused.1["data"], "current")), (price, price - 1));
+    let after = assert_ok(&server.get("/api/exchange/products?limit=50", Some(&c.token)).await);
+    let same = after["products"].as_array().expect("products").iter().find(|p| p["id"] == product["id"]).cloned();
+    assert_eq!(same.map(|p| int(&p, "stock")), Some(int(&product, "stock")), "no stock moved");
+    assert_eq!(server.balance(&c).await, 1000);
+    server.assert_reconciled();
+}
+
 async fn receipts_earn_at_the_level_and_a_level_up_is_pushed(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
@@ -378,6 +404,7 @@ both_backends!(
     account_starts_with_the_sign_up_grant_at_level_one,
     check_in_once_a_day,
     frozen_points_cannot_be_spent_and_every_freeze_is_recorded,
+    a_redemption_cannot_use_frozen_points,
     receipts_earn_at_the_level_and_a_level_up_is_pushed,
     admins_edit_levels_with_validation_and_audit,
     tasks_follow_commits_and_pay_once,
