@@ -108,6 +108,12 @@ fn wallet_round_trip(c: &mut Criterion) {
             draws_per_min: 10,
             default_daily_limit: 0,
             idle_after: std::time::Duration::from_secs(600),
+            events: restaurant_lottery::events::EventBus::default(),
+            loyalty: std::sync::Arc::new(restaurant_lottery::actors::wallet::LoyaltyRules::new(
+                Default::default(),
+                10,
+                Default::default(),
+            )),
         })
         .await
         .expect("wallets");

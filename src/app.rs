@@ -69,7 +69,18 @@ impl Application {
         // single writer anyway.
         let committers = config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 2 });
         let objects = ObjectStore::from_config(&config).await.context("opening object storage")?;
+        let events = crate::events::EventBus::default();
+        let loyalty = Arc::new(crate::actors::wallet::LoyaltyRules::new(
+            config.business_tz.clone(),
+            config.checkin_base,
+            store.level_table().await?,
+        ));
+        let leaderboard =
+            crate::actors::leaderboard::Leaderboard::start(store.clone(), &events, config.business_tz.clone()).await?;
+        crate::actors::tasks::start_watcher(store.clone(), &events, hub.clone(), config.business_tz.clone());
         let wallets = Wallets::start(WalletDeps {
+            events: events.clone(),
+            loyalty: loyalty.clone(),
             store: store.clone(),
             hub: hub.clone(),
             wheel: wheel.clone(),
@@ -111,6 +122,9 @@ impl Application {
             config: Arc::new(config),
             store,
             wallets,
+            events,
+            loyalty,
+            leaderboard,
             wheel,
             stock,
             reviews,

@@ -101,6 +101,11 @@ pub struct Config {
     pub sms: SmsProvider,
     /// `Authorization: Bearer` that opens `/metrics` to non-loopback scrapers; unset = loopback only.
     pub metrics_token: Option<Secret>,
+    /// `BUSINESS_TZ` (default Asia/Shanghai): the days, weeks and months of check-in, tasks and
+    /// leaderboards.
+    pub business_tz: crate::domain::loyalty::BusinessTz,
+    /// `CHECKIN_BASE` (10): a check-in earns this × min(streak, 7) × the level multiplier.
+    pub checkin_base: i64,
 }
 
 /// The mini-program's credentials, for `jscode2session`, `cgi-bin/token` and the phone number.
@@ -294,6 +299,11 @@ impl Config {
         }
 
         let sessions = sessions(&var, env)?;
+        let business_tz = match var("BUSINESS_TZ") {
+            None => crate::domain::loyalty::BusinessTz::default(),
+            Some(name) => crate::domain::loyalty::BusinessTz::parse(&name)
+                .map_err(|reason| ConfigError::Invalid { name: "BUSINESS_TZ", reason })?,
+        };
         let wechat = wechat(&var)?;
         let sms = sms_provider(&var)?;
         if env == AppEnv::Production && wechat.is_none() && matches!(sms, SmsProvider::Log) {
@@ -304,6 +314,8 @@ impl Config {
         }
 
         Ok(Config {
+            business_tz,
+            checkin_base: i64::from(positive::<u32>(&var, "CHECKIN_BASE", 10)?),
             host: var("HOST").unwrap_or_else(|| "0.0.0.0".into()),
             port: number(&var, "PORT", 3000)?,
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/lottery.db".into()),

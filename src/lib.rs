@@ -11,6 +11,8 @@
 //! - [`actors`] own the mutable business state. Each customer's wallet is a `WalletActor`, so a
 //!   balance is changed by one task at a time and can never race with itself; the PrizeWheel,
 //!   the StockLedger and the ReviewQueue own the wheel, the shop's stock and pending receipts.
+//! - [`events`] is the in-process stream of committed facts (draws, earnings, check-ins …) that
+//!   task progress and the leaderboards follow.
 //! - [`notify`] is the live channel's fan-out: the Hub maps customers to their sockets, and
 //!   actors publish typed events to it after commit.
 //! - [`objects`] stores receipt photos and avatars: S3-compatible, or a local directory.
@@ -27,6 +29,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod notify;
 pub mod objects;

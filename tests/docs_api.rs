@@ -85,6 +85,21 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/admin/products/{id}"),
     ("delete", "/api/admin/products/{id}"),
     ("post", "/api/admin/products/{id}/restock"),
+    ("get", "/api/points/account"),
+    ("get", "/api/points/leaderboard"),
+    ("post", "/api/checkin"),
+    ("get", "/api/checkin/status"),
+    ("get", "/api/tasks"),
+    ("post", "/api/tasks/{id}/claim"),
+    ("get", "/api/admin/levels"),
+    ("put", "/api/admin/levels"),
+    ("get", "/api/admin/tasks"),
+    ("put", "/api/admin/tasks/{id}"),
+    ("post", "/api/admin/users/{id}/freeze"),
+    ("post", "/api/admin/users/{id}/unfreeze"),
+    ("get", "/api/admin/users/{id}/freezes"),
+    ("get", "/api/admin/analytics/overview"),
+    ("get", "/api/admin/analytics/points-flow"),
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/files/{key}"),
@@ -110,7 +125,8 @@ const PUBLIC: &[&str] = &[
 
 const TEST_HOOKS: &str = "/api/admin/test-hooks/";
 
-const TAGS: &[&str] = &["auth", "user", "lottery", "exchange", "photo", "merchant", "admin", "ops", "websocket"];
+const TAGS: &[&str] =
+    &["auth", "user", "lottery", "exchange", "photo", "merchant", "loyalty", "admin", "ops", "websocket"];
 
 // ---------------------------------------------------------------------------------------------
 // Reading the document
@@ -752,6 +768,105 @@ async fn account_answers_match_the_document(backend: Backend) {
     api.ok("post", "/api/user/avatar", &avatar);
 }
 
+/// Loyalty, the customer's side and the operator's: the account, check-in, tasks, the
+/// leaderboard, levels, task rewards, freezes and analytics, each answer and refusal against the
+/// document.
+async fn loyalty_answers_match_the_document(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let api = Contract::of(&server).await;
+    let admin = server.admin().await;
+    let a = Some(admin.as_str());
+    let c = server.login(&phone(77, 9)).await;
+    let t = Some(c.token.as_str());
+    api.ok("get", "/api/points/account", &server.get("/api/points/account", t).await);
+    api.ok("get", "/api/checkin/status", &server.get("/api/checkin/status", t).await);
+    api.ok("post", "/api/checkin", &server.post("/api/checkin", t, json!({})).await);
+    api.refused("post", "/api/checkin", &server.post("/api/checkin", t, json!({})).await, 409, 7001);
+    let tasks = api.ok("get", "/api/tasks", &server.get("/api/tasks", t).await);
+    let first = tasks["tasks"][0]["id"].as_i64().expect("task id");
+    api.refused(
+        "post",
+        "/api/tasks/{id}/claim",
+        &server.post(&format!("/api/tasks/{first}/claim"), t, json!({})).await,
+        409,
+        7003,
+    );
+    api.refused("post", "/api/tasks/{id}/claim", &server.post("/api/tasks/999/claim", t, json!({})).await, 404, 7004);
+    api.ok("post", "/api/lottery/draw", &server.post("/api/lottery/draw", t, json!({ "draw_type": "single" })).await);
+    api.ok("post", "/api/tasks/{id}/claim", &server.post(&format!("/api/tasks/{first}/claim"), t, json!({})).await);
+    api.refused(
+        "post",
+        "/api/tasks/{id}/claim",
+        &server.post(&format!("/api/tasks/{first}/claim"), t, json!({})).await,
+        409,
+        7002,
+    );
+    api.ok("get", "/api/points/leaderboard", &server.get("/api/points/leaderboard?period=day", t).await);
+    api.refused("get", "/api/points/leaderboard", &server.get("/api/points/leaderboard?limit=0", t).await, 400, 1003);
+
+    let levels = api.ok("get", "/api/admin/levels", &server.get("/api/admin/levels", a).await);
+    api.ok("put", "/api/admin/levels", &server.put("/api/admin/levels", a, levels).await);
+    api.refused(
+        "put",
+        "/api/admin/levels",
+        &server.put("/api/admin/levels", a, json!({ "levels": [] })).await,
+        400,
+        1003,
+    );
+    api.ok("get", "/api/admin/tasks", &server.get("/api/admin/tasks", a).await);
+    api.ok(
+        "put",
+        "/api/admin/tasks/{id}",
+        &server.put(&format!("/api/admin/tasks/{first}"), a, json!({ "points": 60 })).await,
+    );
+    api.refused(
+        "put",
+        "/api/admin/tasks/{id}",
+        &server.put("/api/admin/tasks/999", a, json!({ "points": 60 })).await,
+        404,
+        7004,
+    );
+    let user = format!("/api/admin/users/{}", c.user_id);
+    api.ok(
+        "post",
+        "/api/admin/users/{id}/freeze",
+        &server.post(&format!("{user}/freeze"), a, json!({ "points": 10, "reason": "r" })).await,
+    );
+    api.ok(
+        "post",
+        "/api/admin/users/{id}/unfreeze",
+        &server.post(&format!("{user}/unfreeze"), a, json!({ "points": 5 })).await,
+    );
+    api.refused(
+        "post",
+        "/api/admin/users/{id}/unfreeze",
+        &server.post(&format!("{user}/unfreeze"), a, json!({ "points": 50 })).await,
+        400,
+        1003,
+    );
+    api.refused(
+        "post",
+        "/api/admin/users/{id}/freeze",
+        &server.post("/api/admin/users/999999/freeze", a, json!({ "points": 1 })).await,
+        404,
+        9004,
+    );
+    api.ok("get", "/api/admin/users/{id}/freezes", &server.get(&format!("{user}/freezes"), a).await);
+    api.ok("get", "/api/admin/analytics/overview", &server.get("/api/admin/analytics/overview", a).await);
+    api.ok(
+        "get",
+        "/api/admin/analytics/points-flow",
+        &server.get("/api/admin/analytics/points-flow?period=week", a).await,
+    );
+    api.refused(
+        "get",
+        "/api/admin/analytics/points-flow",
+        &server.get("/api/admin/analytics/points-flow?from=x", a).await,
+        400,
+        1003,
+    );
+}
+
 /// The merchant's counter: the review queue, single, per-upload and batch decisions, totals,
 /// verifying codes, the signed image links, and applying for the role.
 async fn merchant_answers_match_the_document(backend: Backend) {
@@ -1042,6 +1157,7 @@ both_backends!(
     customer_answers_match_the_document,
     account_answers_match_the_document,
     merchant_answers_match_the_document,
+    loyalty_answers_match_the_document,
     admin_answers_match_the_document,
     docs_page_is_html_and_not_rate_limited,
 );

@@ -135,6 +135,13 @@ fn same_id(v: &Value, id: i64) -> bool {
 }
 
 /// The contract's rule, from integer cents.
+/// One member level with a 1.0× multiplier: receipts earn exactly the clamp rule, however much a
+/// customer has earned (the level multipliers have their own tests in `loyalty_api`).
+async fn one_level_only(server: &TestServer, admin: &str) {
+    let levels = json!({ "levels": [{ "level": 1, "name": "会员", "experience": 0, "multiplier": 1.0 }] });
+    assert_ok(&server.put("/api/admin/levels", Some(admin), levels).await);
+}
+
 fn points_for(cents: i64) -> i64 {
     (cents / 10).clamp(50, 2000)
 }
@@ -637,6 +644,7 @@ async fn the_pending_queue_is_oldest_first_with_working_image_links(backend: Bac
 async fn every_route_and_spelling_decides_an_upload_exactly_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
+    one_level_only(&server, &admin).await;
     let merchant = make_merchant(&server, &admin, &phone(75, 1)).await;
     let c = server.login(&phone(75, 2)).await;
     let mut ids = Vec::new();
@@ -730,14 +738,15 @@ async fn every_route_and_spelling_decides_an_upload_exactly_once(backend: Backen
 }
 
 /// Points = clamp(floor(actual_amount × 10), 50, 2000): 3.00 → 50, 88.50 → 885, 88.59 → 885,
-/// 500 → 2000. The balance grows by exactly that, once, with a `photo_review` ledger row whose
+/// 500 → 2000, times the customer's level multiplier after the clamp: by the last receipt the
+/// customer has 2820 experience (level 2, 1.1×), so 500 earns 2200. The balance grows by exactly that, once, with a `photo_review` ledger row whose
 /// related_id is the upload.
 async fn approval_points_follow_the_clamp_rule_and_are_credited_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = server.admin().await;
     let merchant = make_merchant(&server, &admin, &phone(76, 1)).await;
     let c = server.login(&phone(76, 2)).await;
-    let cases = [(3.0, 50), (88.5, 885), (88.59, 885), (500.0, 2000)];
+    let cases = [(3.0, 50), (88.5, 885), (88.59, 885), (500.0, 2200)];
     let mut balance = server.balance(&c).await;
     assert_eq!(balance, 1000);
     let mut credited = HashMap::new();
@@ -766,7 +775,7 @@ async fn approval_points_follow_the_clamp_rule_and_are_credited_once(backend: Ba
         assert_eq!(row["source"], json!("photo_review"), "{row}");
     }
     let stats = assert_ok(&server.get("/api/photo/statistics", Some(&c.token)).await);
-    assert_eq!(stats["total_points_awarded"].as_i64(), Some(50 + 885 + 885 + 2000), "{stats}");
+    assert_eq!(stats["total_points_awarded"].as_i64(), Some(50 + 885 + 885 + 2200), "{stats}");
     server.assert_reconciled();
 }
 
@@ -1068,6 +1077,7 @@ async fn racing_merchants_decide_each_upload_exactly_once(backend: Backend) {
     const PER_CUSTOMER: usize = 4;
     let server = Arc::new(TestServer::start(backend).await);
     let admin = server.admin().await;
+    one_level_only(&server, &admin).await;
     let mut merchants = Vec::new();
     for i in 0..MERCHANTS {
         merchants.push(make_merchant(&server, &admin, &phone(79, 100 + i as u32)).await);

@@ -19,14 +19,19 @@
 //! - [`stock_ledger`]: the shop's product stock (one singleton).
 //! - [`review_queue`]: the pending receipt reviews; an approval asks the customer's wallet to
 //!   credit the points (one singleton).
+//! - [`leaderboard`]: the day/week/month standings, rebuilt from the ledger at start and then
+//!   following the event stream (`events`).
+//! - [`tasks`]: task progress from the store, and the watcher that pushes `task_completed`.
 //! - [`supervision`]: restarts a failed singleton from the store; the wallets have their own
 //!   supervisor in [`wallet::registry`].
 
 pub mod failure;
+pub mod leaderboard;
 pub mod prize_wheel;
 pub mod review_queue;
 pub mod stock_ledger;
 pub mod supervision;
+pub mod tasks;
 pub mod wallet;
 
 pub use failure::{Failure, Reply};

@@ -232,20 +232,24 @@ impl ReviewQueueState {
                     reviewer_id: d.reviewer_id,
                     reason: d.reason.clone(),
                 };
-                if let Err(e) = self.args.wallets.approve(user_id, request).await {
-                    // The outcome may be unknown (a lost commit acknowledgement): trust the store.
-                    if let Ok(Some(u)) = self.args.store.upload(d.upload_id).await {
-                        if u.status.parse() != Ok(ReviewStatus::Pending) {
-                            self.pending.remove(&d.upload_id);
+                let credited = match self.args.wallets.approve(user_id, request).await {
+                    // The wallet applies the customer's level multiplier after the clamp.
+                    Ok(done) => done.points,
+                    Err(e) => {
+                        // The outcome may be unknown (a lost commit acknowledgement): trust the store.
+                        if let Ok(Some(u)) = self.args.store.upload(d.upload_id).await {
+                            if u.status.parse() != Ok(ReviewStatus::Pending) {
+                                self.pending.remove(&d.upload_id);
+                            }
                         }
+                        return Err(e);
                     }
-                    return Err(e);
-                }
+                };
                 Decided {
                     upload_id: d.upload_id,
                     user_id,
                     status: ReviewStatus::Approved,
-                    points_awarded: points,
+                    points_awarded: credited,
                     actual_amount_cents: Some(actual_amount_cents),
                     reason: d.reason,
                 }

@@ -79,6 +79,17 @@ pub enum DomainError {
     /// A merchant may not decide a receipt they uploaded themselves (6005).
     #[error("a merchant cannot review their own upload")]
     OwnUpload,
+    /// One check-in per business day (7001).
+    #[error("already checked in today")]
+    AlreadyCheckedIn,
+    /// This round of the task was already claimed (7002).
+    #[error("task reward already claimed")]
+    TaskClaimed,
+    /// The task's progress has not reached its target in this round (7003).
+    #[error("task not completed yet")]
+    TaskNotCompleted,
+    #[error("task not found")]
+    TaskNotFound,
     #[error("user not found")]
     UserNotFound,
     #[error("{0} not found")]

@@ -4,6 +4,7 @@ pub mod draw;
 pub mod error;
 pub mod image;
 pub mod limits;
+pub mod loyalty;
 pub mod money;
 pub mod page;
 pub mod phone;

@@ -24,16 +24,22 @@ pub enum PointsSource {
     PhotoReview,
     /// An administrator's manual correction.
     AdminAdjust,
+    /// The daily check-in (with the month's bonus on the 20th).
+    Checkin,
+    /// A completed task's reward.
+    Task,
 }
 
 impl PointsSource {
-    pub const ALL: [PointsSource; 6] = [
+    pub const ALL: [PointsSource; 8] = [
         PointsSource::Register,
         PointsSource::Lottery,
         PointsSource::LotteryWin,
         PointsSource::Exchange,
         PointsSource::PhotoReview,
         PointsSource::AdminAdjust,
+        PointsSource::Checkin,
+        PointsSource::Task,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +50,8 @@ impl PointsSource {
             PointsSource::Exchange => "exchange",
             PointsSource::PhotoReview => "photo_review",
             PointsSource::AdminAdjust => "admin_adjust",
+            PointsSource::Checkin => "checkin",
+            PointsSource::Task => "task",
         }
     }
 }
@@ -76,6 +84,10 @@ pub enum LedgerEntry<'a> {
     ApprovedReceipt,
     /// An administrator's correction, with the reason given (possibly empty).
     Adjustment { reason: &'a str },
+    /// A check-in on day `streak` of a streak, with the month's bonus when it is the 20th.
+    Checkin { streak: i64, bonus: i64 },
+    /// A task's reward.
+    Task { name: &'a str },
 }
 
 impl LedgerEntry<'_> {
@@ -87,6 +99,8 @@ impl LedgerEntry<'_> {
             LedgerEntry::Redemption { .. } => PointsSource::Exchange,
             LedgerEntry::ApprovedReceipt => PointsSource::PhotoReview,
             LedgerEntry::Adjustment { .. } => PointsSource::AdminAdjust,
+            LedgerEntry::Checkin { .. } => PointsSource::Checkin,
+            LedgerEntry::Task { .. } => PointsSource::Task,
         }
     }
 
@@ -100,6 +114,9 @@ impl LedgerEntry<'_> {
             LedgerEntry::ApprovedReceipt => "消费小票审核通过".to_string(),
             LedgerEntry::Adjustment { reason: "" } => "管理员调整".to_string(),
             LedgerEntry::Adjustment { reason } => format!("管理员调整: {reason}"),
+            LedgerEntry::Checkin { streak, bonus: 0 } => format!("每日签到 (连续{streak}天)"),
+            LedgerEntry::Checkin { streak, bonus } => format!("每日签到 (连续{streak}天, 本月第20次奖励{bonus})"),
+            LedgerEntry::Task { name } => format!("任务奖励: {name}"),
         }
     }
 }

@@ -226,6 +226,11 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> 
 /// The end of every customer sign-in (SMS code or WeChat): a banned account stops here; a
 /// returning one gets its last-login time and live balance; then a new token family.
 pub(crate) async fn signed_in(state: &AppState, mut user: UserRow, is_new_user: bool, how: &str) -> Answer<SignedIn> {
+    if is_new_user {
+        // The sign-up grant is the customer's first earning (leaderboards follow the events).
+        let (user_id, points, at) = (user.id, user.points, user.created_at);
+        state.events.publish(crate::events::Committed::Earned { user_id, points, at });
+    }
     if user.is_banned {
         return Err(ApiError::Refused(DomainError::Banned));
     }

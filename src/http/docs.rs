@@ -37,6 +37,7 @@ pub const TAGS: &[(&str, &str)] = &[
     ("exchange", "积分商城 — the points shop and orders"),
     ("photo", "小票 — receipt photos for review"),
     ("merchant", "商家 — reviewing receipts and verifying codes"),
+    ("loyalty", "会员 — the points account, check-in, tasks, leaderboards"),
     ("admin", "管理 — the operator's console API"),
     ("ops", "运维 — health, metrics, documents"),
     ("websocket", "实时 — the live channel"),

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod admin_lottery;
+pub mod admin_loyalty;
 pub mod admin_shop;
 pub mod auth;
 pub mod docs;
@@ -13,6 +14,7 @@ pub mod exchange;
 pub mod extract;
 pub mod limits;
 pub mod lottery;
+pub mod loyalty;
 pub mod merchant;
 pub mod ops;
 pub mod photo;
@@ -73,6 +75,11 @@ pub struct Services {
     pub config: Arc<Config>,
     pub store: Store,
     pub wallets: Wallets,
+    /// Committed facts (task progress and the leaderboards follow them).
+    pub events: crate::events::EventBus,
+    /// The business time zone, the check-in base and the level table.
+    pub loyalty: Arc<crate::actors::wallet::LoyaltyRules>,
+    pub leaderboard: crate::actors::leaderboard::Leaderboard,
     pub wheel: WheelHandle,
     pub stock: StockHandle,
     pub reviews: ReviewHandle,
@@ -140,9 +147,13 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .nest("/api/exchange", exchange::router())
         .nest("/api/photo", photo::router())
         .nest("/api/merchant", merchant::router())
+        .nest("/api", loyalty::router())
         .nest(
             "/api/admin",
-            admin::router(state.config.test_hooks).merge(admin_lottery::router()).merge(admin_shop::router()),
+            admin::router(state.config.test_hooks)
+                .merge(admin_lottery::router())
+                .merge(admin_shop::router())
+                .merge(admin_loyalty::router()),
         );
     let (routes, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(

@@ -40,6 +40,10 @@ pub enum ServerEvent {
     Error(#[schema(inline)] BadMessage),
     /// Answer to subscribe_product
     Subscribed(#[schema(inline)] Subscribed),
+    /// To the customer, after the earning that lifted them to a new member level committed
+    LevelUp(#[schema(inline)] LevelUp),
+    /// To the customer, when what the server committed completes one of their tasks
+    TaskCompleted(#[schema(inline)] TaskCompleted),
 }
 
 impl ServerEvent {
@@ -57,6 +61,8 @@ impl ServerEvent {
             ServerEvent::NewReview(_) => "new_review",
             ServerEvent::Error(_) => "error",
             ServerEvent::Subscribed(_) => "subscribed",
+            ServerEvent::LevelUp(_) => "level_up",
+            ServerEvent::TaskCompleted(_) => "task_completed",
         }
     }
 
@@ -70,6 +76,26 @@ impl ServerEvent {
             other => (Cow::Borrowed(other.kind()), None),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LevelUp {
+    /// The new level's number.
+    pub level: i64,
+    #[schema(example = "白银会员")]
+    pub name: String,
+    /// The new earning multiplier, e.g. 1.1.
+    pub multiplier: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TaskCompleted {
+    pub task_id: i64,
+    #[schema(example = "daily_draw")]
+    pub key: String,
+    pub name: String,
+    /// What claiming it will credit.
+    pub points: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -238,6 +264,13 @@ pub(crate) mod tests {
             ServerEvent::NewReview(NewReview { upload_id: 5, user_id: 7, amount: 88.5, image_url: "u".into() }),
             BadMessage::event("not JSON"),
             ServerEvent::Subscribed(Subscribed { product_ids: vec![1, 2] }),
+            ServerEvent::LevelUp(LevelUp { level: 2, name: "白银会员".into(), multiplier: 1.1 }),
+            ServerEvent::TaskCompleted(TaskCompleted {
+                task_id: 2,
+                key: "daily_draw".into(),
+                name: "每日抽奖".into(),
+                points: 20,
+            }),
         ]
     }
 
@@ -248,7 +281,7 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
         }
         let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
-        assert_eq!(kinds.len(), 11, "one event of each of the 11 kinds");
+        assert_eq!(kinds.len(), 13, "one event of each of the 13 kinds");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod admins;
 pub mod audit;
 pub mod group_commit;
 pub mod ledger;
+pub mod loyalty;
 pub mod reconcile;
 pub mod reviews;
 pub mod shop;

@@ -1,6 +1,6 @@
 //! The invariant check behind `restaurant-lottery reconcile`: for every user the ledger deltas
 //! sum to the stored balance, `balance_after` chains row by row, and no balance is negative.
-//! Later areas (prize stock, shop stock) add their own checks here.
+//! Later areas (prize stock, shop stock, loyalty) add their own checks here.
 
 use futures_util::TryStreamExt;
 use sqlx::Row;
@@ -113,6 +113,72 @@ impl Store {
         Ok(out)
     }
 
+    /// Loyalty: frozen points lie within the balance and equal the sum of the customer's freeze
+    /// records; every check-in and every task claim is credited by exactly one ledger row of its
+    /// own source with its points, and no such row exists without one.
+    async fn reconcile_loyalty(&self) -> StoreResult<Vec<Violation>> {
+        let mut out = Vec::new();
+        let rows = sqlx::query(
+            "SELECT u.id, u.points, u.frozen_points, \
+               (SELECT CAST(COALESCE(SUM(f.points), 0) AS SIGNED) FROM point_freezes f WHERE f.user_id = u.id) AS recorded \
+             FROM users u WHERE u.frozen_points <> 0 OR EXISTS (SELECT 1 FROM point_freezes f WHERE f.user_id = u.id)",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            let points: i64 = r.try_get("points")?;
+            let frozen: i64 = r.try_get("frozen_points")?;
+            let recorded: i64 = r.try_get("recorded")?;
+            if frozen < 0 || frozen > points || frozen != recorded {
+                out.push(Violation {
+                    subject: format!("user {id}"),
+                    problem: format!("frozen {frozen} of {points} points, freeze records sum to {recorded}"),
+                });
+            }
+        }
+        for (table, source, credited) in
+            [("checkins", "checkin", "c.points + c.bonus"), ("task_claims", "task", "c.points")]
+        {
+            let sql = format!(
+                "SELECT c.id, c.user_id, {credited} AS credited, p.user_id AS ledger_user, p.points AS ledger_points, p.source \
+                 FROM {table} c LEFT JOIN points_records p ON p.id = c.record_id"
+            );
+            let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+            let linked = rows.len() as i64;
+            for r in rows {
+                let id: i64 = r.try_get("id")?;
+                let user: i64 = r.try_get("user_id")?;
+                let credited: i64 = r.try_get("credited")?;
+                let ledger_user: Option<i64> = r.try_get("ledger_user")?;
+                let ledger_points: Option<i64> = r.try_get("ledger_points")?;
+                let ledger_source: Option<String> = r.try_get("source")?;
+                if ledger_user != Some(user)
+                    || ledger_points != Some(credited)
+                    || ledger_source.as_deref() != Some(source)
+                {
+                    out.push(Violation {
+                        subject: format!("{table} {id}"),
+                        problem: format!(
+                            "credits {credited} to user {user}, but its ledger row is {ledger_points:?} to {ledger_user:?} ({ledger_source:?})"
+                        ),
+                    });
+                }
+            }
+            let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM points_records WHERE source = ?")
+                .bind(source)
+                .fetch_one(self.pool())
+                .await?;
+            if ledger != linked {
+                out.push(Violation {
+                    subject: table.to_string(),
+                    problem: format!("{ledger} ledger rows of source {source} but {linked} {table} rows"),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn reconcile(&self) -> StoreResult<ReconcileReport> {
         let mut report = ReconcileReport::default();
         let mut balances = std::collections::HashMap::new();
@@ -179,6 +245,7 @@ impl Store {
         report.violations.extend(self.reconcile_prize_stock().await?);
         report.violations.extend(self.reconcile_product_stock().await?);
         report.violations.extend(self.reconcile_reviews().await?);
+        report.violations.extend(self.reconcile_loyalty().await?);
         for user in sums_by_user.keys() {
             if !balances.contains_key(user) {
                 report.violations.push(Violation {

@@ -55,8 +55,11 @@ impl WalletState {
             return Err(DomainError::invalid("delta", "must not be zero").into());
         }
         let key = change.idempotency_key.as_deref();
-        let Some(after) = apply_delta(self.balance, change.delta) else {
-            return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.balance }.into());
+        // Frozen points stay: a debit may take only the available ones.
+        let (Some(after), Some(_)) =
+            (apply_delta(self.balance, change.delta), apply_delta(self.available(), change.delta))
+        else {
+            return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.available() }.into());
         };
         let write = PointsChangeWrite {
             user_id: self.user_id,
@@ -87,7 +90,8 @@ impl WalletState {
             upload_id: req.upload_id,
             user_id: self.user_id,
             balance_before: self.balance,
-            points: req.points,
+            // The level multiplier applies after the receipt clamp.
+            points: self.at_level(req.points),
             actual_amount_cents: req.actual_amount_cents,
             reviewer_id: req.reviewer_id,
             reason: req.reason,
@@ -104,6 +108,8 @@ impl WalletState {
         self.balance = done.balance_after;
         let credit = LedgerEntry::ApprovedReceipt;
         self.tell_balance(done.points, credit.source(), credit.description(), done.upload_id.to_string());
+        self.deps.events.publish(crate::events::Committed::ReceiptApproved { user_id: self.user_id, at: write.at });
+        self.earned(done.points, write.at).await;
         Ok(done)
     }
 }

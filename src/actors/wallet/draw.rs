@@ -11,6 +11,7 @@ use crate::actors::prize_wheel::SpinRequest;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{is_notable_win, PrizeKind};
+use crate::events::Committed;
 use crate::notify::event::{LotteryResult, WheelWin};
 use crate::notify::ServerEvent;
 use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite};
@@ -32,7 +33,8 @@ impl WalletState {
             .spin(SpinRequest {
                 count: req.count,
                 pity_count: self.pity_count,
-                balance: self.balance,
+                // Frozen points cannot be spent: the wheel sees (and refuses with) the available ones.
+                balance: self.available(),
                 drawn_today: self.drawn_today.today(now_ms()),
                 default_daily_limit: self.deps.default_daily_limit,
             })
@@ -58,6 +60,7 @@ impl WalletState {
             pity_limit: spun.pity_limit,
             idempotency_key: req.idempotency_key.clone(),
         };
+        let write_at = write.at;
         match self.deps.draws.commit(write).await {
             Ok(batch) => {
                 self.deps.wheel.settle(spun.reservation, true);
@@ -65,6 +68,10 @@ impl WalletState {
                 self.drawn_today.add(batch.draws.len() as i64);
                 self.record_commit(batch.balance_after, req.idempotency_key, batch.clone());
                 self.publish_draw(&batch);
+                let (user_id, at) = (self.user_id, write_at);
+                self.deps.events.publish(Committed::Drew { user_id, count: batch.draws.len() as i64, at });
+                self.deps.events.publish(Committed::Spent { user_id, points: batch.points_cost, at });
+                self.earned(batch.points_won, at).await;
                 Ok(DrawOutcome { batch, replayed: false })
             }
             Err(e) => {

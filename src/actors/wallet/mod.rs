@@ -10,10 +10,12 @@
 //! - [`replay`]: idempotency, the answer to a request that was already made (every write with
 //!   a key is looked up there first);
 //! - `draw`, `redeem`, `change`: one orchestration each for a new request (a draw batch on the
-//!   PrizeWheel, a redemption on the StockLedger, a direct change or a receipt approval).
+//!   PrizeWheel, a redemption on the StockLedger, a direct change or a receipt approval);
+//! - [`loyalty`]: check-ins, task rewards, freezes, and the level-up after every earning.
 
 mod change;
 mod draw;
+pub mod loyalty;
 mod redeem;
 pub mod registry;
 mod replay;
@@ -28,15 +30,18 @@ use rand::Rng;
 
 use super::failure::Reply;
 use crate::domain::limits::{DailyDraws, DrawWindow};
+use crate::domain::loyalty::LastCheckin;
 use crate::domain::time::now_ms;
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::event::PointsUpdate;
 use crate::notify::ServerEvent;
+use crate::store::ledger::CommittedChange;
 use crate::store::reviews::CommittedApproval;
 use replay::RecentKeys;
 
 pub use change::{ApprovalRequest, PointsChange};
 pub use draw::DrawRequest;
+pub use loyalty::{CheckinOutcome, CheckinRequest, FreezeOutcome, FreezeRequest, LoyaltyRules, TaskClaimRequest};
 pub use redeem::RedeemRequest;
 pub use registry::{WalletDeps, Wallets};
 pub use replay::{ChangeOutcome, DrawOutcome, RedeemOutcome};
@@ -56,6 +61,13 @@ pub struct WalletSnapshot {
     pub user_id: i64,
     pub balance: i64,
     pub pity_count: i64,
+    /// Part of `balance` that cannot be spent.
+    pub frozen: i64,
+    pub level: i64,
+    /// Experience: every earning except admin adjustments and refunds.
+    pub lifetime_earned: i64,
+    /// The last check-in, for the streak.
+    pub last_checkin: Option<LastCheckin>,
 }
 
 /// Raised by the wallet when it begins on a write. A caller whose reply never came (the actor
@@ -83,6 +95,9 @@ pub enum WalletMessage {
     Redeem(RedeemRequest, Started, RpcReplyPort<Reply<RedeemOutcome>>),
     /// The credit of an approved receipt, together with its status change.
     Approve(ApprovalRequest, Started, RpcReplyPort<Reply<CommittedApproval>>),
+    Checkin(CheckinRequest, Started, RpcReplyPort<Reply<CheckinOutcome>>),
+    ClaimTask(TaskClaimRequest, Started, RpcReplyPort<Reply<CommittedChange>>),
+    Freeze(FreezeRequest, Started, RpcReplyPort<Reply<FreezeOutcome>>),
     /// Periodic: stop when idle, so memory follows active customers, not all customers.
     IdleCheck,
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
@@ -132,6 +147,9 @@ wallet_writes! {
     DrawRequest => DrawOutcome, Draw, "a draw", draw, replayed by idempotency_key;
     RedeemRequest => RedeemOutcome, Redeem, "a redemption", redeem, replayed by idempotency_key;
     ApprovalRequest => CommittedApproval, Approve, "an approval", approve;
+    CheckinRequest => CheckinOutcome, Checkin, "a check-in", checkin;
+    TaskClaimRequest => CommittedChange, ClaimTask, "a task claim", claim_task;
+    FreezeRequest => FreezeOutcome, Freeze, "a freeze", freeze;
 }
 
 pub struct WalletActor;
@@ -143,6 +161,8 @@ pub struct WalletArgs {
     pub user_id: i64,
     pub balance: i64,
     pub pity_count: i64,
+    pub loyalty: crate::store::loyalty::LoyaltyState,
+    pub last_checkin: Option<LastCheckin>,
     /// How the live ticker names this customer (masked phone).
     pub display_name: String,
     /// Draws already made today, as the store counts them.
@@ -156,6 +176,10 @@ pub struct WalletState {
     user_id: i64,
     balance: i64,
     pity_count: i64,
+    frozen: i64,
+    level: i64,
+    lifetime_earned: i64,
+    last_checkin: Option<LastCheckin>,
     display_name: String,
     drawn_today: DailyDraws,
     draw_window: DrawWindow,
@@ -183,6 +207,10 @@ impl Actor for WalletActor {
             user_id: args.user_id,
             balance: args.balance,
             pity_count: args.pity_count,
+            frozen: args.loyalty.frozen,
+            level: args.loyalty.level,
+            lifetime_earned: args.loyalty.lifetime_earned,
+            last_checkin: args.last_checkin,
             display_name: args.display_name,
             drawn_today: DailyDraws::new(now_ms(), args.drawn_today),
             draw_window: DrawWindow::new(args.deps.draws_per_min),
@@ -211,6 +239,9 @@ impl Actor for WalletActor {
             WalletMessage::Draw(request, started, reply) => state.serve(request, started, reply).await,
             WalletMessage::Redeem(request, started, reply) => state.serve(request, started, reply).await,
             WalletMessage::Approve(request, started, reply) => state.serve(request, started, reply).await,
+            WalletMessage::Checkin(request, started, reply) => state.serve(request, started, reply).await,
+            WalletMessage::ClaimTask(request, started, reply) => state.serve(request, started, reply).await,
+            WalletMessage::Freeze(request, started, reply) => state.serve(request, started, reply).await,
             WalletMessage::IdleCheck => {
                 if state.last_active.elapsed() >= state.deps.idle_after {
                     (state.on_idle)(&myself);
@@ -235,7 +266,15 @@ impl WalletState {
     }
 
     fn snapshot(&self) -> WalletSnapshot {
-        WalletSnapshot { user_id: self.user_id, balance: self.balance, pity_count: self.pity_count }
+        WalletSnapshot {
+            user_id: self.user_id,
+            balance: self.balance,
+            pity_count: self.pity_count,
+            frozen: self.frozen,
+            level: self.level,
+            lifetime_earned: self.lifetime_earned,
+            last_checkin: self.last_checkin,
+        }
     }
 
     async fn refresh_if_stale(&mut self) -> Reply<()> {
@@ -243,6 +282,13 @@ impl WalletState {
             let (balance, pity) = self.deps.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
             self.balance = balance;
             self.pity_count = pity;
+            let loyalty = self.deps.store.loyalty_state(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
+            self.frozen = loyalty.frozen;
+            self.lifetime_earned = loyalty.lifetime_earned;
+            self.level =
+                self.deps.loyalty.levels().after_earning(loyalty.level.max(self.level), loyalty.lifetime_earned);
+            self.last_checkin =
+                self.deps.store.last_checkin(self.user_id).await?.map(|(day, streak)| LastCheckin { day, streak });
             self.stale = false;
         }
         Ok(())

@@ -8,6 +8,7 @@ use crate::actors::failure::Reply;
 use crate::actors::stock_ledger::ReserveRequest;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
+use crate::events::Committed;
 use crate::store::shop::RedemptionWrite;
 
 /// A points-shop redemption.
@@ -25,7 +26,7 @@ impl WalletState {
         let held = self
             .deps
             .stock
-            .reserve(ReserveRequest { product_id: req.product_id, quantity: req.quantity, balance: self.balance })
+            .reserve(ReserveRequest { product_id: req.product_id, quantity: req.quantity, balance: self.available() })
             .await?;
         let write = RedemptionWrite {
             user_id: self.user_id,
@@ -39,12 +40,16 @@ impl WalletState {
             idempotency_key: req.idempotency_key.clone(),
             at: now_ms(),
         };
+        let at = write.at;
         match self.deps.exchanges.commit(write).await {
             Ok(order) => {
                 self.deps.stock.settle(held.reservation, true);
                 self.record_commit(order.balance_after, req.idempotency_key, order.clone());
                 let debit = LedgerEntry::Redemption { product: &order.product_name, quantity: order.quantity };
                 self.tell_balance(-order.points_cost, debit.source(), debit.description(), order.order_id.to_string());
+                let user_id = self.user_id;
+                self.deps.events.publish(Committed::Exchanged { user_id, at });
+                self.deps.events.publish(Committed::Spent { user_id, points: order.points_cost, at });
                 Ok(RedeemOutcome { order, replayed: false })
             }
             Err(e) => {

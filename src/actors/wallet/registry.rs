@@ -34,8 +34,9 @@ use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use super::{
-    ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, Started,
-    WalletActor, WalletArgs, WalletMessage, WalletSnapshot, WalletWrite,
+    ApprovalRequest, ChangeOutcome, CheckinOutcome, CheckinRequest, DrawOutcome, DrawRequest, FreezeOutcome,
+    FreezeRequest, PointsChange, RedeemOutcome, RedeemRequest, Started, TaskClaimRequest, WalletActor, WalletArgs,
+    WalletMessage, WalletSnapshot, WalletWrite,
 };
 use crate::actors::failure::{Failure, Reply};
 use crate::actors::prize_wheel::WheelHandle;
@@ -47,6 +48,7 @@ use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::DomainError;
 use crate::notify::Hub;
 use crate::store::group_commit::{DrawCommitter, RedemptionCommitter};
+use crate::store::ledger::CommittedChange;
 use crate::store::reviews::CommittedApproval;
 use crate::store::Store;
 
@@ -66,6 +68,9 @@ pub struct WalletDeps {
     pub draws_per_min: u32,
     pub default_daily_limit: i64,
     pub idle_after: Duration,
+    /// Committed facts, for task progress and the leaderboards.
+    pub events: crate::events::EventBus,
+    pub loyalty: Arc<super::LoyaltyRules>,
 }
 
 type Slot = Arc<OnceCell<ActorRef<WalletMessage>>>;
@@ -145,6 +150,18 @@ impl Wallets {
         self.write(user_id, request).await
     }
 
+    pub async fn check_in(&self, user_id: i64, request: CheckinRequest) -> Reply<CheckinOutcome> {
+        self.write(user_id, request).await
+    }
+
+    pub async fn claim_task(&self, user_id: i64, request: TaskClaimRequest) -> Reply<CommittedChange> {
+        self.write(user_id, request).await
+    }
+
+    pub async fn freeze(&self, user_id: i64, request: FreezeRequest) -> Reply<FreezeOutcome> {
+        self.write(user_id, request).await
+    }
+
     /// Sends a write to the customer's wallet and waits for its answer, retrying on a fresh actor
     /// only while the write cannot have begun (see the module's diagram).
     async fn write<W: WalletWrite>(&self, user_id: i64, write: W) -> Reply<W::Done> {
@@ -207,12 +224,25 @@ impl Wallets {
         let failed = |e: crate::store::StoreError| SpawnFailure::Failed(e.into());
         let user =
             store.user(user_id).await.map_err(failed)?.ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
+        let mut loyalty = store
+            .loyalty_state(user_id)
+            .await
+            .map_err(failed)?
+            .ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
+        loyalty.level = self.inner.deps.loyalty.levels().after_earning(loyalty.level, loyalty.lifetime_earned);
+        let last_checkin = store
+            .last_checkin(user_id)
+            .await
+            .map_err(failed)?
+            .map(|(day, streak)| crate::domain::loyalty::LastCheckin { day, streak });
         let drawn_today = store.draws_since(user_id, local_day_start(local_day(now_ms()))).await.map_err(failed)?;
         let slots = self.inner.slots.clone();
         let args = WalletArgs {
             user_id,
             balance: user.points,
             pity_count: user.pity_count,
+            loyalty,
+            last_checkin,
             display_name: mask_phone(&user.phone),
             drawn_today,
             deps: self.inner.deps.clone(),

@@ -1,0 +1,138 @@
+//! 200 customers at once, on SQLite and MariaDB: each checks in twice in parallel, draws a batch,
+//! claims a task twice in parallel and another once, and every fourth has a receipt approved while
+//! the others are busy. Every reward must be credited exactly once, every customer's leaderboard
+//! figure must equal their ledger's earnings, and `reconcile` (frozen points, check-ins and task
+//! claims included) must pass.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use reqwest::multipart::{Form, Part};
+use serde_json::{json, Value};
+
+const CUSTOMERS: u32 = 200;
+
+fn int(v: &Value, key: &str) -> i64 {
+    v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+async fn upload(server: &TestServer, c: &Customer, amount: &str) -> i64 {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend(format!(" receipt {} ", c.user_id).into_bytes());
+    bytes.extend(0..=255u8);
+    let form = Form::new()
+        .text("amount", amount.to_string())
+        .part("photo", Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime"));
+    let resp = server
+        .http
+        .post(server.url("/api/photo/upload"))
+        .bearer_auth(&c.token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("json");
+    int(&assert_ok(&(status, body)), "upload_id")
+}
+
+/// What one customer does; answers the points they must have earned (the ledger's view).
+async fn busy_customer(server: Arc<TestServer>, c: Customer, ids: (i64, i64), with_receipt: bool) -> Option<i64> {
+    let checkin = || server.post("/api/checkin", Some(&c.token), json!({}));
+    let (a, b) = tokio::join!(checkin(), checkin());
+    let oks = [&a, &b].iter().filter(|r| r.1["code"] == 0).count();
+    assert_eq!(oks, 1, "exactly one check-in of two: {} / {}", a.1, b.1);
+    let refused = if a.1["code"] == 0 { &b } else { &a };
+    assert_error(refused, 409, 7001);
+
+    let upload_id = if with_receipt { Some(upload(&server, &c, "10").await) } else { None };
+    assert_ok(&server.post("/api/lottery/draw", Some(&c.token), json!({ "draw_type": "triple" })).await);
+
+    let (first_draw, daily_draw) = ids;
+    let claim = |id: i64| {
+        let (server, token) = (server.clone(), c.token.clone());
+        async move { server.post(&format!("/api/tasks/{id}/claim"), Some(&token), json!({})).await }
+    };
+    let (x, y, z) = tokio::join!(claim(first_draw), claim(first_draw), claim(daily_draw));
+    let oks = [&x, &y].iter().filter(|r| r.1["code"] == 0).count();
+    assert_eq!(oks, 1, "exactly one claim of two: {} / {}", x.1, y.1);
+    assert_error(if x.1["code"] == 0 { &y } else { &x }, 409, 7002);
+    assert_ok(&z);
+    upload_id
+}
+
+async fn every_reward_is_credited_exactly_once_under_load(backend: Backend) {
+    let server = Arc::new(TestServer::start_with(backend, &[("RATE_LIMIT_PER_IP_PER_MIN", "1000000")]).await);
+    let admin = server.admin().await;
+    // Every draw wins 50 points: draws earn, so the leaderboards move with them.
+    server.wheel_all_on(&admin, "50积分", None).await;
+    let merchant = server.login(&phone(690, 999)).await;
+    let path = format!("/api/admin/users/{}/merchant", merchant.user_id);
+    assert_ok(&server.post(&path, Some(&admin), json!({ "is_merchant": true })).await);
+
+    let mut logins = Vec::new();
+    for i in 0..CUSTOMERS {
+        let s = server.clone();
+        logins.push(tokio::spawn(async move { s.login(&phone(691, i)).await }));
+    }
+    let mut customers = Vec::new();
+    for l in logins {
+        customers.push(l.await.expect("login task"));
+    }
+    let tasks = assert_ok(&server.get("/api/tasks", Some(&customers[0].token)).await);
+    let id_of = |key: &str| {
+        tasks["tasks"].as_array().expect("tasks").iter().find(|t| t["key"] == key).map(|t| int(t, "id")).expect("task")
+    };
+    let ids = (id_of("first_draw"), id_of("daily_draw"));
+
+    let mut work = Vec::new();
+    for (i, c) in customers.iter().enumerate() {
+        work.push(tokio::spawn(busy_customer(server.clone(), c.clone(), ids, i % 4 == 0)));
+    }
+    let mut approvals = Vec::new();
+    for w in work {
+        if let Some(upload_id) = w.await.expect("customer task") {
+            let s = server.clone();
+            let token = merchant.token.clone();
+            approvals.push(tokio::spawn(async move {
+                let body = json!({ "upload_id": upload_id, "action": "approve", "actual_amount": 10.0 });
+                assert_ok(&s.post("/api/merchant/review", Some(&token), body).await);
+            }));
+        }
+    }
+    for a in approvals {
+        a.await.expect("approval task");
+    }
+
+    // 1000 sign-up + 10 check-in + 3 × 50 won + 50 + 20 tasks (+ 100 for a ¥10 receipt).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut board_total = 0;
+    for (i, c) in customers.iter().enumerate() {
+        let receipt = if i % 4 == 0 { 100 } else { 0 };
+        let earned = 1000 + 10 + 150 + 70 + receipt;
+        assert_eq!(server.balance(c).await, earned - 300, "customer {i}");
+        for (source, n) in [("checkin", 1), ("task", 2), ("photo_review", i64::from(receipt > 0))] {
+            let r = assert_ok(&server.get(&format!("/api/user/points-records?source={source}"), Some(&c.token)).await);
+            assert_eq!(int(&r["pagination"], "total"), n, "customer {i}: {source} rows");
+        }
+        let board = assert_ok(&server.get("/api/points/leaderboard?period=day", Some(&c.token)).await);
+        assert_eq!(int(&board["me"], "points_earned"), earned, "customer {i}: the board agrees with the ledger");
+        board_total += int(&board["me"], "points_earned");
+        let account = assert_ok(&server.get("/api/points/account", Some(&c.token)).await);
+        assert_eq!(int(&account, "lifetime_earned"), earned);
+    }
+    let per_customer = 1000 + 10 + 150 + 70;
+    assert_eq!(board_total, per_customer * i64::from(CUSTOMERS) + 100 * i64::from(CUSTOMERS / 4));
+    let top = assert_ok(&server.get("/api/points/leaderboard?period=day&limit=100", Some(&merchant.token)).await);
+    let entries = top["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 100);
+    let points: Vec<i64> = entries.iter().map(|e| int(e, "points_earned")).collect();
+    assert!(points.windows(2).all(|w| w[0] >= w[1]), "ranked high to low: {points:?}");
+    assert_eq!(points[0], per_customer + 100, "the receipt holders lead");
+    server.assert_reconciled();
+}
+
+both_backends!(every_reward_is_credited_exactly_once_under_load);
