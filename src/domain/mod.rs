@@ -2,6 +2,7 @@
 
 pub mod draw;
 pub mod error;
+pub mod fairness;
 pub mod image;
 pub mod limits;
 pub mod money;

@@ -212,6 +212,8 @@ pub struct SamplingTable {
     upper: Vec<f64>,
     /// Lower bounds, for near-miss checks.
     lower: Vec<f64>,
+    /// The last sector with mass: its interval closes at exactly 1.
+    last: usize,
 }
 
 impl SamplingTable {
@@ -232,18 +234,29 @@ impl SamplingTable {
             upper.push(acc);
         }
         // Guard against rounding: the last sector with mass closes the interval at exactly 1.
-        if let Some(last) = mass.iter().rposition(|m| *m > 0.0) {
+        let last = mass.iter().rposition(|m| *m > 0.0);
+        if let Some(last) = last {
             for u in upper.iter_mut().skip(last) {
                 *u = 1.0;
             }
         }
-        SamplingTable { upper, lower }
+        SamplingTable { upper, lower, last: last.unwrap_or(0) }
     }
 
-    /// The sector whose interval holds `u` ∈ [0, 1).
+    /// The sector whose interval holds `u` ∈ [0, 1). A `u` of 1 (a fair draw's 8 bytes can
+    /// round up to it) belongs to the last sector with mass, whose interval closes at 1.
     pub fn sample(&self, u: f64) -> usize {
         let i = self.upper.partition_point(|&up| up <= u);
-        i.min(self.upper.len().saturating_sub(1))
+        if i < self.upper.len() {
+            i
+        } else {
+            self.last
+        }
+    }
+
+    /// Sector `i`'s interval `[from, to)` in [0, 1].
+    pub fn interval(&self, i: usize) -> (f64, f64) {
+        (self.lower[i], self.upper[i])
     }
 
     /// The sector's effective probability after fallback redistribution.
@@ -422,6 +435,13 @@ mod tests {
         assert_eq!(table.sample(0.1999999), 0);
         assert_eq!(table.sample(0.2), 1);
         assert_eq!(table.sample(0.9999999999), 7);
+        assert_eq!(table.sample(1.0), 7);
+        // When the last sectors have no mass, 1 still lands on a sector that can be won.
+        let mut tail_empty = demo_sectors();
+        tail_empty[7].probability = 0.0;
+        tail_empty[0].probability += 0.40;
+        let t = SamplingTable::build(&tail_empty);
+        assert_eq!(t.sample(1.0), 6);
     }
 
     #[test]

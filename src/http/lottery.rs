@@ -18,6 +18,7 @@ use super::AppState;
 use crate::actors::prize_wheel::WheelView;
 use crate::actors::DrawRequest;
 use crate::domain::draw::{DrawType, DEFAULT_CAMPAIGN_ID};
+use crate::domain::fairness::validate_client_seed;
 use crate::domain::page::{Page, PageParams};
 use crate::domain::wheel::PrizeKind;
 use crate::store::wheel::{CommittedBatch, DrawRow};
@@ -183,6 +184,10 @@ struct Draw {
     count: Option<i64>,
     /// An idempotency key, when the `Idempotency-Key` header cannot be set (the header wins).
     request_id: Option<String>,
+    /// Mixed into each draw's random number (1–64 printable ASCII characters); default: the
+    /// customer's user id. See `GET /verify/{draw_id}`.
+    #[schema(example = "lucky-dragon")]
+    client_seed: Option<String>,
 }
 
 /// One spin of a batch.
@@ -275,9 +280,12 @@ async fn draw(
 ) -> Answer<DrawBatch> {
     let count = DrawType::requested(body.draw_type.as_deref(), body.count)?.count();
     let key = idempotency_key(&headers, body.request_id.as_deref())?;
+    if let Some(seed) = &body.client_seed {
+        validate_client_seed(seed)?;
+    }
     let outcome = state
         .wallets
-        .draw(user.user_id, DrawRequest { count, idempotency_key: key })
+        .draw(user.user_id, DrawRequest { count, idempotency_key: key, client_seed: body.client_seed })
         .await
         .map_err(ApiError::during(Operation::Draw))?;
     Ok(ok(DrawBatch::of(&outcome.batch, outcome.replayed)))

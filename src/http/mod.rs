@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_lottery;
 pub mod admin_shop;
 pub mod auth;
+pub mod campaigns;
 pub mod docs;
 pub mod envelope;
 pub mod error;
@@ -136,7 +137,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
     let api = OpenApiRouter::new()
         .nest("/api/auth", auth::router().merge(wechat::router()))
         .nest("/api/user", user::router())
-        .nest("/api/lottery", lottery::router())
+        .nest("/api/lottery", lottery::router().merge(campaigns::router()))
         .nest("/api/exchange", exchange::router())
         .nest("/api/photo", photo::router())
         .nest("/api/merchant", merchant::router())

@@ -27,8 +27,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 
 use super::failure::Reply;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::limits::{DailyDraws, DrawWindow};
 use crate::domain::time::now_ms;
+use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::event::PointsUpdate;
 use crate::notify::ServerEvent;
@@ -147,6 +149,8 @@ pub struct WalletArgs {
     pub display_name: String,
     /// Draws already made today, as the store counts them.
     pub drawn_today: i64,
+    /// The nonce of the customer's next draw in the default campaign.
+    pub next_nonce: i64,
     pub deps: WalletDeps,
     /// Called just before an idle stop, so the registry forgets this actor first.
     pub on_idle: OnIdle,
@@ -158,6 +162,9 @@ pub struct WalletState {
     pity_count: i64,
     display_name: String,
     drawn_today: DailyDraws,
+    /// The nonce of the next draw (API.md "Fair draws"); the store's unique key on
+    /// (campaign, user, nonce) refuses a reuse even if memory were wrong.
+    next_nonce: i64,
     draw_window: DrawWindow,
     deps: WalletDeps,
     /// Set after a store failure whose outcome is unknown: reload before the next change.
@@ -185,6 +192,7 @@ impl Actor for WalletActor {
             pity_count: args.pity_count,
             display_name: args.display_name,
             drawn_today: DailyDraws::new(now_ms(), args.drawn_today),
+            next_nonce: args.next_nonce,
             draw_window: DrawWindow::new(args.deps.draws_per_min),
             deps: args.deps,
             stale: false,
@@ -241,8 +249,11 @@ impl WalletState {
     async fn refresh_if_stale(&mut self) -> Reply<()> {
         if self.stale {
             let (balance, pity) = self.deps.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
+            let since = local_day_start(local_day(now_ms()));
+            let (_, next_nonce) = self.deps.store.draw_counters(self.user_id, DEFAULT_CAMPAIGN_ID, since).await?;
             self.balance = balance;
             self.pity_count = pity;
+            self.next_nonce = next_nonce;
             self.stale = false;
         }
         Ok(())

@@ -41,6 +41,7 @@ use crate::actors::failure::{Failure, Reply};
 use crate::actors::prize_wheel::WheelHandle;
 use crate::actors::stock_ledger::StockHandle;
 use crate::actors::CALL_TIMEOUT_MS;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{local_day, local_day_start};
@@ -207,7 +208,10 @@ impl Wallets {
         let failed = |e: crate::store::StoreError| SpawnFailure::Failed(e.into());
         let user =
             store.user(user_id).await.map_err(failed)?.ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
-        let drawn_today = store.draws_since(user_id, local_day_start(local_day(now_ms()))).await.map_err(failed)?;
+        let (drawn_today, next_nonce) = store
+            .draw_counters(user_id, DEFAULT_CAMPAIGN_ID, local_day_start(local_day(now_ms())))
+            .await
+            .map_err(failed)?;
         let slots = self.inner.slots.clone();
         let args = WalletArgs {
             user_id,
@@ -215,6 +219,7 @@ impl Wallets {
             pity_count: user.pity_count,
             display_name: mask_phone(&user.phone),
             drawn_today,
+            next_nonce,
             deps: self.inner.deps.clone(),
             on_idle: Box::new(move |me| forget(&slots, user_id, me.get_id())),
         };
