@@ -9,6 +9,7 @@ pub mod money;
 pub mod page;
 pub mod phone;
 pub mod points;
+pub mod prize;
 pub mod review;
 pub mod shop;
 pub mod time;

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::prize::MAX_CASH_VALUE_CENTS;
 use super::DomainError;
 
 pub const SECTORS: usize = 8;
@@ -81,6 +82,8 @@ pub struct Sector {
     pub stock_left: Option<i64>,
     pub is_pity_prize: bool,
     pub is_fallback: bool,
+    /// The prize's cash value in cents (at most [`MAX_CASH_VALUE_CENTS`]), for disclosure.
+    pub cash_value_cents: i64,
 }
 
 impl Sector {
@@ -119,6 +122,9 @@ pub struct SectorInput {
     /// Exactly one sector takes the odds of sectors out of stock; its stock is unlimited.
     #[serde(default)]
     pub is_fallback: bool,
+    /// The prize's cash value in cents, 0–5000000 (¥50,000, the legal ceiling); default 0.
+    #[schema(example = 1500)]
+    pub cash_value_cents: Option<i64>,
 }
 
 /// Checks a full replacement of the wheel; the error names the offending field.
@@ -157,6 +163,10 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
         if !probability.is_finite() || !(0.0..=1.0).contains(&probability) {
             return Err(DomainError::invalid(f("probability"), "must be between 0 and 1"));
         }
+        let cash_value_cents = s.cash_value_cents.unwrap_or(0);
+        if !(0..=MAX_CASH_VALUE_CENTS).contains(&cash_value_cents) {
+            return Err(DomainError::invalid(f("cash_value_cents"), "must be 0-5000000 (¥50,000 at most)"));
+        }
         if let Some(stock) = s.stock {
             if !(0..=10_000_000).contains(&stock) {
                 return Err(DomainError::invalid(f("stock"), "must be null (unlimited) or 0-10000000"));
@@ -174,6 +184,7 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
             stock_left: s.stock,
             is_pity_prize: s.is_pity_prize,
             is_fallback: s.is_fallback,
+            cash_value_cents,
         });
     }
     let mut angles: Vec<i64> = out.iter().map(|s| s.angle).collect();
@@ -323,6 +334,7 @@ pub fn demo_sectors() -> Vec<Sector> {
         stock_left: stock,
         is_pity_prize: pity,
         is_fallback: fb,
+        cash_value_cents: 0,
     };
     use PrizeKind::*;
     vec![
@@ -523,6 +535,7 @@ mod tests {
             stock: s.stock_left,
             is_pity_prize: s.is_pity_prize,
             is_fallback: s.is_fallback,
+            cash_value_cents: Some(s.cash_value_cents),
         }
     }
 
@@ -561,6 +574,12 @@ mod tests {
         let mut bad = good.clone();
         bad[0].is_fallback = true;
         assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[].is_fallback");
+
+        let mut bad = good.clone();
+        bad[6].cash_value_cents = Some(5_000_001);
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[6].cash_value_cents");
+        bad[6].cash_value_cents = Some(5_000_000);
+        assert_eq!(validate_sectors(&bad).unwrap()[6].cash_value_cents, 5_000_000);
 
         let mut bad = good.clone();
         bad[5].kind = Some("cash".into());

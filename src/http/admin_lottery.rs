@@ -88,6 +88,8 @@ struct AdminPrize {
     stock_left: Option<i64>,
     is_pity_prize: bool,
     is_fallback: bool,
+    /// Cash value in cents (≤ 5000000).
+    cash_value_cents: i64,
 }
 
 impl AdminPrize {
@@ -105,6 +107,7 @@ impl AdminPrize {
             stock_left: p.stock_left,
             is_pity_prize: p.is_pity_prize,
             is_fallback: p.is_fallback,
+            cash_value_cents: p.cash_value_cents,
         }
     }
 }

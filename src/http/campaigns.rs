@@ -289,13 +289,15 @@ async fn verify(
     State(state): State<AppState>,
     user: Result<AuthUser, ApiError>,
     admin: Result<AdminUser, ApiError>,
-    ApiPath(draw_id): ApiPath<i64>,
+    path: Result<ApiPath<i64>, ApiError>,
 ) -> Answer<DrawProofInfo> {
     let caller = match (user, admin) {
         (Ok(u), _) => Some(u.user_id),
         (_, Ok(_)) => None,
         (Err(e), Err(_)) => return Err(e),
     };
+    // Who asks is settled before what they ask about, as everywhere else.
+    let ApiPath(draw_id) = path?;
     let not_found = || ApiError::from(DomainError::NotFound("抽奖记录"));
     let proof = state.store.draw_proof(draw_id).await?.ok_or_else(not_found)?;
     if caller.is_some_and(|u| u != proof.user_id) {

@@ -20,6 +20,8 @@ use crate::actors::DrawRequest;
 use crate::domain::draw::{DrawType, DEFAULT_CAMPAIGN_ID};
 use crate::domain::fairness::validate_client_seed;
 use crate::domain::page::{Page, PageParams};
+use crate::domain::prize::status_at;
+use crate::domain::time::now_ms;
 use crate::domain::wheel::PrizeKind;
 use crate::store::wheel::{CommittedBatch, DrawRow};
 
@@ -461,23 +463,26 @@ struct WonPrize {
     prize_type: String,
     /// The code a merchant verifies at the counter.
     redemption_code: Option<String>,
-    /// `unused` or `used`.
+    /// `unused`, `claimed` (a physical prize with delivery details), `used` or `expired`.
     #[schema(example = "unused")]
     status: String,
     won_at: Timestamp,
+    /// Coupons expire `COUPON_VALID_DAYS` (30) after the win; null: never.
+    expires_at: Option<Timestamp>,
     /// When a merchant verified it; null while unused.
     used_at: Option<Timestamp>,
 }
 
 impl WonPrize {
-    fn of(d: DrawRow) -> WonPrize {
+    fn of(d: DrawRow, now: i64) -> WonPrize {
         WonPrize {
+            status: status_at(d.status.as_deref(), d.expires_at, now).to_string(),
+            expires_at: d.expires_at.map(Timestamp),
             draw_id: d.id,
             prize_id: d.prize_id,
             prize_name: d.prize_name,
             prize_type: d.prize_type,
             redemption_code: d.redemption_code,
-            status: d.status.unwrap_or_else(|| "unused".to_string()),
             won_at: Timestamp(d.created_at),
             used_at: d.used_at.and_then(Timestamp::opt),
         }
@@ -501,5 +506,6 @@ struct MyPrizes {
 async fn my_prizes(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<MyPrizes> {
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, true, page).await?;
-    Ok(ok(MyPrizes { prizes: rows.into_iter().map(WonPrize::of).collect(), pagination: page.of(total) }))
+    let now = now_ms();
+    Ok(ok(MyPrizes { prizes: rows.into_iter().map(|d| WonPrize::of(d, now)).collect(), pagination: page.of(total) }))
 }

@@ -17,6 +17,7 @@ pub mod lottery;
 pub mod merchant;
 pub mod ops;
 pub mod photo;
+pub mod prizes;
 pub mod upload;
 pub mod user;
 pub mod wechat;
@@ -137,7 +138,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
     let api = OpenApiRouter::new()
         .nest("/api/auth", auth::router().merge(wechat::router()))
         .nest("/api/user", user::router())
-        .nest("/api/lottery", lottery::router().merge(campaigns::router()))
+        .nest("/api/lottery", lottery::router().merge(campaigns::router()).merge(prizes::router()))
         .nest("/api/exchange", exchange::router())
         .nest("/api/photo", photo::router())
         .nest("/api/merchant", merchant::router())

@@ -276,6 +276,7 @@ impl Store {
                 stock_left: None,
                 is_pity_prize: flag(r, "is_pity_prize")?,
                 is_fallback: flag(r, "is_fallback")?,
+                cash_value_cents: 0,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;

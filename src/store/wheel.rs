@@ -17,11 +17,12 @@ use super::{
 };
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::points::LedgerEntry;
+use crate::domain::prize::expires_at;
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
 
 const SECTOR_COLUMNS: &str =
-    "id, name, prize_type, prize_value, angle, color, probability, is_activity, stock_left, is_pity_prize, is_fallback";
+    "id, name, prize_type, prize_value, angle, color, probability, is_activity, stock_left, is_pity_prize, is_fallback, cash_value_cents";
 
 fn sector_row(row: &AnyRow) -> Result<Sector, sqlx::Error> {
     let kind: String = row.try_get("prize_type")?;
@@ -38,6 +39,7 @@ fn sector_row(row: &AnyRow) -> Result<Sector, sqlx::Error> {
         stock_left: row.try_get("stock_left")?,
         is_pity_prize: flag(row, "is_pity_prize")?,
         is_fallback: flag(row, "is_fallback")?,
+        cash_value_cents: row.try_get("cash_value_cents")?,
     })
 }
 
@@ -132,6 +134,7 @@ const DRAW_INSERT_COLUMNS: &[&str] = &[
     "random_value",
     "seed_id",
     "sold_out_mask",
+    "expires_at",
 ];
 
 #[derive(Debug, Clone, FromRow)]
@@ -151,9 +154,10 @@ pub struct DrawRow {
     pub status: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
 }
 
-const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at";
+const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at, expires_at";
 
 /// A customer's draw totals.
 #[derive(Debug, Clone, Default)]
@@ -319,6 +323,7 @@ impl Store {
                     Bind::OptReal(d.fair.map(|f| f.random_value)),
                     Bind::OptInt(w.seed_id),
                     Bind::Int(d.fair.map_or(0, |f| f.sold_out_mask)),
+                    Bind::OptInt(expires_at(d.prize.kind, w.at)),
                 ]);
                 if d.prize.stock_left.is_some() {
                     *prize_units.entry(d.prize.id).or_default() += 1;
@@ -400,6 +405,41 @@ impl Store {
         Ok(committed)
     }
 
+    /// Records delivery details for the customer's unused physical prize (unused → claimed).
+    /// Answers `None` when the draw is not theirs, else the status it had (unchanged unless
+    /// it was `unused` and physical: then it is claimed).
+    pub async fn claim_prize(
+        &self,
+        user_id: i64,
+        draw_id: i64,
+        delivery_info: &str,
+        now: i64,
+    ) -> StoreResult<Option<(String, Option<String>, Option<i64>)>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT prize_type, status, expires_at FROM lottery_draws WHERE id = ? AND user_id = ?")
+            .bind(draw_id)
+            .bind(user_id)
+            .fetch_optional(tx.conn())
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let kind: String = r.try_get("prize_type")?;
+        let status: Option<String> = r.try_get("status")?;
+        let expires: Option<i64> = r.try_get("expires_at")?;
+        if kind == PrizeKind::Physical.as_str() && status.as_deref() == Some("unused") {
+            sqlx::query(
+                "UPDATE lottery_draws SET status = 'claimed', claimed_at = ?, delivery_info = ? \
+                 WHERE id = ? AND status = 'unused'",
+            )
+            .bind(now)
+            .bind(delivery_info)
+            .bind(draw_id)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(Some((kind, status, expires)))
+    }
+
     pub async fn draw_page(
         &self,
         user_id: i64,
@@ -462,8 +502,8 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
     let mut saved = Vec::with_capacity(sectors.len());
     for s in sectors {
         let result = sqlx::query(
-            "INSERT INTO wheel_prizes (name, prize_type, prize_value, angle, color, probability, is_activity, stock_total, stock_left, is_pity_prize, is_fallback, active, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            "INSERT INTO wheel_prizes (name, prize_type, prize_value, angle, color, probability, is_activity, stock_total, stock_left, is_pity_prize, is_fallback, active, created_at, campaign_id, cash_value_cents) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(s.name.clone())
         .bind(s.kind.as_str())
@@ -477,6 +517,8 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
         .bind(s.is_pity_prize as i64)
         .bind(s.is_fallback as i64)
         .bind(now)
+        .bind(DEFAULT_CAMPAIGN_ID)
+        .bind(s.cash_value_cents)
         .execute(tx.conn())
         .await?;
         let id = inserted_id(tx, result).await?;
