@@ -86,6 +86,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/lottery/settings"),
     ("put", "/api/admin/lottery/settings"),
     ("post", "/api/admin/lottery/prizes/{id}/stock"),
+    ("get", "/api/admin/campaigns"),
+    ("post", "/api/admin/campaigns"),
+    ("post", "/api/admin/campaigns/{id}/status"),
+    ("get", "/api/admin/campaigns/{id}/stats"),
     ("post", "/api/admin/products"),
     ("put", "/api/admin/products/{id}"),
     ("delete", "/api/admin/products/{id}"),
@@ -547,6 +551,7 @@ async fn every_operation_is_described(backend: Backend) {
         "new_review",
         "error",
         "subscribed",
+        "campaign_update",
     ] {
         assert!(names.contains(t), "WebSocket message `{t}` is not documented");
     }

@@ -17,12 +17,13 @@ use serde_json::json;
 
 use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
+use crate::domain::campaign::CampaignStatus;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::fairness::{sold_out_mask, ClientSeed, FairSampler, SeedPeriod, ServerSeed};
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
 use crate::domain::DomainError;
-use crate::notify::event::PrizeStockUpdate;
+use crate::notify::event::{CampaignUpdate, PrizeStockUpdate};
 use crate::notify::{Hub, ServerEvent};
 use crate::store::audit::AuditEntry;
 use crate::store::wheel::FairDraw;
@@ -99,6 +100,12 @@ pub enum PrizeWheelMessage {
         audit: Box<AuditEntry>,
         reply: RpcReplyPort<Reply<i64>>,
     },
+    /// An admin moves the campaign along its lifecycle (draft → active ⇄ paused → ended).
+    SetStatus {
+        to: CampaignStatus,
+        audit: Box<AuditEntry>,
+        reply: RpcReplyPort<Reply<CampaignStatus>>,
+    },
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
 }
@@ -116,6 +123,7 @@ pub struct PrizeWheelArgs {
 
 pub struct PrizeWheelState {
     campaign_id: i64,
+    status: CampaignStatus,
     wheel: Option<(Vec<Sector>, WheelSettings, SamplingTable)>,
     seed: Option<ActiveSeed>,
     /// Only with a fixed `WHEEL_SEED` (tests): server seeds come from it, so runs repeat. Otherwise
@@ -144,8 +152,15 @@ impl Actor for PrizeWheel {
             let seed = ServerSeed::from_hex(&row.seed)?;
             Some(ActiveSeed { id: row.id, period: row.period, commitment: row.commitment, sampler: seed.sampler() })
         });
+        let status = args
+            .store
+            .campaign(campaign_id)
+            .await?
+            .and_then(|c| CampaignStatus::parse(&c.status))
+            .unwrap_or(CampaignStatus::Active);
         Ok(PrizeWheelState {
             campaign_id,
+            status,
             wheel,
             seed,
             fixed_rng,
@@ -196,6 +211,8 @@ impl Actor for PrizeWheel {
                         state.reservations.clear();
                         state.publish_all_stock();
                         state.end_seed().await;
+                        // New odds on a live campaign are announced.
+                        state.announce();
                         state.view().map_err(Failure::from)
                     }
                     Err(e) => Err(e.into()),
@@ -219,6 +236,10 @@ impl Actor for PrizeWheel {
             }
             PrizeWheelMessage::AddStock { prize_id, add, audit, reply } => {
                 let result = state.add_stock(prize_id, add, &audit).await;
+                let _ = reply.send(result);
+            }
+            PrizeWheelMessage::SetStatus { to, audit, reply } => {
+                let result = state.set_status(to, *audit).await;
                 let _ = reply.send(result);
             }
             PrizeWheelMessage::InjectPanic => panic!("test hook: injected panic in the prize wheel"),
@@ -261,6 +282,29 @@ impl PrizeWheelState {
         }
     }
 
+    async fn set_status(&mut self, to: CampaignStatus, mut audit: AuditEntry) -> Reply<CampaignStatus> {
+        let to = self.status.transition(to)?;
+        audit.before = Some(json!({ "status": self.status.as_str() }));
+        audit.after = Some(json!({ "status": to.as_str() }));
+        if !self.store.set_campaign_status(self.campaign_id, to.as_str(), &audit).await? {
+            return Err(DomainError::WheelClosed.into());
+        }
+        self.status = to;
+        if to == CampaignStatus::Ended {
+            // The campaign's last seed is revealed as it ends.
+            self.end_seed().await;
+        }
+        self.announce();
+        Ok(to)
+    }
+
+    fn announce(&self) {
+        self.hub.broadcast_latest(ServerEvent::CampaignUpdate(CampaignUpdate {
+            campaign_id: self.campaign_id,
+            status: self.status,
+        }));
+    }
+
     fn spin(&mut self, req: SpinRequest, now: i64) -> Result<SpunBatch, DomainError> {
         let SpinRequest {
             user_id,
@@ -278,7 +322,7 @@ impl PrizeWheelState {
         let Some(seed) = &self.seed else {
             return Err(DomainError::WheelClosed);
         };
-        if !settings.is_open(now) {
+        if self.status != CampaignStatus::Active || !settings.is_open(now) {
             return Err(DomainError::WheelClosed);
         }
         let daily = if settings.daily_limit > 0 { settings.daily_limit } else { default_daily_limit };
@@ -438,6 +482,10 @@ impl WheelHandle {
 
     pub async fn add_stock(&self, prize_id: i64, add: i64, audit: AuditEntry) -> Reply<i64> {
         self.actor.call(|reply| PrizeWheelMessage::AddStock { prize_id, add, audit: Box::new(audit), reply }).await
+    }
+
+    pub async fn set_status(&self, to: CampaignStatus, audit: AuditEntry) -> Reply<CampaignStatus> {
+        self.actor.call(|reply| PrizeWheelMessage::SetStatus { to, audit: Box::new(audit), reply }).await
     }
 
     /// Test hook: makes the wheel actor panic.

@@ -1,5 +1,6 @@
 //! Pure business rules and types: no I/O, no framework. Everything here is unit-tested.
 
+pub mod campaign;
 pub mod draw;
 pub mod error;
 pub mod fairness;

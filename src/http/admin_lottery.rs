@@ -187,7 +187,7 @@ async fn settings(State(state): State<AppState>, _admin: AdminUser) -> Answer<Lo
 /// A time as ISO 8601 text or epoch milliseconds.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-enum TimeInput {
+pub(super) enum TimeInput {
     Millis(i64),
     #[schema(example = "2026-12-01T00:00:00Z")]
     Text(String),
@@ -228,7 +228,7 @@ mod double_option {
     }
 }
 
-fn parse_time(field: &str, t: Option<TimeInput>) -> Result<Option<i64>, ApiError> {
+pub(super) fn parse_time(field: &str, t: Option<TimeInput>) -> Result<Option<i64>, ApiError> {
     match t {
         None => Ok(None),
         Some(TimeInput::Millis(ms)) => Ok(Some(ms)),

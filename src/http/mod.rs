@@ -3,6 +3,7 @@
 //! render the envelope.
 
 pub mod admin;
+pub mod admin_campaigns;
 pub mod admin_lottery;
 pub mod admin_shop;
 pub mod auth;
@@ -144,7 +145,10 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
         .nest("/api/merchant", merchant::router())
         .nest(
             "/api/admin",
-            admin::router(state.config.test_hooks).merge(admin_lottery::router()).merge(admin_shop::router()),
+            admin::router(state.config.test_hooks)
+                .merge(admin_lottery::router())
+                .merge(admin_shop::router())
+                .merge(admin_campaigns::router()),
         );
     let (routes, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(

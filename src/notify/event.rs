@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::campaign::CampaignStatus;
 use crate::domain::review::ReviewStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::wheel::PrizeKind;
@@ -40,6 +41,8 @@ pub enum ServerEvent {
     Error(#[schema(inline)] BadMessage),
     /// Answer to subscribe_product
     Subscribed(#[schema(inline)] Subscribed),
+    /// Broadcast when a campaign's status or odds change, coalesced per campaign
+    CampaignUpdate(#[schema(inline)] CampaignUpdate),
 }
 
 impl ServerEvent {
@@ -57,6 +60,7 @@ impl ServerEvent {
             ServerEvent::NewReview(_) => "new_review",
             ServerEvent::Error(_) => "error",
             ServerEvent::Subscribed(_) => "subscribed",
+            ServerEvent::CampaignUpdate(_) => "campaign_update",
         }
     }
 
@@ -67,9 +71,16 @@ impl ServerEvent {
         match self {
             ServerEvent::StockUpdate(s) => (Cow::Owned(format!("stock:{}", s.product_id)), Some(s.product_id)),
             ServerEvent::PrizeStockUpdate(p) => (Cow::Owned(format!("prize:{}", p.prize_id)), None),
+            ServerEvent::CampaignUpdate(c) => (Cow::Owned(format!("campaign:{}", c.campaign_id)), None),
             other => (Cow::Borrowed(other.kind()), None),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CampaignUpdate {
+    pub campaign_id: i64,
+    pub status: CampaignStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -238,6 +249,7 @@ pub(crate) mod tests {
             ServerEvent::NewReview(NewReview { upload_id: 5, user_id: 7, amount: 88.5, image_url: "u".into() }),
             BadMessage::event("not JSON"),
             ServerEvent::Subscribed(Subscribed { product_ids: vec![1, 2] }),
+            ServerEvent::CampaignUpdate(CampaignUpdate { campaign_id: 1, status: CampaignStatus::Paused }),
         ]
     }
 
@@ -248,7 +260,7 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
         }
         let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
-        assert_eq!(kinds.len(), 11, "one event of each of the 11 kinds");
+        assert_eq!(kinds.len(), 12, "one event of each of the 12 kinds");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::audit::{self, AuditEntry};
 use super::reconcile::Violation;
 use super::{flag, inserted_id, Store, StoreResult};
 use crate::domain::fairness::{commitment_matches, SeedPeriod};
@@ -46,6 +47,19 @@ pub struct DrawProof {
     pub seed: Option<SeedRow>,
     /// The wheel the draw was made on, by angle.
     pub sectors: Vec<Sector>,
+}
+
+/// What a campaign's statistics are made of.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignTotals {
+    pub draws: i64,
+    pub unique_users: i64,
+    pub points_spent: i64,
+    pub points_awarded: i64,
+    /// (prize id, draws won on it).
+    pub wins: Vec<(i64, i64)>,
+    /// (start of the business day in epoch ms, draws, customers).
+    pub days: Vec<(i64, i64, i64)>,
 }
 
 /// A campaign row as listed (API.md "Campaigns").
@@ -308,6 +322,98 @@ impl Store {
             q = q.bind(*s);
         }
         Ok(q.fetch_all(self.pool()).await?.iter().map(campaign_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Moves a campaign to `status`, with its audit entry, in one transaction. False when
+    /// the campaign is unknown.
+    pub async fn set_campaign_status(&self, id: i64, status: &str, audit_entry: &AuditEntry) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE lottery_campaigns SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(audit_entry.at)
+            .bind(id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Ok(false);
+        }
+        audit::insert(&mut tx, audit_entry).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A new campaign, as a draft; answers its id.
+    pub async fn create_campaign(&self, c: &CampaignRow, audit_entry: &AuditEntry) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(
+            "INSERT INTO lottery_campaigns (name, description, status, starts_at, ends_at, cost_points, daily_limit, \
+             min_level, pity_enabled, pity_limit, banner_image, created_at, updated_at) \
+             VALUES (?, ?, 'draft', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.name.clone())
+        .bind(c.description.clone())
+        .bind(c.starts_at)
+        .bind(c.ends_at)
+        .bind(c.cost_points)
+        .bind(c.daily_limit)
+        .bind(c.min_level)
+        .bind(c.pity_enabled as i64)
+        .bind(c.pity_limit)
+        .bind(c.banner_image.clone())
+        .bind(audit_entry.at)
+        .bind(audit_entry.at)
+        .execute(tx.conn())
+        .await?;
+        let id = inserted_id(&mut tx, result).await?;
+        let mut entry = audit_entry.clone();
+        entry.target_id = id.to_string();
+        audit::insert(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A campaign's totals for its statistics: draws, customers, points spent and awarded,
+    /// wins per sector, and draws and customers per business day (the day's start, epoch ms).
+    pub async fn campaign_totals(&self, campaign_id: i64) -> StoreResult<CampaignTotals> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS draws, COUNT(DISTINCT user_id) AS users, \
+             CAST(COALESCE(SUM(points_cost), 0) AS SIGNED) AS spent, \
+             CAST(COALESCE(SUM(CASE WHEN prize_type = 'points' THEN prize_value ELSE 0 END), 0) AS SIGNED) AS awarded \
+             FROM lottery_draws WHERE campaign_id = ?",
+        )
+        .bind(campaign_id)
+        .fetch_one(self.pool())
+        .await?;
+        let wins =
+            sqlx::query("SELECT prize_id, COUNT(*) AS n FROM lottery_draws WHERE campaign_id = ? GROUP BY prize_id")
+                .bind(campaign_id)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("prize_id")?, r.try_get("n")?)))
+                .collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()?;
+        // The business day starts at 00:00 UTC+8; `x - x % day` is the same integer arithmetic in
+        // both dialects.
+        let days = sqlx::query(
+            "SELECT (created_at + 28800000) - ((created_at + 28800000) % 86400000) AS day_start, \
+             COUNT(*) AS draws, COUNT(DISTINCT user_id) AS users \
+             FROM lottery_draws WHERE campaign_id = ? GROUP BY day_start ORDER BY day_start",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>("day_start")? - 28_800_000, r.try_get("draws")?, r.try_get("users")?)))
+        .collect::<Result<Vec<(i64, i64, i64)>, sqlx::Error>>()?;
+        Ok(CampaignTotals {
+            draws: r.try_get("draws")?,
+            unique_users: r.try_get("users")?,
+            points_spent: r.try_get("spent")?,
+            points_awarded: r.try_get("awarded")?,
+            wins,
+            days,
+        })
     }
 
     pub async fn campaign(&self, id: i64) -> StoreResult<Option<CampaignRow>> {
