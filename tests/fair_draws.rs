@@ -188,6 +188,28 @@ async fn proofs_are_private_and_client_seeds_are_checked(backend: Backend) {
     assert_eq!(detail["me"]["total_draws"], json!(4));
     assert_eq!(detail["wheel"]["prizes"].as_array().map(Vec::len), Some(8));
     assert_eq!(detail["campaign"]["cost_points"], json!(100));
+    // Every wheel endpoint takes campaign_id: 1 is the default wheel, others have none here.
+    for path in [
+        "/api/lottery/config",
+        "/api/lottery/records",
+        "/api/lottery/statistics",
+        "/api/lottery/pity-status",
+        "/api/lottery/my-prizes",
+    ] {
+        assert_ok(&server.get(&format!("{path}?campaign_id=1"), Some(&alice.token)).await);
+        assert_error(&server.get(&format!("{path}?campaign_id=999"), Some(&alice.token)).await, 409, 3004);
+        assert_error(&server.get(&format!("{path}?campaign_id=x"), Some(&alice.token)).await, 400, 1003);
+    }
+    let before = server.balance(&alice).await;
+    assert_error(&server.post("/api/lottery/draw", Some(&alice.token), json!({ "campaign_id": 999 })).await, 409, 3004);
+    assert_error(
+        &server.post("/api/lottery/draw", Some(&alice.token), json!({ "campaign_id": "abc" })).await,
+        400,
+        1003,
+    );
+    assert_eq!(server.balance(&alice).await, before);
+    assert_ok(&server.post("/api/lottery/draw", Some(&alice.token), json!({ "campaign_id": 1 })).await);
+
     // Nothing is revealed while the first period runs.
     let seeds = assert_ok(&server.get("/api/lottery/campaigns/1/seeds", Some(&alice.token)).await);
     assert_eq!(seeds["seeds"].as_array().map(Vec::len), Some(0), "{seeds}");

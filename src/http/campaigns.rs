@@ -323,3 +323,23 @@ async fn verify(
             .collect(),
     }))
 }
+
+/// The campaign a request acts on: `campaign_id` when sent, else the default one. Only the
+/// default campaign has a running wheel in this release, so any other is 3004 (as an unknown,
+/// draft or closed one is).
+pub(super) fn requested_campaign(id: Option<i64>) -> Result<i64, ApiError> {
+    match id {
+        None => Ok(DEFAULT_CAMPAIGN_ID),
+        Some(id) if id == DEFAULT_CAMPAIGN_ID => Ok(id),
+        Some(_) => Err(DomainError::WheelClosed.into()),
+    }
+}
+
+/// [`requested_campaign`] from the query string; a `campaign_id` that is not a number is 1003.
+pub(super) fn campaign_in_query(q: &ApiQuery) -> Result<i64, ApiError> {
+    let id = q
+        .get("campaign_id")
+        .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::bad("campaign_id", "must be a campaign id")))
+        .transpose()?;
+    requested_campaign(id)
+}

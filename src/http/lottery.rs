@@ -11,9 +11,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::campaigns::{campaign_in_query, requested_campaign};
 use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::{ApiError, Operation};
-use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser};
+use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser, IdInput};
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
 use crate::actors::DrawRequest;
@@ -168,10 +169,12 @@ pub fn wheel_json(view: &WheelView) -> Value {
 ///
 /// Its eight sectors with their odds and stock, the pity rule, the batch sizes and the campaign.
 ///
-/// Errors: 2005 3004
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/config", tag = "lottery", security(("bearerAuth" = [])),
+    params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "The wheel", body = Envelope<WheelConfig>)))]
-async fn config(State(state): State<AppState>, _user: AuthUser) -> Answer<WheelConfig> {
+async fn config(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> Answer<WheelConfig> {
+    campaign_in_query(&q)?;
     Ok(ok(WheelConfig::of(&state.wheel.view().await?)))
 }
 
@@ -190,6 +193,8 @@ struct Draw {
     /// customer's user id. See `GET /verify/{draw_id}`.
     #[schema(example = "lucky-dragon")]
     client_seed: Option<String>,
+    /// The campaign to draw in (default 1).
+    campaign_id: Option<IdInput>,
 }
 
 /// One spin of a batch.
@@ -281,6 +286,7 @@ async fn draw(
     ApiJson(body): ApiJson<Draw>,
 ) -> Answer<DrawBatch> {
     let count = DrawType::requested(body.draw_type.as_deref(), body.count)?.count();
+    requested_campaign(body.campaign_id.as_ref().map(|c| c.parse("campaign_id")).transpose()?)?;
     let key = idempotency_key(&headers, body.request_id.as_deref())?;
     if let Some(seed) = &body.client_seed {
         validate_client_seed(seed)?;
@@ -320,11 +326,12 @@ struct DrawRecords {
 ///
 /// Every spin, newest first.
 ///
-/// Errors: 1003 2005
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/records", tag = "lottery", security(("bearerAuth" = [])),
-    params(PageParams),
+    params(PageParams, ("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "One page of draws", body = Envelope<DrawRecords>)))]
 async fn records(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<DrawRecords> {
+    campaign_in_query(&q)?;
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, false, page).await?;
     let records = rows
@@ -401,10 +408,12 @@ struct DrawStatistics {
 /// The customer's spins, wins by kind and points; beside them, for disclosure, each sector's
 /// configured probability and its observed frequency over every customer's spins.
 ///
-/// Errors: 2005 3004
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/statistics", tag = "lottery", operation_id = "lottery_statistics", security(("bearerAuth" = [])),
+    params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "Totals and odds", body = Envelope<DrawStatistics>)))]
-async fn statistics(State(state): State<AppState>, user: AuthUser) -> Answer<DrawStatistics> {
+async fn statistics(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<DrawStatistics> {
+    campaign_in_query(&q)?;
     let totals = state.store.draw_totals(user.user_id).await?;
     let view = state.wheel.view().await?;
     let ids: Vec<i64> = view.sectors.iter().map(|s| s.id).collect();
@@ -444,10 +453,12 @@ struct PityStatus {
 
 /// The customer's pity counter
 ///
-/// Errors: 2005 3004
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/pity-status", tag = "lottery", security(("bearerAuth" = [])),
+    params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "The counter", body = Envelope<PityStatus>)))]
-async fn pity_status(State(state): State<AppState>, user: AuthUser) -> Answer<PityStatus> {
+async fn pity_status(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<PityStatus> {
+    campaign_in_query(&q)?;
     let wallet = state.wallets.snapshot(user.user_id).await?;
     let limit = state.wheel.view().await?.settings.pity_limit;
     Ok(ok(PityStatus { count: wallet.pity_count, limit, remaining: (limit - wallet.pity_count).max(0) }))
@@ -499,11 +510,12 @@ struct MyPrizes {
 ///
 /// Coupons and physical prizes won, each with its redemption code, newest first.
 ///
-/// Errors: 1003 2005
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/my-prizes", tag = "lottery", security(("bearerAuth" = [])),
-    params(PageParams),
+    params(PageParams, ("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "One page of prizes", body = Envelope<MyPrizes>)))]
 async fn my_prizes(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<MyPrizes> {
+    campaign_in_query(&q)?;
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, true, page).await?;
     let now = now_ms();
