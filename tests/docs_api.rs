@@ -46,6 +46,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/lottery/statistics"),
     ("get", "/api/lottery/pity-status"),
     ("get", "/api/lottery/my-prizes"),
+    ("get", "/api/lottery/campaigns"),
+    ("get", "/api/lottery/campaigns/{id}"),
+    ("get", "/api/lottery/campaigns/{id}/seeds"),
+    ("get", "/api/lottery/verify/{draw_id}"),
+    ("post", "/api/lottery/claim"),
     ("get", "/api/exchange/products"),
     ("get", "/api/exchange/categories"),
     ("get", "/api/exchange/hot-products"),
@@ -81,6 +86,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/lottery/settings"),
     ("put", "/api/admin/lottery/settings"),
     ("post", "/api/admin/lottery/prizes/{id}/stock"),
+    ("get", "/api/admin/campaigns"),
+    ("post", "/api/admin/campaigns"),
+    ("post", "/api/admin/campaigns/{id}/status"),
+    ("get", "/api/admin/campaigns/{id}/stats"),
     ("post", "/api/admin/products"),
     ("put", "/api/admin/products/{id}"),
     ("delete", "/api/admin/products/{id}"),
@@ -454,6 +463,44 @@ fn no_route_is_registered_outside_routes() {
     );
 }
 
+/// utoipa names a component after the type alone, and a second type of the same name silently
+/// replaces the first in the document: one answer would then be checked against another's
+/// schema. Every `ToSchema` type is named once across the crate (or renamed with `as = …`).
+#[test]
+fn every_schema_name_is_used_once() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    for file in &files {
+        let name = file.strip_prefix(&dir).unwrap_or(file).display().to_string();
+        let text = std::fs::read_to_string(file).expect("source");
+        let mut pending = false;
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("#[derive(") && code.contains("ToSchema") {
+                pending = true;
+            } else if pending && code.starts_with("#[schema(as") {
+                pending = false;
+            } else if pending && !code.starts_with("#[") && !code.starts_with("///") {
+                let item = code.trim_start_matches("pub(crate) ").trim_start_matches("pub ");
+                let ident = item
+                    .strip_prefix("struct ")
+                    .or_else(|| item.strip_prefix("enum "))
+                    .map(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or(""));
+                if let Some(ident) = ident.filter(|i| !i.is_empty()) {
+                    seen.entry(ident.to_string()).or_default().push(format!("src/{name}:{}", n + 1));
+                }
+                pending = false;
+            }
+        }
+    }
+    assert!(seen.len() > 30, "expected the crate's schema types, found {}", seen.len());
+    let twice: Vec<String> =
+        seen.iter().filter(|(_, at)| at.len() > 1).map(|(ident, at)| format!("{ident}: {}", at.join(", "))).collect();
+    assert!(twice.is_empty(), "schema names defined more than once:\n{}", twice.join("\n"));
+}
+
 /// The document is OpenAPI 3.1 and every `$ref` in it points at something.
 async fn every_reference_in_the_document_resolves(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -558,6 +605,7 @@ async fn every_operation_is_described(backend: Backend) {
         "new_review",
         "error",
         "subscribed",
+        "campaign_update",
     ] {
         assert!(names.contains(t), "WebSocket message `{t}` is not documented");
     }

@@ -31,12 +31,15 @@ async fn write_for(store: &Store, user_id: i64, balance: i64) -> DrawBatchWrite 
         batch_id: format!("b{user_id}"),
         balance_before: balance,
         cost_per_draw: 100,
-        draws: vec![DrawWrite { prize, is_pity: false, is_near_miss: false, redemption_code: None }],
+        draws: vec![DrawWrite { prize, is_pity: false, is_near_miss: false, redemption_code: None, fair: None }],
         pity_before: 0,
         pity_after: 1,
         pity_limit: 10,
         idempotency_key: Some(format!("k{user_id}")),
         at: 1,
+        campaign_id: 1,
+        seed_id: None,
+        client_seed: None,
     }
 }
 

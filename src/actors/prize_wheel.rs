@@ -2,22 +2,31 @@
 //! and the campaign rules. It answers "spin n times for this customer" and reserves any limited
 //! prize it hands out; the customer's wallet commits the batch and then settles the reservation
 //! (committed → the units are gone; released → they return to the wheel).
+//!
+//! The wheel also keeps its campaign's server seed (API.md "Fair draws"): each spin's number is
+//! the seed's HMAC of the customer's draw, and a new seed, recorded with its commitment before
+//! any draw uses it, starts at 00:00 in the business time zone, at the campaign's end, and
+//! whenever the wheel or its rules change (which reveals the old one).
 
 use std::collections::HashMap;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde_json::json;
 
 use super::failure::{Failure, Reply};
 use super::supervision::Supervised;
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
+use crate::domain::fairness::{sold_out_mask, ClientSeed, FairSampler, SeedPeriod, ServerSeed};
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
 use crate::domain::DomainError;
-use crate::notify::event::PrizeStockUpdate;
+use crate::notify::event::{CampaignUpdate, PrizeStockUpdate};
 use crate::notify::{Hub, ServerEvent};
 use crate::store::audit::AuditEntry;
+use crate::store::wheel::FairDraw;
 use crate::store::Store;
 
 /// A spun batch, with the prizes it reserved.
@@ -26,17 +35,39 @@ pub struct SpunBatch {
     pub reservation: u64,
     pub cost_per_draw: i64,
     pub pity_limit: i64,
-    pub spins: Vec<(Sector, Spin)>,
+    pub spins: Vec<(Sector, Spin, FairDraw)>,
+    /// The server seed every number of the batch came from.
+    pub seed_id: i64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SpinRequest {
+    pub user_id: i64,
+    /// The customer's nonce for the batch's first spin; the others follow in order.
+    pub first_nonce: i64,
+    /// `None`: the default client seed, the customer's user id.
+    pub client_seed: Option<String>,
     pub count: usize,
     pub pity_count: i64,
     pub balance: i64,
     pub drawn_today: i64,
     /// The server's daily cap (0 = none), used when the wheel's own setting is 0.
     pub default_daily_limit: i64,
+}
+
+/// The current seed's public side.
+#[derive(Debug, Clone)]
+pub struct SeedView {
+    pub commitment: String,
+    pub period: SeedPeriod,
+}
+
+/// The seed in use: its row, and its HMAC key schedule.
+struct ActiveSeed {
+    id: i64,
+    period: SeedPeriod,
+    commitment: String,
+    sampler: FairSampler,
 }
 
 /// The wheel as customers and admins see it.
@@ -59,6 +90,8 @@ pub enum PrizeWheelMessage {
         committed: bool,
     },
     View(RpcReplyPort<Reply<WheelView>>),
+    /// The current seed's commitment and period, starting a period when none is running.
+    Fairness(RpcReplyPort<Reply<SeedView>>),
     Replace(Vec<Sector>, Box<AuditEntry>, RpcReplyPort<Reply<WheelView>>),
     Settings(WheelSettings, Box<AuditEntry>, RpcReplyPort<Reply<WheelView>>),
     AddStock {
@@ -66,6 +99,12 @@ pub enum PrizeWheelMessage {
         add: i64,
         audit: Box<AuditEntry>,
         reply: RpcReplyPort<Reply<i64>>,
+    },
+    /// An admin moves the campaign along its lifecycle (draft → active ⇄ paused → ended).
+    SetStatus {
+        to: CampaignStatus,
+        audit: Box<AuditEntry>,
+        reply: RpcReplyPort<Reply<CampaignStatus>>,
     },
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
@@ -83,8 +122,14 @@ pub struct PrizeWheelArgs {
 }
 
 pub struct PrizeWheelState {
+    campaign_id: i64,
+    status: CampaignStatus,
     wheel: Option<(Vec<Sector>, WheelSettings, SamplingTable)>,
-    rng: Pcg64Mcg,
+    seed: Option<ActiveSeed>,
+    /// Only with a fixed `WHEEL_SEED` (tests): server seeds come from it, so runs repeat. Otherwise
+    /// seeds come from the operating system's generator: PCG's output can be run backwards,
+    /// and a revealed seed must not tell anything about the next one.
+    fixed_rng: Option<Pcg64Mcg>,
     reservations: HashMap<u64, Vec<i64>>,
     next_reservation: u64,
     store: Store,
@@ -101,13 +146,24 @@ impl Actor for PrizeWheel {
             let table = SamplingTable::build(&sectors);
             (sectors, settings, table)
         });
-        let rng = match args.seed {
-            Some(seed) => Pcg64Mcg::seed_from_u64(seed),
-            None => Pcg64Mcg::from_rng(&mut rand::rng()),
-        };
+        let fixed_rng = args.seed.map(Pcg64Mcg::seed_from_u64);
+        let campaign_id = DEFAULT_CAMPAIGN_ID;
+        let seed = args.store.current_seed(campaign_id, now_ms()).await?.and_then(|row| {
+            let seed = ServerSeed::from_hex(&row.seed)?;
+            Some(ActiveSeed { id: row.id, period: row.period, commitment: row.commitment, sampler: seed.sampler() })
+        });
+        let status = args
+            .store
+            .campaign(campaign_id)
+            .await?
+            .and_then(|c| CampaignStatus::parse(&c.status))
+            .unwrap_or(CampaignStatus::Active);
         Ok(PrizeWheelState {
+            campaign_id,
+            status,
             wheel,
-            rng,
+            seed,
+            fixed_rng,
             reservations: HashMap::new(),
             next_reservation: 1,
             store: args.store,
@@ -123,7 +179,23 @@ impl Actor for PrizeWheel {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             PrizeWheelMessage::Spin { request, reply } => {
-                let _ = reply.send(state.spin(request).map_err(Failure::from));
+                let now = now_ms();
+                let result = match state.ensure_seed(now).await {
+                    Ok(()) => state.spin(request, now).map_err(Failure::from),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            PrizeWheelMessage::Fairness(reply) => {
+                let now = now_ms();
+                let result = state.ensure_seed(now).await.and_then(|()| {
+                    state
+                        .seed
+                        .as_ref()
+                        .map(|s| SeedView { commitment: s.commitment.clone(), period: s.period })
+                        .ok_or_else(|| DomainError::WheelClosed.into())
+                });
+                let _ = reply.send(result);
             }
             PrizeWheelMessage::Settle { reservation, committed } => state.settle(reservation, committed),
             PrizeWheelMessage::View(reply) => {
@@ -138,6 +210,9 @@ impl Actor for PrizeWheel {
                         // Reservations of retired sectors no longer return units to the wheel.
                         state.reservations.clear();
                         state.publish_all_stock();
+                        state.end_seed().await;
+                        // New odds on a live campaign are announced.
+                        state.announce();
                         state.view().map_err(Failure::from)
                     }
                     Err(e) => Err(e.into()),
@@ -151,6 +226,7 @@ impl Actor for PrizeWheel {
                     (Some(w), Ok(())) => match state.store.save_wheel_settings(&settings, &audit).await {
                         Ok(()) => {
                             w.1 = settings;
+                            state.end_seed().await;
                             Ok(())
                         }
                         Err(e) => Err(e.into()),
@@ -160,6 +236,10 @@ impl Actor for PrizeWheel {
             }
             PrizeWheelMessage::AddStock { prize_id, add, audit, reply } => {
                 let result = state.add_stock(prize_id, add, &audit).await;
+                let _ = reply.send(result);
+            }
+            PrizeWheelMessage::SetStatus { to, audit, reply } => {
+                let result = state.set_status(to, *audit).await;
                 let _ = reply.send(result);
             }
             PrizeWheelMessage::InjectPanic => panic!("test hook: injected panic in the prize wheel"),
@@ -174,12 +254,75 @@ impl PrizeWheelState {
         Ok(WheelView { sectors: sectors.clone(), settings: settings.clone() })
     }
 
-    fn spin(&mut self, req: SpinRequest) -> Result<SpunBatch, DomainError> {
-        let SpinRequest { count, pity_count, balance, drawn_today, default_daily_limit } = req;
+    /// Makes sure a seed covers `now`: a new one is recorded (with its commitment) before any
+    /// draw uses it. Nothing to do while there is no wheel.
+    async fn ensure_seed(&mut self, now: i64) -> Reply<()> {
+        let Some((_, settings, _)) = &self.wheel else { return Ok(()) };
+        if self.seed.as_ref().is_some_and(|s| s.period.covers(now)) {
+            return Ok(());
+        }
+        let period = SeedPeriod::starting(now, settings.ends_at);
+        let seed = match &mut self.fixed_rng {
+            Some(rng) => ServerSeed::generate(rng),
+            None => ServerSeed::generate(&mut rand::rng()),
+        };
+        let commitment = seed.commitment();
+        let id = self.store.insert_seed(self.campaign_id, period, &seed.to_hex(), &commitment).await?;
+        self.seed = Some(ActiveSeed { id, period, commitment, sampler: seed.sampler() });
+        Ok(())
+    }
+
+    /// Ends the current seed's period now (the wheel or its rules changed), revealing it; the
+    /// next draw starts a new one. If the store cannot record it, the period simply runs on.
+    async fn end_seed(&mut self) {
+        if let Some(seed) = self.seed.take() {
+            if let Err(e) = self.store.end_seed(seed.id, now_ms()).await {
+                tracing::warn!(error = %e, seed_id = seed.id, "could not end the seed's period early");
+            }
+        }
+    }
+
+    async fn set_status(&mut self, to: CampaignStatus, mut audit: AuditEntry) -> Reply<CampaignStatus> {
+        let to = self.status.transition(to)?;
+        audit.before = Some(json!({ "status": self.status.as_str() }));
+        audit.after = Some(json!({ "status": to.as_str() }));
+        if !self.store.set_campaign_status(self.campaign_id, to.as_str(), &audit).await? {
+            return Err(DomainError::WheelClosed.into());
+        }
+        self.status = to;
+        if to == CampaignStatus::Ended {
+            // The campaign's last seed is revealed as it ends.
+            self.end_seed().await;
+        }
+        self.announce();
+        Ok(to)
+    }
+
+    fn announce(&self) {
+        self.hub.broadcast_latest(ServerEvent::CampaignUpdate(CampaignUpdate {
+            campaign_id: self.campaign_id,
+            status: self.status,
+        }));
+    }
+
+    fn spin(&mut self, req: SpinRequest, now: i64) -> Result<SpunBatch, DomainError> {
+        let SpinRequest {
+            user_id,
+            first_nonce,
+            client_seed,
+            count,
+            pity_count,
+            balance,
+            drawn_today,
+            default_daily_limit,
+        } = req;
         let Some((sectors, settings, table)) = &mut self.wheel else {
             return Err(DomainError::WheelClosed);
         };
-        if !settings.is_open(now_ms()) {
+        let Some(seed) = &self.seed else {
+            return Err(DomainError::WheelClosed);
+        };
+        if self.status != CampaignStatus::Active || !settings.is_open(now) {
             return Err(DomainError::WheelClosed);
         }
         let daily = if settings.daily_limit > 0 { settings.daily_limit } else { default_daily_limit };
@@ -193,8 +336,11 @@ impl PrizeWheelState {
         let mut spins = Vec::with_capacity(count);
         let mut reserved = Vec::new();
         let mut pity = pity_count;
-        for _ in 0..count {
-            let s = spin(sectors, table, settings.pity(), pity, self.rng.random::<f64>());
+        let client = client_seed.as_deref().map_or(ClientSeed::UserId, ClientSeed::Given);
+        for nonce in (first_nonce..).take(count) {
+            let random_value = seed.sampler.value(self.campaign_id, user_id, client, nonce);
+            let fair = FairDraw { nonce, random_value, sold_out_mask: sold_out_mask(sectors) };
+            let s = spin(sectors, table, settings.pity(), pity, random_value);
             pity = s.pity_after;
             let sector = &mut sectors[s.sector];
             if let Some(left) = &mut sector.stock_left {
@@ -204,14 +350,20 @@ impl PrizeWheelState {
                     *table = SamplingTable::build(sectors);
                 }
             }
-            spins.push((sectors[s.sector].clone(), s));
+            spins.push((sectors[s.sector].clone(), s, fair));
         }
         let reservation = self.next_reservation;
         self.next_reservation += 1;
         if !reserved.is_empty() {
             self.reservations.insert(reservation, reserved);
         }
-        Ok(SpunBatch { reservation, cost_per_draw: settings.cost_points, pity_limit: settings.pity_limit, spins })
+        Ok(SpunBatch {
+            reservation,
+            cost_per_draw: settings.cost_points,
+            pity_limit: settings.pity_limit,
+            spins,
+            seed_id: seed.id,
+        })
     }
 
     fn settle(&mut self, reservation: u64, committed: bool) {
@@ -315,6 +467,11 @@ impl WheelHandle {
         self.actor.call(PrizeWheelMessage::View).await
     }
 
+    /// The commitment of the seed in use (a period starts if none is running).
+    pub async fn fairness(&self) -> Reply<SeedView> {
+        self.actor.call(PrizeWheelMessage::Fairness).await
+    }
+
     pub async fn replace(&self, sectors: Vec<Sector>, audit: AuditEntry) -> Reply<WheelView> {
         self.actor.call(|reply| PrizeWheelMessage::Replace(sectors, Box::new(audit), reply)).await
     }
@@ -325,6 +482,10 @@ impl WheelHandle {
 
     pub async fn add_stock(&self, prize_id: i64, add: i64, audit: AuditEntry) -> Reply<i64> {
         self.actor.call(|reply| PrizeWheelMessage::AddStock { prize_id, add, audit: Box::new(audit), reply }).await
+    }
+
+    pub async fn set_status(&self, to: CampaignStatus, audit: AuditEntry) -> Reply<CampaignStatus> {
+        self.actor.call(|reply| PrizeWheelMessage::SetStatus { to, audit: Box::new(audit), reply }).await
     }
 
     /// Test hook: makes the wheel actor panic.

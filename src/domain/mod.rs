@@ -1,7 +1,9 @@
 //! Pure business rules and types: no I/O, no framework. Everything here is unit-tested.
 
+pub mod campaign;
 pub mod draw;
 pub mod error;
+pub mod fairness;
 pub mod image;
 pub mod limits;
 pub mod loyalty;
@@ -9,6 +11,7 @@ pub mod money;
 pub mod page;
 pub mod phone;
 pub mod points;
+pub mod prize;
 pub mod review;
 pub mod shop;
 pub mod time;

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::prize::MAX_CASH_VALUE_CENTS;
 use super::DomainError;
 
 pub const SECTORS: usize = 8;
@@ -81,6 +82,8 @@ pub struct Sector {
     pub stock_left: Option<i64>,
     pub is_pity_prize: bool,
     pub is_fallback: bool,
+    /// The prize's cash value in cents (at most [`MAX_CASH_VALUE_CENTS`]), for disclosure.
+    pub cash_value_cents: i64,
 }
 
 impl Sector {
@@ -119,6 +122,9 @@ pub struct SectorInput {
     /// Exactly one sector takes the odds of sectors out of stock; its stock is unlimited.
     #[serde(default)]
     pub is_fallback: bool,
+    /// The prize's cash value in cents, 0–5000000 (¥50,000, the legal ceiling); default 0.
+    #[schema(example = 1500)]
+    pub cash_value_cents: Option<i64>,
 }
 
 /// Checks a full replacement of the wheel; the error names the offending field.
@@ -157,6 +163,10 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
         if !probability.is_finite() || !(0.0..=1.0).contains(&probability) {
             return Err(DomainError::invalid(f("probability"), "must be between 0 and 1"));
         }
+        let cash_value_cents = s.cash_value_cents.unwrap_or(0);
+        if !(0..=MAX_CASH_VALUE_CENTS).contains(&cash_value_cents) {
+            return Err(DomainError::invalid(f("cash_value_cents"), "must be 0-5000000 (¥50,000 at most)"));
+        }
         if let Some(stock) = s.stock {
             if !(0..=10_000_000).contains(&stock) {
                 return Err(DomainError::invalid(f("stock"), "must be null (unlimited) or 0-10000000"));
@@ -174,6 +184,7 @@ pub fn validate_sectors(input: &[SectorInput]) -> Result<Vec<Sector>, DomainErro
             stock_left: s.stock,
             is_pity_prize: s.is_pity_prize,
             is_fallback: s.is_fallback,
+            cash_value_cents,
         });
     }
     let mut angles: Vec<i64> = out.iter().map(|s| s.angle).collect();
@@ -212,6 +223,8 @@ pub struct SamplingTable {
     upper: Vec<f64>,
     /// Lower bounds, for near-miss checks.
     lower: Vec<f64>,
+    /// The last sector with mass: its interval closes at exactly 1.
+    last: usize,
 }
 
 impl SamplingTable {
@@ -232,18 +245,29 @@ impl SamplingTable {
             upper.push(acc);
         }
         // Guard against rounding: the last sector with mass closes the interval at exactly 1.
-        if let Some(last) = mass.iter().rposition(|m| *m > 0.0) {
+        let last = mass.iter().rposition(|m| *m > 0.0);
+        if let Some(last) = last {
             for u in upper.iter_mut().skip(last) {
                 *u = 1.0;
             }
         }
-        SamplingTable { upper, lower }
+        SamplingTable { upper, lower, last: last.unwrap_or(0) }
     }
 
-    /// The sector whose interval holds `u` ∈ [0, 1).
+    /// The sector whose interval holds `u` ∈ [0, 1). A `u` of 1 (a fair draw's 8 bytes can
+    /// round up to it) belongs to the last sector with mass, whose interval closes at 1.
     pub fn sample(&self, u: f64) -> usize {
         let i = self.upper.partition_point(|&up| up <= u);
-        i.min(self.upper.len().saturating_sub(1))
+        if i < self.upper.len() {
+            i
+        } else {
+            self.last
+        }
+    }
+
+    /// Sector `i`'s interval `[from, to)` in [0, 1].
+    pub fn interval(&self, i: usize) -> (f64, f64) {
+        (self.lower[i], self.upper[i])
     }
 
     /// The sector's effective probability after fallback redistribution.
@@ -310,6 +334,7 @@ pub fn demo_sectors() -> Vec<Sector> {
         stock_left: stock,
         is_pity_prize: pity,
         is_fallback: fb,
+        cash_value_cents: 0,
     };
     use PrizeKind::*;
     vec![
@@ -422,6 +447,13 @@ mod tests {
         assert_eq!(table.sample(0.1999999), 0);
         assert_eq!(table.sample(0.2), 1);
         assert_eq!(table.sample(0.9999999999), 7);
+        assert_eq!(table.sample(1.0), 7);
+        // When the last sectors have no mass, 1 still lands on a sector that can be won.
+        let mut tail_empty = demo_sectors();
+        tail_empty[7].probability = 0.0;
+        tail_empty[0].probability += 0.40;
+        let t = SamplingTable::build(&tail_empty);
+        assert_eq!(t.sample(1.0), 6);
     }
 
     #[test]
@@ -503,6 +535,7 @@ mod tests {
             stock: s.stock_left,
             is_pity_prize: s.is_pity_prize,
             is_fallback: s.is_fallback,
+            cash_value_cents: Some(s.cash_value_cents),
         }
     }
 
@@ -541,6 +574,12 @@ mod tests {
         let mut bad = good.clone();
         bad[0].is_fallback = true;
         assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[].is_fallback");
+
+        let mut bad = good.clone();
+        bad[6].cash_value_cents = Some(5_000_001);
+        assert_eq!(field_of(validate_sectors(&bad).unwrap_err()), "prizes[6].cash_value_cents");
+        bad[6].cash_value_cents = Some(5_000_000);
+        assert_eq!(validate_sectors(&bad).unwrap()[6].cash_value_cents, 5_000_000);
 
         let mut bad = good.clone();
         bad[5].kind = Some("cash".into());

@@ -88,6 +88,8 @@ struct AdminPrize {
     stock_left: Option<i64>,
     is_pity_prize: bool,
     is_fallback: bool,
+    /// Cash value in cents (≤ 5000000).
+    cash_value_cents: i64,
 }
 
 impl AdminPrize {
@@ -105,6 +107,7 @@ impl AdminPrize {
             stock_left: p.stock_left,
             is_pity_prize: p.is_pity_prize,
             is_fallback: p.is_fallback,
+            cash_value_cents: p.cash_value_cents,
         }
     }
 }
@@ -184,7 +187,7 @@ async fn settings(State(state): State<AppState>, _admin: AdminUser) -> Answer<Lo
 /// A time as ISO 8601 text or epoch milliseconds.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
-enum TimeInput {
+pub(super) enum TimeInput {
     Millis(i64),
     #[schema(example = "2026-12-01T00:00:00Z")]
     Text(String),
@@ -225,7 +228,7 @@ mod double_option {
     }
 }
 
-fn parse_time(field: &str, t: Option<TimeInput>) -> Result<Option<i64>, ApiError> {
+pub(super) fn parse_time(field: &str, t: Option<TimeInput>) -> Result<Option<i64>, ApiError> {
     match t {
         None => Ok(None),
         Some(TimeInput::Millis(ms)) => Ok(Some(ms)),

@@ -11,14 +11,18 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::campaigns::{campaign_in_query, requested_campaign};
 use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::{ApiError, Operation};
-use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser};
+use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser, IdInput};
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
 use crate::actors::DrawRequest;
 use crate::domain::draw::{DrawType, DEFAULT_CAMPAIGN_ID};
+use crate::domain::fairness::validate_client_seed;
 use crate::domain::page::{Page, PageParams};
+use crate::domain::prize::status_at;
+use crate::domain::time::now_ms;
 use crate::domain::wheel::PrizeKind;
 use crate::store::wheel::{CommittedBatch, DrawRow};
 
@@ -165,10 +169,12 @@ pub fn wheel_json(view: &WheelView) -> Value {
 ///
 /// Its eight sectors with their odds and stock, the pity rule, the batch sizes and the campaign.
 ///
-/// Errors: 2005 3004
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/config", tag = "lottery", security(("bearerAuth" = [])),
+    params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "The wheel", body = Envelope<WheelConfig>)))]
-async fn config(State(state): State<AppState>, _user: AuthUser) -> Answer<WheelConfig> {
+async fn config(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> Answer<WheelConfig> {
+    campaign_in_query(&q)?;
     Ok(ok(WheelConfig::of(&state.wheel.view().await?)))
 }
 
@@ -183,6 +189,12 @@ struct Draw {
     count: Option<i64>,
     /// An idempotency key, when the `Idempotency-Key` header cannot be set (the header wins).
     request_id: Option<String>,
+    /// Mixed into each draw's random number (1–64 printable ASCII characters); default: the
+    /// customer's user id. See `GET /verify/{draw_id}`.
+    #[schema(example = "lucky-dragon")]
+    client_seed: Option<String>,
+    /// The campaign to draw in (default 1).
+    campaign_id: Option<IdInput>,
 }
 
 /// One spin of a batch.
@@ -274,10 +286,14 @@ async fn draw(
     ApiJson(body): ApiJson<Draw>,
 ) -> Answer<DrawBatch> {
     let count = DrawType::requested(body.draw_type.as_deref(), body.count)?.count();
+    requested_campaign(body.campaign_id.as_ref().map(|c| c.parse("campaign_id")).transpose()?)?;
     let key = idempotency_key(&headers, body.request_id.as_deref())?;
+    if let Some(seed) = &body.client_seed {
+        validate_client_seed(seed)?;
+    }
     let outcome = state
         .wallets
-        .draw(user.user_id, DrawRequest { count, idempotency_key: key })
+        .draw(user.user_id, DrawRequest { count, idempotency_key: key, client_seed: body.client_seed })
         .await
         .map_err(ApiError::during(Operation::Draw))?;
     Ok(ok(DrawBatch::of(&outcome.batch, outcome.replayed)))
@@ -310,11 +326,12 @@ struct DrawRecords {
 ///
 /// Every spin, newest first.
 ///
-/// Errors: 1003 2005
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/records", tag = "lottery", security(("bearerAuth" = [])),
-    params(PageParams),
+    params(PageParams, ("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "One page of draws", body = Envelope<DrawRecords>)))]
 async fn records(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<DrawRecords> {
+    campaign_in_query(&q)?;
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, false, page).await?;
     let records = rows
@@ -391,10 +408,12 @@ struct DrawStatistics {
 /// The customer's spins, wins by kind and points; beside them, for disclosure, each sector's
 /// configured probability and its observed frequency over every customer's spins.
 ///
-/// Errors: 2005 3004
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/statistics", tag = "lottery", operation_id = "lottery_statistics", security(("bearerAuth" = [])),
+    params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "Totals and odds", body = Envelope<DrawStatistics>)))]
-async fn statistics(State(state): State<AppState>, user: AuthUser) -> Answer<DrawStatistics> {
+async fn statistics(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<DrawStatistics> {
+    campaign_in_query(&q)?;
     let totals = state.store.draw_totals(user.user_id).await?;
     let view = state.wheel.view().await?;
     let ids: Vec<i64> = view.sectors.iter().map(|s| s.id).collect();
@@ -434,10 +453,12 @@ struct PityStatus {
 
 /// The customer's pity counter
 ///
-/// Errors: 2005 3004
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/pity-status", tag = "lottery", security(("bearerAuth" = [])),
+    params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "The counter", body = Envelope<PityStatus>)))]
-async fn pity_status(State(state): State<AppState>, user: AuthUser) -> Answer<PityStatus> {
+async fn pity_status(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<PityStatus> {
+    campaign_in_query(&q)?;
     let wallet = state.wallets.snapshot(user.user_id).await?;
     let limit = state.wheel.view().await?.settings.pity_limit;
     Ok(ok(PityStatus { count: wallet.pity_count, limit, remaining: (limit - wallet.pity_count).max(0) }))
@@ -453,23 +474,26 @@ struct WonPrize {
     prize_type: String,
     /// The code a merchant verifies at the counter.
     redemption_code: Option<String>,
-    /// `unused` or `used`.
+    /// `unused`, `claimed` (a physical prize with delivery details), `used` or `expired`.
     #[schema(example = "unused")]
     status: String,
     won_at: Timestamp,
+    /// Coupons expire `COUPON_VALID_DAYS` (30) after the win; null: never.
+    expires_at: Option<Timestamp>,
     /// When a merchant verified it; null while unused.
     used_at: Option<Timestamp>,
 }
 
 impl WonPrize {
-    fn of(d: DrawRow) -> WonPrize {
+    fn of(d: DrawRow, now: i64) -> WonPrize {
         WonPrize {
+            status: status_at(d.status.as_deref(), d.expires_at, now).to_string(),
+            expires_at: d.expires_at.map(Timestamp),
             draw_id: d.id,
             prize_id: d.prize_id,
             prize_name: d.prize_name,
             prize_type: d.prize_type,
             redemption_code: d.redemption_code,
-            status: d.status.unwrap_or_else(|| "unused".to_string()),
             won_at: Timestamp(d.created_at),
             used_at: d.used_at.and_then(Timestamp::opt),
         }
@@ -486,12 +510,14 @@ struct MyPrizes {
 ///
 /// Coupons and physical prizes won, each with its redemption code, newest first.
 ///
-/// Errors: 1003 2005
+/// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/my-prizes", tag = "lottery", security(("bearerAuth" = [])),
-    params(PageParams),
+    params(PageParams, ("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "One page of prizes", body = Envelope<MyPrizes>)))]
 async fn my_prizes(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<MyPrizes> {
+    campaign_in_query(&q)?;
     let page = q.page()?;
     let (rows, total) = state.store.draw_page(user.user_id, true, page).await?;
-    Ok(ok(MyPrizes { prizes: rows.into_iter().map(WonPrize::of).collect(), pagination: page.of(total) }))
+    let now = now_ms();
+    Ok(ok(MyPrizes { prizes: rows.into_iter().map(|d| WonPrize::of(d, now)).collect(), pagination: page.of(total) }))
 }

@@ -216,7 +216,7 @@ async fn task_list(State(state): State<AppState>, auth: AuthUser) -> Answer<Task
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Claimed {
+pub struct TaskClaimed {
     pub points_awarded: i64,
     /// The balance after the reward.
     pub total_points: i64,
@@ -229,8 +229,8 @@ pub struct Claimed {
 /// Errors: 1003 2005 7002 7003 7004
 #[utoipa::path(post, path = "/tasks/{id}/claim", tag = "loyalty", security(("bearerAuth" = [])),
     params(("id" = i64, Path, description = "The task")),
-    responses((status = 200, description = "The reward was credited", body = Envelope<Claimed>)))]
-async fn claim(State(state): State<AppState>, auth: AuthUser, ApiPath(task_id): ApiPath<i64>) -> Answer<Claimed> {
+    responses((status = 200, description = "The reward was credited", body = Envelope<TaskClaimed>)))]
+async fn claim(State(state): State<AppState>, auth: AuthUser, ApiPath(task_id): ApiPath<i64>) -> Answer<TaskClaimed> {
     let views = tasks::board(&state.store, &state.loyalty.tz, auth.user_id, now_ms()).await?;
     let view = views.into_iter().find(|v| v.task.id == task_id).ok_or(DomainError::TaskNotFound)?;
     match view.status {
@@ -250,7 +250,7 @@ async fn claim(State(state): State<AppState>, auth: AuthUser, ApiPath(task_id): 
             },
         )
         .await?;
-    Ok(ok(Claimed { points_awarded: committed.delta, total_points: committed.balance_after }))
+    Ok(ok(TaskClaimed { points_awarded: committed.delta, total_points: committed.balance_after }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,10 +3,12 @@
 //! render the envelope.
 
 pub mod admin;
+pub mod admin_campaigns;
 pub mod admin_lottery;
 pub mod admin_loyalty;
 pub mod admin_shop;
 pub mod auth;
+pub mod campaigns;
 pub mod docs;
 pub mod envelope;
 pub mod error;
@@ -18,6 +20,7 @@ pub mod loyalty;
 pub mod merchant;
 pub mod ops;
 pub mod photo;
+pub mod prizes;
 pub mod upload;
 pub mod user;
 pub mod wechat;
@@ -143,7 +146,7 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
     let api = OpenApiRouter::new()
         .nest("/api/auth", auth::router().merge(wechat::router()))
         .nest("/api/user", user::router())
-        .nest("/api/lottery", lottery::router())
+        .nest("/api/lottery", lottery::router().merge(campaigns::router()).merge(prizes::router()))
         .nest("/api/exchange", exchange::router())
         .nest("/api/photo", photo::router())
         .nest("/api/merchant", merchant::router())
@@ -153,7 +156,8 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
             admin::router(state.config.test_hooks)
                 .merge(admin_lottery::router())
                 .merge(admin_shop::router())
-                .merge(admin_loyalty::router()),
+                .merge(admin_loyalty::router())
+                .merge(admin_campaigns::router()),
         );
     let (routes, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(

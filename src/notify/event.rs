@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::campaign::CampaignStatus;
 use crate::domain::review::ReviewStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::wheel::PrizeKind;
@@ -44,6 +45,8 @@ pub enum ServerEvent {
     LevelUp(#[schema(inline)] LevelUp),
     /// To the customer, when what the server committed completes one of their tasks
     TaskCompleted(#[schema(inline)] TaskCompleted),
+    /// Broadcast when a campaign's status or odds change, coalesced per campaign
+    CampaignUpdate(#[schema(inline)] CampaignUpdate),
 }
 
 impl ServerEvent {
@@ -63,6 +66,7 @@ impl ServerEvent {
             ServerEvent::Subscribed(_) => "subscribed",
             ServerEvent::LevelUp(_) => "level_up",
             ServerEvent::TaskCompleted(_) => "task_completed",
+            ServerEvent::CampaignUpdate(_) => "campaign_update",
         }
     }
 
@@ -73,6 +77,7 @@ impl ServerEvent {
         match self {
             ServerEvent::StockUpdate(s) => (Cow::Owned(format!("stock:{}", s.product_id)), Some(s.product_id)),
             ServerEvent::PrizeStockUpdate(p) => (Cow::Owned(format!("prize:{}", p.prize_id)), None),
+            ServerEvent::CampaignUpdate(c) => (Cow::Owned(format!("campaign:{}", c.campaign_id)), None),
             other => (Cow::Borrowed(other.kind()), None),
         }
     }
@@ -96,6 +101,12 @@ pub struct TaskCompleted {
     pub name: String,
     /// What claiming it will credit.
     pub points: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CampaignUpdate {
+    pub campaign_id: i64,
+    pub status: CampaignStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -271,6 +282,7 @@ pub(crate) mod tests {
                 name: "每日抽奖".into(),
                 points: 20,
             }),
+            ServerEvent::CampaignUpdate(CampaignUpdate { campaign_id: 1, status: CampaignStatus::Paused }),
         ]
     }
 
@@ -281,7 +293,7 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
         }
         let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
-        assert_eq!(kinds.len(), 13, "one event of each of the 13 kinds");
+        assert_eq!(kinds.len(), 14, "one event of each of the 14 kinds");
     }
 
     #[test]

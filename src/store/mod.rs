@@ -7,6 +7,7 @@
 
 pub mod admins;
 pub mod audit;
+pub mod campaigns;
 pub mod group_commit;
 pub mod ledger;
 pub mod loyalty;
@@ -219,6 +220,8 @@ pub(crate) enum Bind {
     Text(String),
     OptText(Option<String>),
     Real(f64),
+    OptInt(Option<i64>),
+    OptReal(Option<f64>),
 }
 
 /// Binds `values` in order.
@@ -232,6 +235,8 @@ pub(crate) fn bind_all<'q>(
             Bind::Text(t) => q.bind(t),
             Bind::OptText(t) => q.bind(t),
             Bind::Real(r) => q.bind(r),
+            Bind::OptInt(i) => q.bind(i),
+            Bind::OptReal(r) => q.bind(r),
         };
     }
     q

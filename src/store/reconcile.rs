@@ -246,6 +246,7 @@ impl Store {
         report.violations.extend(self.reconcile_product_stock().await?);
         report.violations.extend(self.reconcile_reviews().await?);
         report.violations.extend(self.reconcile_loyalty().await?);
+        report.violations.extend(self.reconcile_campaigns().await?);
         for user in sums_by_user.keys() {
             if !balances.contains_key(user) {
                 report.violations.push(Violation {

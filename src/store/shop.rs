@@ -20,6 +20,7 @@ use super::{
     WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
 use crate::domain::points::LedgerEntry;
+use crate::domain::prize::status_at;
 use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -443,14 +444,22 @@ impl Store {
                 quantity: o.try_get("quantity")?,
             });
         }
-        let prize = sqlx::query("SELECT id, user_id, prize_name, used_at FROM lottery_draws WHERE redemption_code = ?")
-            .bind(code)
-            .fetch_optional(tx.conn())
-            .await?;
+        let prize = sqlx::query(
+            "SELECT id, user_id, prize_name, used_at, status, expires_at FROM lottery_draws WHERE redemption_code = ?",
+        )
+        .bind(code)
+        .fetch_optional(tx.conn())
+        .await?;
         let Some(p) = prize else { return Ok(Verification::Unknown) };
         let id: i64 = p.try_get("id")?;
+        let status: Option<String> = p.try_get("status")?;
+        if status_at(status.as_deref(), p.try_get("expires_at")?, now) == "expired" {
+            // An expired coupon is no longer a prize the counter can honour.
+            return Ok(Verification::Unknown);
+        }
         let done = sqlx::query(
-            "UPDATE lottery_draws SET status = 'used', used_at = ?, used_by = ? WHERE id = ? AND status = 'unused'",
+            "UPDATE lottery_draws SET status = 'used', used_at = ?, used_by = ? \
+             WHERE id = ? AND status IN ('unused', 'claimed')",
         )
         .bind(now)
         .bind(merchant_id)
@@ -462,7 +471,7 @@ impl Store {
             return Ok(Verification::AlreadyUsed { kind: "prize", used_at: p.try_get("used_at")? });
         }
         let entry = merchant_entry(merchant_id, "prize.verify", "lottery_draw", id.to_string(), now);
-        let before = json!({ "status": "unused", "user_id": p.try_get::<i64, _>("user_id")? });
+        let before = json!({ "status": status, "user_id": p.try_get::<i64, _>("user_id")? });
         audit_merchant(&mut tx, entry, before, json!({ "status": "used", "used_by": merchant_id })).await?;
         tx.commit().await?;
         Ok(Verification::Prize { draw_id: id, user_id: p.try_get("user_id")?, prize_name: p.try_get("prize_name")? })

@@ -15,12 +15,14 @@ use super::{
     flag, idempotency_row, insert_rows, inserted_id, update_wallets, Bind, Flag, Store, StoreError, StoreResult,
     WalletUpdate, WriteTx, IDEMPOTENCY_INSERT_COLUMNS, LEDGER_INSERT_COLUMNS,
 };
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::points::LedgerEntry;
+use crate::domain::prize::expires_at;
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
 
 const SECTOR_COLUMNS: &str =
-    "id, name, prize_type, prize_value, angle, color, probability, is_activity, stock_left, is_pity_prize, is_fallback";
+    "id, name, prize_type, prize_value, angle, color, probability, is_activity, stock_left, is_pity_prize, is_fallback, cash_value_cents";
 
 fn sector_row(row: &AnyRow) -> Result<Sector, sqlx::Error> {
     let kind: String = row.try_get("prize_type")?;
@@ -37,6 +39,7 @@ fn sector_row(row: &AnyRow) -> Result<Sector, sqlx::Error> {
         stock_left: row.try_get("stock_left")?,
         is_pity_prize: flag(row, "is_pity_prize")?,
         is_fallback: flag(row, "is_fallback")?,
+        cash_value_cents: row.try_get("cash_value_cents")?,
     })
 }
 
@@ -47,6 +50,18 @@ pub struct DrawWrite {
     pub is_pity: bool,
     pub is_near_miss: bool,
     pub redemption_code: Option<String>,
+    /// What lets anyone recompute the draw; `None` only for writes made without a seed.
+    pub fair: Option<FairDraw>,
+}
+
+/// A fair draw's own numbers (API.md "Fair draws").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FairDraw {
+    /// The customer's n-th draw in the campaign.
+    pub nonce: i64,
+    pub random_value: f64,
+    /// Sectors sold out when it was drawn, one bit per sector in angle order.
+    pub sold_out_mask: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +76,11 @@ pub struct DrawBatchWrite {
     pub pity_limit: i64,
     pub idempotency_key: Option<String>,
     pub at: i64,
+    pub campaign_id: i64,
+    /// The server seed the batch's numbers came from.
+    pub seed_id: Option<i64>,
+    /// The customer's own client seed; `None` is the default (their user id).
+    pub client_seed: Option<String>,
 }
 
 /// A committed draw, as the customer is told about it.
@@ -108,6 +128,13 @@ const DRAW_INSERT_COLUMNS: &[&str] = &[
     "redemption_code",
     "status",
     "created_at",
+    "campaign_id",
+    "nonce",
+    "client_seed",
+    "random_value",
+    "seed_id",
+    "sold_out_mask",
+    "expires_at",
 ];
 
 #[derive(Debug, Clone, FromRow)]
@@ -127,9 +154,10 @@ pub struct DrawRow {
     pub status: Option<String>,
     pub used_at: Option<i64>,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
 }
 
-const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at";
+const DRAW_COLUMNS: &str = "id, prize_id, prize_name, prize_type, prize_value, angle, is_pity, is_near_miss, points_cost, redemption_code, status, used_at, created_at, expires_at";
 
 /// A customer's draw totals.
 #[derive(Debug, Clone, Default)]
@@ -141,14 +169,28 @@ pub struct DrawTotals {
 }
 
 impl Store {
-    /// The current sectors (by angle) and settings; `None` when no wheel is configured.
+    /// The default campaign's current sectors (by angle) and settings; `None` when no wheel is
+    /// configured.
     pub async fn wheel(&self) -> StoreResult<Option<(Vec<Sector>, WheelSettings)>> {
-        let sql = format!("SELECT {SECTOR_COLUMNS} FROM wheel_prizes WHERE active = 1 ORDER BY angle");
-        let sectors =
-            sqlx::query(&sql).fetch_all(self.pool()).await?.iter().map(sector_row).collect::<Result<Vec<_>, _>>()?;
+        self.campaign_wheel(DEFAULT_CAMPAIGN_ID).await
+    }
+
+    /// A campaign's current sectors (by angle) and settings; `None` when it has no wheel.
+    pub async fn campaign_wheel(&self, campaign_id: i64) -> StoreResult<Option<(Vec<Sector>, WheelSettings)>> {
+        let sql =
+            format!("SELECT {SECTOR_COLUMNS} FROM wheel_prizes WHERE campaign_id = ? AND active = 1 ORDER BY angle");
+        let sectors = sqlx::query(&sql)
+            .bind(campaign_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(sector_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let settings = sqlx::query(
-            "SELECT campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at FROM wheel_settings WHERE id = 1",
+            "SELECT name AS campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at \
+             FROM lottery_campaigns WHERE id = ?",
         )
+        .bind(campaign_id)
         .fetch_optional(self.pool())
         .await?;
         let Some(s) = settings else { return Ok(None) };
@@ -185,13 +227,11 @@ impl Store {
     /// Replaces all eight sectors at once; returns them with their new ids.
     pub async fn replace_sectors(&self, sectors: &[Sector], audit_entry: &AuditEntry) -> StoreResult<Vec<Sector>> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE active = 1").execute(tx.conn()).await?;
+        sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE campaign_id = ? AND active = 1")
+            .bind(DEFAULT_CAMPAIGN_ID)
+            .execute(tx.conn())
+            .await?;
         let saved = insert_sectors(&mut tx, sectors, audit_entry.at).await?;
-        let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM wheel_settings WHERE id = 1").fetch_one(tx.conn()).await?;
-        if exists == 0 {
-            write_settings(&mut tx, &WheelSettings::demo(), audit_entry.at).await?;
-        }
         audit::insert(&mut tx, audit_entry).await?;
         tx.commit().await?;
         Ok(saved)
@@ -277,6 +317,13 @@ impl Store {
                     Bind::OptText(d.redemption_code.clone()),
                     Bind::OptText(d.prize.kind.is_inventory().then(|| "unused".to_string())),
                     Bind::Int(w.at),
+                    Bind::Int(w.campaign_id),
+                    Bind::OptInt(d.fair.map(|f| f.nonce)),
+                    Bind::OptText(w.client_seed.clone()),
+                    Bind::OptReal(d.fair.map(|f| f.random_value)),
+                    Bind::OptInt(w.seed_id),
+                    Bind::Int(d.fair.map_or(0, |f| f.sold_out_mask)),
+                    Bind::OptInt(expires_at(d.prize.kind, w.at)),
                 ]);
                 if d.prize.stock_left.is_some() {
                     *prize_units.entry(d.prize.id).or_default() += 1;
@@ -358,13 +405,39 @@ impl Store {
         Ok(committed)
     }
 
-    /// Draws a customer made since `since` (epoch ms), for the daily cap.
-    pub async fn draws_since(&self, user_id: i64, since: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND created_at >= ?")
+    /// Records delivery details for the customer's unused physical prize (unused → claimed).
+    /// Answers `None` when the draw is not theirs, else the status it had (unchanged unless
+    /// it was `unused` and physical: then it is claimed).
+    pub async fn claim_prize(
+        &self,
+        user_id: i64,
+        draw_id: i64,
+        delivery_info: &str,
+        now: i64,
+    ) -> StoreResult<Option<(String, Option<String>, Option<i64>)>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT prize_type, status, expires_at FROM lottery_draws WHERE id = ? AND user_id = ?")
+            .bind(draw_id)
             .bind(user_id)
-            .bind(since)
-            .fetch_one(self.pool())
-            .await?)
+            .fetch_optional(tx.conn())
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let kind: String = r.try_get("prize_type")?;
+        let status: Option<String> = r.try_get("status")?;
+        let expires: Option<i64> = r.try_get("expires_at")?;
+        if kind == PrizeKind::Physical.as_str() && status.as_deref() == Some("unused") {
+            sqlx::query(
+                "UPDATE lottery_draws SET status = 'claimed', claimed_at = ?, delivery_info = ? \
+                 WHERE id = ? AND status = 'unused'",
+            )
+            .bind(now)
+            .bind(delivery_info)
+            .bind(draw_id)
+            .execute(tx.conn())
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(Some((kind, status, expires)))
     }
 
     pub async fn draw_page(
@@ -429,8 +502,8 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
     let mut saved = Vec::with_capacity(sectors.len());
     for s in sectors {
         let result = sqlx::query(
-            "INSERT INTO wheel_prizes (name, prize_type, prize_value, angle, color, probability, is_activity, stock_total, stock_left, is_pity_prize, is_fallback, active, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            "INSERT INTO wheel_prizes (name, prize_type, prize_value, angle, color, probability, is_activity, stock_total, stock_left, is_pity_prize, is_fallback, active, created_at, campaign_id, cash_value_cents) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(s.name.clone())
         .bind(s.kind.as_str())
@@ -444,6 +517,8 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
         .bind(s.is_pity_prize as i64)
         .bind(s.is_fallback as i64)
         .bind(now)
+        .bind(DEFAULT_CAMPAIGN_ID)
+        .bind(s.cash_value_cents)
         .execute(tx.conn())
         .await?;
         let id = inserted_id(tx, result).await?;
@@ -452,12 +527,11 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
     Ok(saved)
 }
 
+/// The default campaign's rules; its row always exists (migration 0011 creates it).
 async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreResult<()> {
-    // Delete + insert is the one upsert both dialects spell the same way.
-    sqlx::query("DELETE FROM wheel_settings WHERE id = 1").execute(tx.conn()).await?;
     sqlx::query(
-        "INSERT INTO wheel_settings (id, campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at, updated_at) \
-         VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "UPDATE lottery_campaigns SET name = ?, cost_points = ?, pity_enabled = ?, pity_limit = ?, daily_limit = ?, \
+         starts_at = ?, ends_at = ?, updated_at = ? WHERE id = ?",
     )
     .bind(s.campaign_name.clone())
     .bind(s.cost_points)
@@ -467,6 +541,7 @@ async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreR
     .bind(s.starts_at)
     .bind(s.ends_at)
     .bind(now)
+    .bind(DEFAULT_CAMPAIGN_ID)
     .execute(tx.conn())
     .await?;
     Ok(())

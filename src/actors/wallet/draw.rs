@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::{redemption_code, DrawOutcome, WalletState};
 use crate::actors::failure::Reply;
 use crate::actors::prize_wheel::SpinRequest;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{is_notable_win, PrizeKind};
@@ -21,6 +22,8 @@ use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite};
 pub struct DrawRequest {
     pub count: usize,
     pub idempotency_key: Option<String>,
+    /// The customer's own client seed (validated); `None` is the default, their user id.
+    pub client_seed: Option<String>,
 }
 
 impl WalletState {
@@ -31,6 +34,9 @@ impl WalletState {
             .deps
             .wheel
             .spin(SpinRequest {
+                user_id: self.user_id,
+                first_nonce: self.next_nonce,
+                client_seed: req.client_seed.clone(),
                 count: req.count,
                 pity_count: self.pity_count,
                 // Frozen points cannot be spent: the wheel sees (and refuses with) the available ones.
@@ -48,23 +54,28 @@ impl WalletState {
             draws: spun
                 .spins
                 .iter()
-                .map(|(sector, s)| DrawWrite {
+                .map(|(sector, s, fair)| DrawWrite {
                     prize: sector.clone(),
                     is_pity: s.is_pity,
                     is_near_miss: s.is_near_miss,
                     redemption_code: sector.kind.is_inventory().then(redemption_code),
+                    fair: Some(*fair),
                 })
                 .collect(),
             pity_before: self.pity_count,
-            pity_after: spun.spins.last().map(|(_, s)| s.pity_after).unwrap_or(self.pity_count),
+            pity_after: spun.spins.last().map(|(_, s, _)| s.pity_after).unwrap_or(self.pity_count),
             pity_limit: spun.pity_limit,
             idempotency_key: req.idempotency_key.clone(),
+            campaign_id: DEFAULT_CAMPAIGN_ID,
+            seed_id: Some(spun.seed_id),
+            client_seed: req.client_seed,
         };
         let write_at = write.at;
         match self.deps.draws.commit(write).await {
             Ok(batch) => {
                 self.deps.wheel.settle(spun.reservation, true);
                 self.pity_count = batch.pity_count;
+                self.next_nonce += batch.draws.len() as i64;
                 self.drawn_today.add(batch.draws.len() as i64);
                 self.record_commit(batch.balance_after, req.idempotency_key, batch.clone());
                 self.publish_draw(&batch);

@@ -29,9 +29,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 
 use super::failure::Reply;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::limits::{DailyDraws, DrawWindow};
 use crate::domain::loyalty::LastCheckin;
 use crate::domain::time::now_ms;
+use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::event::PointsUpdate;
 use crate::notify::ServerEvent;
@@ -167,6 +169,8 @@ pub struct WalletArgs {
     pub display_name: String,
     /// Draws already made today, as the store counts them.
     pub drawn_today: i64,
+    /// The nonce of the customer's next draw in the default campaign.
+    pub next_nonce: i64,
     pub deps: WalletDeps,
     /// Called just before an idle stop, so the registry forgets this actor first.
     pub on_idle: OnIdle,
@@ -182,6 +186,9 @@ pub struct WalletState {
     last_checkin: Option<LastCheckin>,
     display_name: String,
     drawn_today: DailyDraws,
+    /// The nonce of the next draw (API.md "Fair draws"); the store's unique key on
+    /// (campaign, user, nonce) refuses a reuse even if memory were wrong.
+    next_nonce: i64,
     draw_window: DrawWindow,
     deps: WalletDeps,
     /// Set after a store failure whose outcome is unknown: reload before the next change.
@@ -213,6 +220,7 @@ impl Actor for WalletActor {
             last_checkin: args.last_checkin,
             display_name: args.display_name,
             drawn_today: DailyDraws::new(now_ms(), args.drawn_today),
+            next_nonce: args.next_nonce,
             draw_window: DrawWindow::new(args.deps.draws_per_min),
             deps: args.deps,
             stale: false,
@@ -280,6 +288,8 @@ impl WalletState {
     async fn refresh_if_stale(&mut self) -> Reply<()> {
         if self.stale {
             let (balance, pity) = self.deps.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
+            let since = local_day_start(local_day(now_ms()));
+            let (_, next_nonce) = self.deps.store.draw_counters(self.user_id, DEFAULT_CAMPAIGN_ID, since).await?;
             self.balance = balance;
             self.pity_count = pity;
             let loyalty = self.deps.store.loyalty_state(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
@@ -289,6 +299,7 @@ impl WalletState {
                 self.deps.loyalty.levels().after_earning(loyalty.level.max(self.level), loyalty.lifetime_earned);
             self.last_checkin =
                 self.deps.store.last_checkin(self.user_id).await?.map(|(day, streak)| LastCheckin { day, streak });
+            self.next_nonce = next_nonce;
             self.stale = false;
         }
         Ok(())

@@ -42,6 +42,7 @@ use crate::actors::failure::{Failure, Reply};
 use crate::actors::prize_wheel::WheelHandle;
 use crate::actors::stock_ledger::StockHandle;
 use crate::actors::CALL_TIMEOUT_MS;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{local_day, local_day_start};
@@ -235,7 +236,10 @@ impl Wallets {
             .await
             .map_err(failed)?
             .map(|(day, streak)| crate::domain::loyalty::LastCheckin { day, streak });
-        let drawn_today = store.draws_since(user_id, local_day_start(local_day(now_ms()))).await.map_err(failed)?;
+        let (drawn_today, next_nonce) = store
+            .draw_counters(user_id, DEFAULT_CAMPAIGN_ID, local_day_start(local_day(now_ms())))
+            .await
+            .map_err(failed)?;
         let slots = self.inner.slots.clone();
         let args = WalletArgs {
             user_id,
@@ -245,6 +249,7 @@ impl Wallets {
             last_checkin,
             display_name: mask_phone(&user.phone),
             drawn_today,
+            next_nonce,
             deps: self.inner.deps.clone(),
             on_idle: Box::new(move |me| forget(&slots, user_id, me.get_id())),
         };
