@@ -66,6 +66,8 @@ pub struct Config {
     pub port: u16,
     pub database_url: String,
     pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_acquire_timeout: Duration,
     pub env: AppEnv,
     pub jwt_secret: Secret,
     pub jwt_refresh_secret: Secret,
@@ -89,6 +91,7 @@ pub struct Config {
     pub http: HttpSettings,
     /// Sessions: access-token lifetime and the absolute refresh-family lifetime.
     pub sessions: SessionSettings,
+    pub actors: ActorSettings,
     /// Committer tasks per write kind (group commit); default 2 on MySQL, 1 on SQLite.
     pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
@@ -183,6 +186,15 @@ pub struct WsSettings {
     pub flush_every: Duration,
     /// A send the client does not take within this long drops the socket (it stopped reading).
     pub write_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ActorSettings {
+    /// How long a request waits for an actor (`ACTOR_CALL_TIMEOUT_MS`, tests only; 15 s).
+    pub call_timeout: Duration,
+    /// How long a prize or stock reservation may stay unsettled (`RESERVATION_TTL_MS`, tests
+    /// only; 60 s).
+    pub reservation_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +306,10 @@ impl Config {
         }
 
         let sessions = sessions(&var, env)?;
+        let actors = ActorSettings {
+            call_timeout: test_only_ms(&var, env, "ACTOR_CALL_TIMEOUT_MS", crate::actors::CALL_TIMEOUT)?,
+            reservation_ttl: test_only_ms(&var, env, "RESERVATION_TTL_MS", crate::actors::RESERVATION_TTL)?,
+        };
         let wechat = wechat(&var)?;
         let sms = sms_provider(&var)?;
         if env == AppEnv::Production && wechat.is_none() && matches!(sms, SmsProvider::Log) {
@@ -308,6 +324,11 @@ impl Config {
             port: number(&var, "PORT", 3000)?,
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/lottery.db".into()),
             db_pool_size: number(&var, "DB_POOL_SIZE", 16)?,
+            db_acquire_timeout: Duration::from_millis(positive(
+                &var,
+                "DB_ACQUIRE_TIMEOUT_MS",
+                crate::store::ACQUIRE_TIMEOUT.as_millis() as u64,
+            )?),
             env,
             jwt_secret,
             jwt_refresh_secret,
@@ -387,6 +408,7 @@ impl Config {
                 write_timeout: Duration::from_secs(number(&var, "WS_WRITE_TIMEOUT_SECS", 10)?.max(1)),
             },
             sessions,
+            actors,
         })
     }
 
@@ -511,6 +533,30 @@ fn sessions(var: &impl Fn(&str) -> Option<String>, env: AppEnv) -> Result<Sessio
         return Err(ConfigError::Invalid { name: "REFRESH_MAX_AGE_DAYS", reason: "must be 1…365 days".into() });
     }
     Ok(SessionSettings { access_ttl, refresh_max_age: Duration::from_secs(days * 24 * 60 * 60) })
+}
+
+/// A duration in milliseconds that only tests may shorten (1 ms … `default`); production runs
+/// with the documented value and refuses the setting.
+fn test_only_ms(
+    var: &impl Fn(&str) -> Option<String>,
+    env: AppEnv,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(_) if env == AppEnv::Production => Err(ConfigError::Invalid {
+            name,
+            reason: format!("is for tests only; production uses {} ms", default.as_millis()),
+        }),
+        Some(_) => {
+            let ms: u64 = number(var, name, 0)?;
+            if ms == 0 || u128::from(ms) > default.as_millis() {
+                return Err(ConfigError::Invalid { name, reason: format!("must be 1…{} ms", default.as_millis()) });
+            }
+            Ok(Duration::from_millis(ms))
+        }
+    }
 }
 
 fn flag(v: Option<&str>) -> bool {
