@@ -1,7 +1,7 @@
 //! A database outage in the middle of a draw burst (issue 10, item 14). The server reaches
 //! MariaDB through a TCP proxy this test controls; cutting it drops every open connection and
-//! every new one at once, as a crashed or restarting database would (the shared MariaDB itself is
-//! never touched). While it is cut every answer must come back fast as 1000/503 rather than hang;
+//! refuses (or hangs up on) every new one, as a crashed or restarting database would (the shared
+//! MariaDB itself is never touched). While it is cut every answer must come back fast as 1000/503 rather than hang;
 //! once it is restored the server recovers by itself, loses no acknowledged draw, and reconciles.
 
 mod common;
@@ -20,26 +20,48 @@ use tokio::sync::watch;
 const FAST: Duration = Duration::from_secs(3);
 const OUTAGE: Duration = Duration::from_secs(5);
 
-/// A TCP proxy to MariaDB that can be cut: while cut it closes every connection it carries and
-/// every one it is offered.
+/// How the proxy stands for a database that went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Nothing listens: connects are refused (the database host is up, its server is not).
+    Refuse,
+    /// Connects are accepted and closed at once (a server restarting behind a load balancer).
+    HangUp,
+}
+
+/// A TCP proxy to MariaDB that can be cut: every connection it carries is closed at once, and
+/// new ones are refused or hung up on until it is restored.
 struct Proxy {
     port: u16,
-    cut: Arc<AtomicBool>,
+    target: String,
+    hang_up: Arc<AtomicBool>,
     /// Bumped at each cut; every forwarding task ends when it changes.
     epoch: watch::Sender<u64>,
+    accepting: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Proxy {
     async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let port = listener.local_addr().expect("addr").port();
-        let cut = Arc::new(AtomicBool::new(false));
         let (epoch, _) = watch::channel(0u64);
-        let (is_cut, epochs) = (cut.clone(), epoch.clone());
-        tokio::spawn(async move {
+        let proxy = Proxy {
+            port,
+            target,
+            hang_up: Arc::new(AtomicBool::new(false)),
+            epoch,
+            accepting: std::sync::Mutex::new(None),
+        };
+        proxy.accept(listener);
+        proxy
+    }
+
+    fn accept(&self, listener: TcpListener) {
+        let (hang_up, epochs, target) = (self.hang_up.clone(), self.epoch.clone(), self.target.clone());
+        let task = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else { continue };
-                if is_cut.load(Ordering::SeqCst) {
+                if hang_up.load(Ordering::SeqCst) {
                     let _ = client.shutdown().await;
                     continue;
                 }
@@ -54,16 +76,37 @@ impl Proxy {
                 });
             }
         });
-        Proxy { port, cut, epoch }
+        *self.accepting.lock().expect("lock") = Some(task);
     }
 
-    fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
+    fn cut(&self, how: Cut) {
+        match how {
+            Cut::Refuse => {
+                if let Some(task) = self.accepting.lock().expect("lock").take() {
+                    task.abort();
+                }
+            }
+            Cut::HangUp => self.hang_up.store(true, Ordering::SeqCst),
+        }
         self.epoch.send_modify(|e| *e += 1);
     }
 
-    fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
+    async fn restore(&self) {
+        self.hang_up.store(false, Ordering::SeqCst);
+        if self.accepting.lock().expect("lock").is_none() {
+            // The same port again, as a database coming back would.
+            let mut listener = None;
+            for _ in 0..50 {
+                match TcpListener::bind(("127.0.0.1", self.port)).await {
+                    Ok(l) => {
+                        listener = Some(l);
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+            self.accept(listener.expect("rebind the proxy's port"));
+        }
     }
 }
 
@@ -101,8 +144,7 @@ async fn recorded_draws(server: &TestServer, c: &Customer) -> Vec<i64> {
     ids
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_outage_answers_fast_and_recovers_by_itself() {
+async fn an_outage_answers_fast_and_recovers_by_itself(how: Cut) {
     let real = url::Url::parse(&mysql_base()).expect("TEST_MYSQL_URL");
     let target = format!("{}:{}", real.host_str().unwrap_or("127.0.0.1"), real.port().unwrap_or(3306));
     let proxy = Proxy::start(target).await;
@@ -120,7 +162,7 @@ async fn a_database_outage_answers_fast_and_recovers_by_itself() {
     let mut customers = Vec::new();
     for i in 0..4 {
         let c = server.login(&phone(95, i)).await;
-        let body = json!({ "points": 100_000, "reason": "outage test" });
+        let body = json!({ "delta": 1_000_000, "reason": "outage test" });
         assert_ok(&server.post(&format!("/api/admin/users/{}/points", c.user_id), Some(&admin), body).await);
         customers.push(c);
     }
@@ -135,16 +177,18 @@ async fn a_database_outage_answers_fast_and_recovers_by_itself() {
             let mut answers = Vec::new();
             while start.elapsed() < run_for {
                 answers.push(draw(&server, &c.token).await);
+                // A customer's pace, not a benchmark: the points last the whole run.
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             answers
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let cut_at = Instant::now();
-    proxy.cut();
+    proxy.cut(how);
     tokio::time::sleep(OUTAGE).await;
     let restored_at = Instant::now();
-    proxy.restore();
+    proxy.restore().await;
 
     let mut answers = Vec::new();
     for b in bursts {
@@ -187,4 +231,14 @@ async fn a_database_outage_answers_fast_and_recovers_by_itself() {
         assert!(recorded.binary_search(id).is_ok(), "acknowledged draw {id} is not recorded");
     }
     server.assert_reconciled();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_refused_answer_fast_and_the_server_recovers() {
+    an_outage_answers_fast_and_recovers_by_itself(Cut::Refuse).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_hung_up_on_answer_fast_and_the_server_recovers() {
+    an_outage_answers_fast_and_recovers_by_itself(Cut::HangUp).await
 }
