@@ -756,6 +756,31 @@ mod tests {
     }
 
     #[test]
+    fn actor_timeouts_default_to_the_documented_values_and_only_tests_shorten_them() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.actors.call_timeout, Duration::from_secs(15));
+        assert_eq!(c.actors.reservation_ttl, Duration::from_secs(60));
+        assert_eq!(c.db_acquire_timeout, Duration::from_millis(1000));
+        let short = cfg(&[("ACTOR_CALL_TIMEOUT_MS", "600"), ("RESERVATION_TTL_MS", "2000")]).unwrap();
+        assert_eq!(short.actors.call_timeout, Duration::from_millis(600));
+        assert_eq!(short.actors.reservation_ttl, Duration::from_millis(2000));
+        for bad in [
+            ("ACTOR_CALL_TIMEOUT_MS", "0"),
+            ("ACTOR_CALL_TIMEOUT_MS", "15001"),
+            ("RESERVATION_TTL_MS", "60001"),
+            ("DB_ACQUIRE_TIMEOUT_MS", "0"),
+        ] {
+            assert!(cfg(&[bad]).is_err(), "{bad:?}");
+        }
+        for name in ["ACTOR_CALL_TIMEOUT_MS", "RESERVATION_TTL_MS"] {
+            let refused = production(&[WECHAT.0, WECHAT.1, (name, "600")]).unwrap_err();
+            assert!(refused.to_string().contains(name), "{refused}");
+        }
+        let tuned = production(&[WECHAT.0, WECHAT.1, ("DB_ACQUIRE_TIMEOUT_MS", "1500")]).unwrap();
+        assert_eq!(tuned.db_acquire_timeout, Duration::from_millis(1500), "operators may tune the wait");
+    }
+
+    #[test]
     fn secrets_never_print() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
         let c = cfg(&[WECHAT.0, ("WECHAT_SECRET", "wx-secret-9f8e7d")]).unwrap();

@@ -163,6 +163,16 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_commit_returns_units_only_when_nothing_can_have_been_written() {
+        let refused = StoreError::Conflict("guard refused".into());
+        assert_eq!(Settled::after_failed_commit(&refused), Settled::Released);
+        let no_connection = StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+        assert_eq!(Settled::after_failed_commit(&no_connection), Settled::Released);
+        let broken = StoreError::Unavailable(sqlx::Error::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        assert_eq!(Settled::after_failed_commit(&broken), Settled::Unknown, "the COMMIT may have landed");
+    }
+
+    #[test]
     fn holds_expire_after_the_ttl_and_not_before() {
         let mut holds = Holds::default();
         let start = Instant::now();

@@ -140,11 +140,9 @@ impl Actor for StockLedger {
         match msg {
             StockLedgerMessage::Reserve(req, reply) => {
                 let result = state.reserve(req, Instant::now());
-                if let Err(unsent) = reply.send(result.map_err(Failure::from)) {
+                if let Err(ractor::MessagingErr::SendErr(Ok(held))) = reply.send(result.map_err(Failure::from)) {
                     // The caller left between our check and the answer: nobody will settle it.
-                    if let ractor::MessagingErr::SendErr(Ok(held)) = unsent {
-                        state.settle(held.reservation, Settled::Released).await;
-                    }
+                    state.settle(held.reservation, Settled::Released).await;
                 }
             }
             StockLedgerMessage::Settle { reservation, outcome } => state.settle(reservation, outcome).await,
