@@ -121,6 +121,8 @@ pub struct PrizeWheelState {
     /// Memory may be behind the store (an expired hold, a settle of unknown outcome or from an
     /// earlier instance): resync at the next chance.
     behind: bool,
+    /// When memory was last read from the store; holds older than that may be counted twice.
+    resynced_at: Instant,
     store: Store,
     hub: Hub,
 }
@@ -152,6 +154,7 @@ impl Actor for PrizeWheel {
             // Settles of the previous instance's reservations may have been lost in its restart:
             // the first sweep re-reads the store once they have had time to commit.
             behind: true,
+            resynced_at: Instant::now(),
             store: args.store,
             hub: args.hub,
         })
@@ -263,7 +266,12 @@ impl PrizeWheelState {
     }
 
     async fn settle(&mut self, reservation: u64, outcome: Settled) {
+        let straddled = self.holds.since(reservation).is_some_and(|since| since <= self.resynced_at);
         match (self.holds.take(reservation), outcome) {
+            (Taken::Held(prizes), Settled::Committed) if straddled && !prizes.is_empty() => {
+                self.behind = true;
+                self.resync().await;
+            }
             (Taken::Held(prizes), Settled::Committed) => {
                 for id in prizes {
                     self.publish_stock(id);
@@ -323,6 +331,7 @@ impl PrizeWheelState {
             self.publish_stock(id);
         }
         self.behind = false;
+        self.resynced_at = Instant::now();
     }
 
     fn give_back(&mut self, prizes: Vec<i64>) {

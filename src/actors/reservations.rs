@@ -13,7 +13,9 @@
 //!   returned; the item is re-read from the store ([`Settled::Unknown`]).
 //!
 //! Expired, foreign and unknown settles leave memory behind the store; the owner then resyncs
-//! from the store (its stock minus what this instance still holds) instead of guessing.
+//! from the store (its stock minus what this instance still holds) instead of guessing. A hold
+//! that was live during a resync may have committed just before the store was read, so it was
+//! subtracted twice; when it settles as committed the owner resyncs once more.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -85,6 +87,11 @@ impl<T> Holds<T> {
         let id = (u64::from(self.generation) << 32) | u64::from(self.next);
         self.held.insert(id, Hold { what, since: now });
         id
+    }
+
+    /// When the live hold `id` was taken, if it is live.
+    pub fn since(&self, id: u64) -> Option<Instant> {
+        self.held.get(&id).map(|h| h.since)
     }
 
     pub fn take(&mut self, id: u64) -> Taken<T> {

@@ -100,6 +100,8 @@ pub struct StockLedgerState {
     /// Memory may be behind the store (an expired hold, a settle of unknown outcome or from an
     /// earlier instance): resync at the next chance.
     behind: bool,
+    /// When memory was last read from the store; holds older than that may be counted twice.
+    resynced_at: Instant,
     store: Store,
     hub: Hub,
 }
@@ -123,6 +125,7 @@ impl Actor for StockLedger {
             // Settles of the previous instance's reservations may have been lost in its restart:
             // the first sweep re-reads the store once they have had time to commit.
             behind: true,
+            resynced_at: Instant::now(),
             store: args.store,
             hub: args.hub,
         })
@@ -233,7 +236,12 @@ impl StockLedgerState {
     }
 
     async fn settle(&mut self, reservation: u64, outcome: Settled) {
+        let straddled = self.holds.since(reservation).is_some_and(|since| since <= self.resynced_at);
         match (self.holds.take(reservation), outcome) {
+            (Taken::Held(_), Settled::Committed) if straddled => {
+                self.behind = true;
+                self.resync().await;
+            }
             (Taken::Held((product_id, _)), Settled::Committed) => self.publish(product_id, StockChange::Purchase),
             (Taken::Held((product_id, quantity)), Settled::Released) => {
                 if let Some(s) = self.shelves.get_mut(&product_id) {
@@ -283,6 +291,7 @@ impl StockLedgerState {
             }
         }
         self.behind = false;
+        self.resynced_at = Instant::now();
     }
 
     async fn update(&mut self, id: i64, patch: &ProductPatch, audit: &AuditEntry) -> Reply<Product> {
