@@ -93,11 +93,12 @@ fn wallet_round_trip(c: &mut Criterion) {
             None => store.create_user("13800138000", "用户8000", 1000, 0).await.expect("user"),
         };
         let hub = Hub::new(16);
-        let wheel = WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: Some(1) })
-            .await
-            .expect("wheel");
-        let stock =
-            StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await.expect("stock");
+        let ttl = restaurant_lottery::actors::RESERVATION_TTL;
+        let wait = restaurant_lottery::actors::CALL_TIMEOUT;
+        let args = PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: Some(1), reservation_ttl: ttl };
+        let wheel = WheelHandle::start(args, wait).await.expect("wheel");
+        let args = StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: ttl };
+        let stock = StockHandle::start(args, wait).await.expect("stock");
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),
             hub,
@@ -114,6 +115,7 @@ fn wallet_round_trip(c: &mut Criterion) {
                 10,
                 Default::default(),
             )),
+            call_timeout: wait,
         })
         .await
         .expect("wallets");

@@ -41,7 +41,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = Store::connect(&config.database_url, config.db_pool_size).await?;
+        let store = Store::connect_with(&config.database_url, config.db_pool_size, config.db_acquire_timeout).await?;
         store.migrate().await.context("running migrations")?;
         if config.jwt_generated {
             tracing::warn!("JWT_SECRET / JWT_REFRESH_SECRET not set: generated a random pair for this run (development only); tokens will not survive a restart");
@@ -61,10 +61,22 @@ impl Application {
             }
         }
         let hub = Hub::new(config.ws.queue);
-        let wheel =
-            WheelHandle::start(PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: config.wheel_seed })
-                .await?;
-        let stock = StockHandle::start(StockLedgerArgs { store: store.clone(), hub: hub.clone() }).await?;
+        let actors = config.actors;
+        let wheel = WheelHandle::start(
+            PrizeWheelArgs {
+                store: store.clone(),
+                hub: hub.clone(),
+                seed: config.wheel_seed,
+                reservation_ttl: actors.reservation_ttl,
+            },
+            actors.call_timeout,
+        )
+        .await?;
+        let stock = StockHandle::start(
+            StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: actors.reservation_ttl },
+            actors.call_timeout,
+        )
+        .await?;
         // Two committers kept p99 lowest on MySQL in the benchmarks (BENCHMARKS.md); SQLite has a
         // single writer anyway.
         let committers = config.group_commit_workers.unwrap_or(if config.is_sqlite() { 1 } else { 2 });
@@ -90,6 +102,7 @@ impl Application {
             draws_per_min: config.limits.draws_per_min,
             default_daily_limit: i64::from(config.limits.daily_draws),
             idle_after: config.wallet_idle,
+            call_timeout: actors.call_timeout,
         })
         .await?;
         let outbound = reqwest::Client::builder()
@@ -104,14 +117,17 @@ impl Application {
             sms::from_config(&config.sms, outbound.clone(), !config.is_production()),
         );
         let wechat = config.wechat.as_ref().map(|w| Arc::new(Wechat::new(w, outbound.clone())));
-        let reviews = ReviewHandle::start(ReviewQueueArgs {
-            store: store.clone(),
-            wallets: wallets.clone(),
-            hub: hub.clone(),
-            objects: objects.clone(),
-            image_link_ttl: http::photo::IMAGE_URL_TTL,
-            upload_limits: http::photo::upload_limits(&config),
-        })
+        let reviews = ReviewHandle::start(
+            ReviewQueueArgs {
+                store: store.clone(),
+                wallets: wallets.clone(),
+                hub: hub.clone(),
+                objects: objects.clone(),
+                image_link_ttl: http::photo::IMAGE_URL_TTL,
+                upload_limits: http::photo::upload_limits(&config),
+            },
+            actors.call_timeout,
+        )
         .await?;
         let addr = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;

@@ -66,6 +66,8 @@ pub struct Config {
     pub port: u16,
     pub database_url: String,
     pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_acquire_timeout: Duration,
     pub env: AppEnv,
     pub jwt_secret: Secret,
     pub jwt_refresh_secret: Secret,
@@ -89,6 +91,7 @@ pub struct Config {
     pub http: HttpSettings,
     /// Sessions: access-token lifetime and the absolute refresh-family lifetime.
     pub sessions: SessionSettings,
+    pub actors: ActorSettings,
     /// Committer tasks per write kind (group commit); default 2 on MySQL, 1 on SQLite.
     pub group_commit_workers: Option<usize>,
     /// S3-compatible object storage; `None` = the local `upload_dir`.
@@ -188,6 +191,15 @@ pub struct WsSettings {
     pub flush_every: Duration,
     /// A send the client does not take within this long drops the socket (it stopped reading).
     pub write_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ActorSettings {
+    /// How long a request waits for an actor (`ACTOR_CALL_TIMEOUT_MS`, tests only; 15 s).
+    pub call_timeout: Duration,
+    /// How long a prize or stock reservation may stay unsettled (`RESERVATION_TTL_MS`, tests
+    /// only; 60 s).
+    pub reservation_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +316,10 @@ impl Config {
             Some(name) => crate::domain::loyalty::BusinessTz::parse(&name)
                 .map_err(|reason| ConfigError::Invalid { name: "BUSINESS_TZ", reason })?,
         };
+        let actors = ActorSettings {
+            call_timeout: test_only_ms(&var, env, "ACTOR_CALL_TIMEOUT_MS", crate::actors::CALL_TIMEOUT)?,
+            reservation_ttl: test_only_ms(&var, env, "RESERVATION_TTL_MS", crate::actors::RESERVATION_TTL)?,
+        };
         let wechat = wechat(&var)?;
         let sms = sms_provider(&var)?;
         if env == AppEnv::Production && wechat.is_none() && matches!(sms, SmsProvider::Log) {
@@ -320,6 +336,11 @@ impl Config {
             port: number(&var, "PORT", 3000)?,
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/lottery.db".into()),
             db_pool_size: number(&var, "DB_POOL_SIZE", 16)?,
+            db_acquire_timeout: Duration::from_millis(positive(
+                &var,
+                "DB_ACQUIRE_TIMEOUT_MS",
+                crate::store::ACQUIRE_TIMEOUT.as_millis() as u64,
+            )?),
             env,
             jwt_secret,
             jwt_refresh_secret,
@@ -399,6 +420,7 @@ impl Config {
                 write_timeout: Duration::from_secs(number(&var, "WS_WRITE_TIMEOUT_SECS", 10)?.max(1)),
             },
             sessions,
+            actors,
         })
     }
 
@@ -523,6 +545,30 @@ fn sessions(var: &impl Fn(&str) -> Option<String>, env: AppEnv) -> Result<Sessio
         return Err(ConfigError::Invalid { name: "REFRESH_MAX_AGE_DAYS", reason: "must be 1…365 days".into() });
     }
     Ok(SessionSettings { access_ttl, refresh_max_age: Duration::from_secs(days * 24 * 60 * 60) })
+}
+
+/// A duration in milliseconds that only tests may shorten (1 ms … `default`); production runs
+/// with the documented value and refuses the setting.
+fn test_only_ms(
+    var: &impl Fn(&str) -> Option<String>,
+    env: AppEnv,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(_) if env == AppEnv::Production => Err(ConfigError::Invalid {
+            name,
+            reason: format!("is for tests only; production uses {} ms", default.as_millis()),
+        }),
+        Some(_) => {
+            let ms: u64 = number(var, name, 0)?;
+            if ms == 0 || u128::from(ms) > default.as_millis() {
+                return Err(ConfigError::Invalid { name, reason: format!("must be 1…{} ms", default.as_millis()) });
+            }
+            Ok(Duration::from_millis(ms))
+        }
+    }
 }
 
 fn flag(v: Option<&str>) -> bool {
@@ -719,6 +765,31 @@ mod tests {
         let mut with_age = prod.to_vec();
         with_age.push(("REFRESH_MAX_AGE_DAYS", "14"));
         assert_eq!(cfg(&with_age).unwrap().sessions.refresh_max_age, Duration::from_secs(14 * 86_400));
+    }
+
+    #[test]
+    fn actor_timeouts_default_to_the_documented_values_and_only_tests_shorten_them() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.actors.call_timeout, Duration::from_secs(15));
+        assert_eq!(c.actors.reservation_ttl, Duration::from_secs(60));
+        assert_eq!(c.db_acquire_timeout, Duration::from_millis(1000));
+        let short = cfg(&[("ACTOR_CALL_TIMEOUT_MS", "600"), ("RESERVATION_TTL_MS", "2000")]).unwrap();
+        assert_eq!(short.actors.call_timeout, Duration::from_millis(600));
+        assert_eq!(short.actors.reservation_ttl, Duration::from_millis(2000));
+        for bad in [
+            ("ACTOR_CALL_TIMEOUT_MS", "0"),
+            ("ACTOR_CALL_TIMEOUT_MS", "15001"),
+            ("RESERVATION_TTL_MS", "60001"),
+            ("DB_ACQUIRE_TIMEOUT_MS", "0"),
+        ] {
+            assert!(cfg(&[bad]).is_err(), "{bad:?}");
+        }
+        for name in ["ACTOR_CALL_TIMEOUT_MS", "RESERVATION_TTL_MS"] {
+            let refused = production(&[WECHAT.0, WECHAT.1, (name, "600")]).unwrap_err();
+            assert!(refused.to_string().contains(name), "{refused}");
+        }
+        let tuned = production(&[WECHAT.0, WECHAT.1, ("DB_ACQUIRE_TIMEOUT_MS", "1500")]).unwrap();
+        assert_eq!(tuned.db_acquire_timeout, Duration::from_millis(1500), "operators may tune the wait");
     }
 
     #[test]

@@ -81,6 +81,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/test-hooks/wallets/{id}/panic"),
     ("post", "/api/admin/test-hooks/wheel/panic"),
     ("post", "/api/admin/test-hooks/stock-ledger/panic"),
+    ("post", "/api/admin/test-hooks/wallets/{id}/block"),
+    ("post", "/api/admin/test-hooks/{actor}/block"),
     ("get", "/api/admin/lottery/prizes"),
     ("put", "/api/admin/lottery/prizes"),
     ("get", "/api/admin/lottery/settings"),
@@ -1124,6 +1126,14 @@ async fn admin_answers_match_the_document(backend: Backend) {
     );
     let stock = server.post("/api/admin/test-hooks/stock-ledger/panic", a, json!({})).await;
     api.ok("post", "/api/admin/test-hooks/stock-ledger/panic", &stock);
+    let hook = format!("/api/admin/test-hooks/wallets/{user}/block");
+    api.ok("post", "/api/admin/test-hooks/wallets/{id}/block", &server.post(&hook, a, json!({ "ms": 1 })).await);
+    let no_time = server.post(&hook, a, json!({ "ms": 0 })).await;
+    api.refused("post", "/api/admin/test-hooks/wallets/{id}/block", &no_time, 400, 1003);
+    let busy = server.post("/api/admin/test-hooks/stock-ledger/block", a, json!({ "ms": 1 })).await;
+    api.ok("post", "/api/admin/test-hooks/{actor}/block", &busy);
+    let nobody = server.post("/api/admin/test-hooks/review-queue/block", a, json!({ "ms": 1 })).await;
+    api.refused("post", "/api/admin/test-hooks/{actor}/block", &nobody, 404, 9004);
 
     api.ok("get", "/health", &server.get("/health", None).await);
     let metrics = server.http.get(server.url("/metrics")).send().await.expect("request");

@@ -17,6 +17,10 @@ pub enum Failure {
     /// The store could not be reached; nothing was committed.
     #[error("the store is unavailable")]
     StoreUnavailable(#[source] StoreError),
+    /// The caller stopped waiting (its actor-call timeout passed, or its request was dropped);
+    /// the work was skipped, or released before anything was committed.
+    #[error("{0}")]
+    TimedOut(String),
     /// Anything else: an actor that died or did not answer, a failed query, a broken invariant.
     #[error("{context}")]
     Fault {
@@ -34,6 +38,16 @@ impl Failure {
     pub fn caused_by(context: impl Into<String>, source: impl Into<BoxError>) -> Failure {
         Failure::Fault { context: context.into(), source: Some(source.into()) }
     }
+}
+
+/// True when whoever asked has stopped waiting for `reply` (their timeout passed, or their
+/// request was dropped). Work for them must not start: they were answered "failed" and may retry.
+pub fn caller_gone<T>(reply: &ractor::RpcReplyPort<T>, actor: &'static str) -> bool {
+    let gone = reply.is_closed();
+    if gone {
+        metrics::counter!("abandoned_requests_total", "actor" => actor).increment(1);
+    }
+    gone
 }
 
 impl From<StoreError> for Failure {

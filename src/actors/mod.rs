@@ -28,6 +28,7 @@
 pub mod failure;
 pub mod leaderboard;
 pub mod prize_wheel;
+pub mod reservations;
 pub mod review_queue;
 pub mod stock_ledger;
 pub mod supervision;
@@ -43,5 +44,10 @@ pub use wallet::{
     WalletSnapshot, Wallets,
 };
 
-/// How long any caller waits for an actor's reply before giving up (the actor may still finish).
-pub const CALL_TIMEOUT_MS: u64 = 15_000;
+/// How long a caller waits for an actor's reply before giving up, unless `ACTOR_CALL_TIMEOUT_MS`
+/// (tests only) says otherwise. Work whose caller gave up is skipped, never done late.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long a reservation on the PrizeWheel or the StockLedger may stay unsettled before it
+/// expires, unless `RESERVATION_TTL_MS` (tests only) says otherwise.
+pub const RESERVATION_TTL: std::time::Duration = std::time::Duration::from_secs(60);

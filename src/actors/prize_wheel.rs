@@ -7,15 +7,20 @@
 //! the seed's HMAC of the customer's draw, and a new seed, recorded with its commitment before
 //! any draw uses it, starts at 00:00 in the business time zone, at the campaign's end, and
 //! whenever the wheel or its rules change (which reveals the old one).
+//!
+//! Work whose caller stopped waiting is skipped; a reservation whose answer cannot be delivered
+//! is released at once, and one never settled expires (see [`super::reservations`]).
 
-use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use serde_json::json;
 
-use super::failure::{Failure, Reply};
+use super::failure::{caller_gone, Failure, Reply};
+use super::reservations::{Holds, Settled, Taken};
+use super::stock_ledger::sweep_period;
 use super::supervision::Supervised;
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
@@ -84,11 +89,15 @@ pub enum PrizeWheelMessage {
         request: SpinRequest,
         reply: RpcReplyPort<Reply<SpunBatch>>,
     },
-    /// The batch behind `reservation` committed (its units are gone) or failed (they return).
+    /// The batch behind `reservation` committed (its units are gone), failed (they return), or
+    /// its outcome is unknown (the store decides).
     Settle {
         reservation: u64,
-        committed: bool,
+        outcome: Settled,
     },
+    /// Periodic: expire reservations never settled, and resync from the store when memory may
+    /// have fallen behind it.
+    Sweep,
     View(RpcReplyPort<Reply<WheelView>>),
     /// The current seed's commitment and period, starting a period when none is running.
     Fairness(RpcReplyPort<Reply<SeedView>>),
@@ -108,6 +117,27 @@ pub enum PrizeWheelMessage {
     },
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
+    /// Test hook: keep the actor busy, as a slow store would.
+    Block(Duration),
+}
+
+impl PrizeWheelMessage {
+    /// True when this asks for an answer nobody waits for any more.
+    fn caller_gone(&self) -> bool {
+        match self {
+            PrizeWheelMessage::Spin { reply, .. } => caller_gone(reply, "prize_wheel"),
+            PrizeWheelMessage::View(reply)
+            | PrizeWheelMessage::Replace(_, _, reply)
+            | PrizeWheelMessage::Settings(_, _, reply) => caller_gone(reply, "prize_wheel"),
+            PrizeWheelMessage::AddStock { reply, .. } => caller_gone(reply, "prize_wheel"),
+            PrizeWheelMessage::Fairness(reply) => caller_gone(reply, "prize_wheel"),
+            PrizeWheelMessage::SetStatus { reply, .. } => caller_gone(reply, "prize_wheel"),
+            PrizeWheelMessage::Settle { .. }
+            | PrizeWheelMessage::Sweep
+            | PrizeWheelMessage::InjectPanic
+            | PrizeWheelMessage::Block(_) => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -119,6 +149,8 @@ pub struct PrizeWheelArgs {
     pub hub: Hub,
     /// A fixed seed makes the sequence of draws repeatable (tests); `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// A reservation not settled within this long is dropped and the prize stock re-read.
+    pub reservation_ttl: Duration,
 }
 
 pub struct PrizeWheelState {
@@ -130,8 +162,14 @@ pub struct PrizeWheelState {
     /// seeds come from the operating system's generator: PCG's output can be run backwards,
     /// and a revealed seed must not tell anything about the next one.
     fixed_rng: Option<Pcg64Mcg>,
-    reservations: HashMap<u64, Vec<i64>>,
-    next_reservation: u64,
+    /// The limited prizes (by id, one entry per unit) each reservation holds.
+    holds: Holds<Vec<i64>>,
+    ttl: Duration,
+    /// Memory may be behind the store (an expired hold, a settle of unknown outcome or from an
+    /// earlier instance): resync at the next chance.
+    behind: bool,
+    /// When memory was last read from the store; holds older than that may be counted twice.
+    resynced_at: Instant,
     store: Store,
     hub: Hub,
 }
@@ -141,7 +179,11 @@ impl Actor for PrizeWheel {
     type State = PrizeWheelState;
     type Arguments = PrizeWheelArgs;
 
-    async fn pre_start(&self, _: ActorRef<Self::Msg>, args: PrizeWheelArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: PrizeWheelArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let wheel = args.store.wheel().await?.map(|(sectors, settings)| {
             let table = SamplingTable::build(&sectors);
             (sectors, settings, table)
@@ -158,14 +200,19 @@ impl Actor for PrizeWheel {
             .await?
             .and_then(|c| CampaignStatus::parse(&c.status))
             .unwrap_or(CampaignStatus::Active);
+        myself.send_interval(sweep_period(args.reservation_ttl), || PrizeWheelMessage::Sweep);
         Ok(PrizeWheelState {
             campaign_id,
             status,
             wheel,
             seed,
             fixed_rng,
-            reservations: HashMap::new(),
-            next_reservation: 1,
+            holds: Holds::default(),
+            ttl: args.reservation_ttl,
+            // Settles of the previous instance's reservations may have been lost in its restart:
+            // the first sweep re-reads the store once they have had time to commit.
+            behind: true,
+            resynced_at: Instant::now(),
             store: args.store,
             hub: args.hub,
         })
@@ -177,14 +224,20 @@ impl Actor for PrizeWheel {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if msg.caller_gone() {
+            return Ok(());
+        }
         match msg {
             PrizeWheelMessage::Spin { request, reply } => {
                 let now = now_ms();
                 let result = match state.ensure_seed(now).await {
-                    Ok(()) => state.spin(request, now).map_err(Failure::from),
+                    Ok(()) => state.spin(request, now, Instant::now()).map_err(Failure::from),
                     Err(e) => Err(e),
                 };
-                let _ = reply.send(result);
+                if let Err(ractor::MessagingErr::SendErr(Ok(spun))) = reply.send(result) {
+                    // The caller left between our check and the answer: nobody will settle it.
+                    state.settle(spun.reservation, Settled::Released).await;
+                }
             }
             PrizeWheelMessage::Fairness(reply) => {
                 let now = now_ms();
@@ -197,7 +250,9 @@ impl Actor for PrizeWheel {
                 });
                 let _ = reply.send(result);
             }
-            PrizeWheelMessage::Settle { reservation, committed } => state.settle(reservation, committed),
+            PrizeWheelMessage::Settle { reservation, outcome } => state.settle(reservation, outcome).await,
+            PrizeWheelMessage::Sweep => state.sweep(Instant::now()).await,
+            PrizeWheelMessage::Block(pause) => tokio::time::sleep(pause).await,
             PrizeWheelMessage::View(reply) => {
                 let _ = reply.send(state.view().map_err(Failure::from));
             }
@@ -208,7 +263,7 @@ impl Actor for PrizeWheel {
                         let table = SamplingTable::build(&saved);
                         state.wheel = Some((saved, settings, table));
                         // Reservations of retired sectors no longer return units to the wheel.
-                        state.reservations.clear();
+                        state.holds.clear();
                         state.publish_all_stock();
                         state.end_seed().await;
                         // New odds on a live campaign are announced.
@@ -305,7 +360,7 @@ impl PrizeWheelState {
         }));
     }
 
-    fn spin(&mut self, req: SpinRequest, now: i64) -> Result<SpunBatch, DomainError> {
+    fn spin(&mut self, req: SpinRequest, now: i64, at: Instant) -> Result<SpunBatch, DomainError> {
         let SpinRequest {
             user_id,
             first_nonce,
@@ -352,11 +407,8 @@ impl PrizeWheelState {
             }
             spins.push((sectors[s.sector].clone(), s, fair));
         }
-        let reservation = self.next_reservation;
-        self.next_reservation += 1;
-        if !reserved.is_empty() {
-            self.reservations.insert(reservation, reserved);
-        }
+        // Every batch gets an id, so its settle is told apart from another instance's.
+        let reservation = self.holds.hold(reserved, at);
         Ok(SpunBatch {
             reservation,
             cost_per_draw: settings.cost_points,
@@ -366,16 +418,76 @@ impl PrizeWheelState {
         })
     }
 
-    fn settle(&mut self, reservation: u64, committed: bool) {
-        let Some(prizes) = self.reservations.remove(&reservation) else {
-            return;
-        };
-        if committed {
-            for id in prizes {
-                self.publish_stock(id);
+    async fn settle(&mut self, reservation: u64, outcome: Settled) {
+        let straddled = self.holds.since(reservation).is_some_and(|since| since <= self.resynced_at);
+        match (self.holds.take(reservation), outcome) {
+            (Taken::Held(prizes), Settled::Committed) if straddled && !prizes.is_empty() => {
+                self.behind = true;
+                self.resync().await;
             }
-            return;
+            (Taken::Held(prizes), Settled::Committed) => {
+                for id in prizes {
+                    self.publish_stock(id);
+                }
+            }
+            (Taken::Held(prizes), Settled::Released) => self.give_back(prizes),
+            // Released units of an expired or earlier hold are already what the store says.
+            (Taken::Gone | Taken::Foreign, Settled::Released) => {}
+            // A batch without limited prizes changed no stock, whatever happened to it.
+            (Taken::Held(prizes), Settled::Unknown) if prizes.is_empty() => {}
+            // The store may have taken units memory does not know about: it decides.
+            (_, Settled::Unknown) | (Taken::Gone | Taken::Foreign, Settled::Committed) => {
+                self.behind = true;
+                self.resync().await;
+            }
         }
+    }
+
+    /// Drops reservations nobody settled, then catches up with the store if memory may be behind.
+    async fn sweep(&mut self, now: Instant) {
+        let expired = self.holds.expire(now, self.ttl);
+        if expired.iter().any(|prizes| !prizes.is_empty()) {
+            tracing::warn!(count = expired.len(), "prize reservations expired unsettled; re-reading the store");
+            self.behind = true;
+        }
+        if self.behind {
+            self.resync().await;
+        }
+    }
+
+    /// Limited stock = the store's minus what this instance still holds. Left `behind` (and
+    /// retried at the next sweep) when the store cannot be read.
+    async fn resync(&mut self) {
+        let stored = match self.store.wheel().await {
+            Ok(w) => w.map(|(sectors, _)| sectors).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read prize stock; will retry");
+                return;
+            }
+        };
+        let held: Vec<i64> = self.holds.held().flatten().copied().collect();
+        let mut changed = Vec::new();
+        if let Some((sectors, _, table)) = &mut self.wheel {
+            for s in sectors.iter_mut() {
+                let Some(left) = stored.iter().find(|t| t.id == s.id).and_then(|t| t.stock_left) else { continue };
+                let fresh = left - held.iter().filter(|id| **id == s.id).count() as i64;
+                if s.stock_left != Some(fresh) {
+                    s.stock_left = Some(fresh);
+                    changed.push(s.id);
+                }
+            }
+            if !changed.is_empty() {
+                *table = SamplingTable::build(sectors);
+            }
+        }
+        for id in changed {
+            self.publish_stock(id);
+        }
+        self.behind = false;
+        self.resynced_at = Instant::now();
+    }
+
+    fn give_back(&mut self, prizes: Vec<i64>) {
         let Some((sectors, _, table)) = &mut self.wheel else {
             return;
         };
@@ -450,17 +562,18 @@ pub struct WheelHandle {
 }
 
 impl WheelHandle {
-    pub async fn start(args: PrizeWheelArgs) -> anyhow::Result<WheelHandle> {
-        Ok(WheelHandle { actor: Supervised::start("prize_wheel", PrizeWheel, args).await? })
+    pub async fn start(args: PrizeWheelArgs, call_timeout: Duration) -> anyhow::Result<WheelHandle> {
+        Ok(WheelHandle { actor: Supervised::start("prize_wheel", PrizeWheel, args, call_timeout).await? })
     }
 
     pub async fn spin(&self, request: SpinRequest) -> Reply<SpunBatch> {
         self.actor.call(|reply| PrizeWheelMessage::Spin { request, reply }).await
     }
 
-    pub fn settle(&self, reservation: u64, committed: bool) {
-        // If the wheel is being restarted the reservation dies with it; the store holds the truth.
-        let _ = self.actor.cast(PrizeWheelMessage::Settle { reservation, committed });
+    pub fn settle(&self, reservation: u64, outcome: Settled) {
+        // Delivered to a restarted wheel too: it then re-reads the store, which by then holds
+        // this batch's outcome.
+        self.actor.deliver(PrizeWheelMessage::Settle { reservation, outcome });
     }
 
     pub async fn view(&self) -> Reply<WheelView> {
@@ -491,6 +604,11 @@ impl WheelHandle {
     /// Test hook: makes the wheel actor panic.
     pub fn inject_panic(&self) -> Reply<()> {
         self.actor.cast(PrizeWheelMessage::InjectPanic)
+    }
+
+    /// Test hook: keeps the wheel busy for `pause`.
+    pub fn block(&self, pause: Duration) -> Reply<()> {
+        self.actor.cast(PrizeWheelMessage::Block(pause))
     }
 
     pub fn stop(&self) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::failure::{Failure, Reply};
+use super::failure::{caller_gone, Failure, Reply};
 use super::supervision::Supervised;
 use super::wallet::{ApprovalRequest, Wallets};
 use crate::domain::money::{review_points, yuan};
@@ -161,6 +161,15 @@ impl Actor for ReviewQueue {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let gone = match &msg {
+            ReviewQueueMessage::Submit(_, reply) => caller_gone(reply, "review_queue"),
+            ReviewQueueMessage::Decide(_, reply) => caller_gone(reply, "review_queue"),
+            ReviewQueueMessage::Withdraw { reply, .. } => caller_gone(reply, "review_queue"),
+            ReviewQueueMessage::InjectPanic => false,
+        };
+        if gone {
+            return Ok(());
+        }
         match msg {
             ReviewQueueMessage::Submit(upload, reply) => {
                 let result = state.submit(*upload).await;
@@ -327,8 +336,8 @@ pub struct ReviewHandle {
 }
 
 impl ReviewHandle {
-    pub async fn start(args: ReviewQueueArgs) -> anyhow::Result<ReviewHandle> {
-        Ok(ReviewHandle { actor: Supervised::start("review_queue", ReviewQueue, args).await? })
+    pub async fn start(args: ReviewQueueArgs, call_timeout: Duration) -> anyhow::Result<ReviewHandle> {
+        Ok(ReviewHandle { actor: Supervised::start("review_queue", ReviewQueue, args, call_timeout).await? })
     }
 
     pub async fn submit(&self, upload: NewReceipt) -> Reply<ReceiptRow> {

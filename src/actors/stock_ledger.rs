@@ -2,12 +2,17 @@
 //! product is on sale, the stock and the customer's points), the customer's wallet commits the
 //! order, and the reservation is settled: committed units are gone, released ones return. Every
 //! stock change is published (`stock_update`, coalesced per product) after it commits.
+//!
+//! Work whose caller stopped waiting is skipped; a reservation whose answer cannot be delivered
+//! is released at once, and one never settled expires (see [`super::reservations`]).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
-use super::failure::{Failure, Reply};
+use super::failure::{caller_gone, Failure, Reply};
+use super::reservations::{Holds, Settled, Taken};
 use super::supervision::Supervised;
 use crate::domain::shop::{Product, ProductPatch};
 use crate::domain::DomainError;
@@ -37,14 +42,36 @@ pub enum StockLedgerMessage {
     Reserve(ReserveRequest, RpcReplyPort<Reply<StockReservation>>),
     Settle {
         reservation: u64,
-        committed: bool,
+        outcome: Settled,
     },
+    /// Periodic: expire reservations never settled, and resync from the store when memory may
+    /// have fallen behind it.
+    Sweep,
     Create(Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
     Update(i64, Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
     Delist(i64, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
     Restock(i64, i64, Box<AuditEntry>, RpcReplyPort<Reply<i64>>),
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
+    /// Test hook: keep the actor busy, as a slow store would.
+    Block(Duration),
+}
+
+impl StockLedgerMessage {
+    /// True when this asks for an answer nobody waits for any more.
+    fn caller_gone(&self) -> bool {
+        match self {
+            StockLedgerMessage::Reserve(_, r) => caller_gone(r, "stock_ledger"),
+            StockLedgerMessage::Create(_, _, r)
+            | StockLedgerMessage::Update(_, _, _, r)
+            | StockLedgerMessage::Delist(_, _, r) => caller_gone(r, "stock_ledger"),
+            StockLedgerMessage::Restock(_, _, _, r) => caller_gone(r, "stock_ledger"),
+            StockLedgerMessage::Settle { .. }
+            | StockLedgerMessage::Sweep
+            | StockLedgerMessage::InjectPanic
+            | StockLedgerMessage::Block(_) => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -54,6 +81,8 @@ pub struct StockLedger;
 pub struct StockLedgerArgs {
     pub store: Store,
     pub hub: Hub,
+    /// A reservation not settled within this long is dropped and its product re-read.
+    pub reservation_ttl: Duration,
 }
 
 struct Shelf {
@@ -65,8 +94,14 @@ struct Shelf {
 
 pub struct StockLedgerState {
     shelves: HashMap<i64, Shelf>,
-    reservations: HashMap<u64, (i64, i64)>,
-    next: u64,
+    /// (product, quantity) per reservation.
+    holds: Holds<(i64, i64)>,
+    ttl: Duration,
+    /// Memory may be behind the store (an expired hold, a settle of unknown outcome or from an
+    /// earlier instance): resync at the next chance.
+    behind: bool,
+    /// When memory was last read from the store; holds older than that may be counted twice.
+    resynced_at: Instant,
     store: Store,
     hub: Hub,
 }
@@ -78,11 +113,22 @@ impl Actor for StockLedger {
 
     async fn pre_start(
         &self,
-        _: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         args: StockLedgerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let shelves = args.store.products_for_ledger().await?.into_iter().map(|p| (p.id, shelf(&p))).collect();
-        Ok(StockLedgerState { shelves, reservations: HashMap::new(), next: 1, store: args.store, hub: args.hub })
+        myself.send_interval(sweep_period(args.reservation_ttl), || StockLedgerMessage::Sweep);
+        Ok(StockLedgerState {
+            shelves,
+            holds: Holds::default(),
+            ttl: args.reservation_ttl,
+            // Settles of the previous instance's reservations may have been lost in its restart:
+            // the first sweep re-reads the store once they have had time to commit.
+            behind: true,
+            resynced_at: Instant::now(),
+            store: args.store,
+            hub: args.hub,
+        })
     }
 
     async fn handle(
@@ -91,11 +137,20 @@ impl Actor for StockLedger {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if msg.caller_gone() {
+            return Ok(());
+        }
         match msg {
             StockLedgerMessage::Reserve(req, reply) => {
-                let _ = reply.send(state.reserve(req).map_err(Failure::from));
+                let result = state.reserve(req, Instant::now());
+                if let Err(ractor::MessagingErr::SendErr(Ok(held))) = reply.send(result.map_err(Failure::from)) {
+                    // The caller left between our check and the answer: nobody will settle it.
+                    state.settle(held.reservation, Settled::Released).await;
+                }
             }
-            StockLedgerMessage::Settle { reservation, committed } => state.settle(reservation, committed),
+            StockLedgerMessage::Settle { reservation, outcome } => state.settle(reservation, outcome).await,
+            StockLedgerMessage::Sweep => state.sweep(Instant::now()).await,
+            StockLedgerMessage::Block(pause) => tokio::time::sleep(pause).await,
             StockLedgerMessage::Create(patch, audit, reply) => {
                 let result = match state.store.create_product(&patch, &audit).await {
                     Ok(p) => {
@@ -152,8 +207,13 @@ fn shelf(p: &Product) -> Shelf {
     Shelf { name: p.name.clone(), points: p.exchange_points, stock: p.stock, on_sale: p.active }
 }
 
+/// How often a singleton looks for expired reservations.
+pub(crate) fn sweep_period(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
+}
+
 impl StockLedgerState {
-    fn reserve(&mut self, req: ReserveRequest) -> Result<StockReservation, DomainError> {
+    fn reserve(&mut self, req: ReserveRequest, now: Instant) -> Result<StockReservation, DomainError> {
         let shelf =
             self.shelves.get_mut(&req.product_id).filter(|s| s.on_sale).ok_or(DomainError::ProductUnavailable)?;
         if shelf.stock < req.quantity {
@@ -164,29 +224,78 @@ impl StockLedgerState {
             return Err(DomainError::InsufficientPoints { required: cost, current: req.balance });
         }
         shelf.stock -= req.quantity;
-        let reservation = self.next;
-        self.next += 1;
-        self.reservations.insert(reservation, (req.product_id, req.quantity));
+        let (product_name, unit_points) = (shelf.name.clone(), shelf.points);
+        let reservation = self.holds.hold((req.product_id, req.quantity), now);
         Ok(StockReservation {
             reservation,
             product_id: req.product_id,
-            product_name: shelf.name.clone(),
-            unit_points: shelf.points,
+            product_name,
+            unit_points,
             quantity: req.quantity,
         })
     }
 
-    fn settle(&mut self, reservation: u64, committed: bool) {
-        let Some((product_id, quantity)) = self.reservations.remove(&reservation) else { return };
-        if committed {
-            self.publish(product_id, StockChange::Purchase);
-        } else if let Some(s) = self.shelves.get_mut(&product_id) {
-            s.stock += quantity;
+    async fn settle(&mut self, reservation: u64, outcome: Settled) {
+        let straddled = self.holds.since(reservation).is_some_and(|since| since <= self.resynced_at);
+        match (self.holds.take(reservation), outcome) {
+            (Taken::Held(_), Settled::Committed) if straddled => {
+                self.behind = true;
+                self.resync().await;
+            }
+            (Taken::Held((product_id, _)), Settled::Committed) => self.publish(product_id, StockChange::Purchase),
+            (Taken::Held((product_id, quantity)), Settled::Released) => {
+                if let Some(s) = self.shelves.get_mut(&product_id) {
+                    s.stock += quantity;
+                }
+            }
+            // Released units of an expired or earlier hold are already what the store says.
+            (Taken::Gone | Taken::Foreign, Settled::Released) => {}
+            // The store may have taken units memory does not know about: it decides.
+            (_, Settled::Unknown) | (Taken::Gone | Taken::Foreign, Settled::Committed) => {
+                self.behind = true;
+                self.resync().await;
+            }
         }
     }
 
+    /// Drops reservations nobody settled, then catches up with the store if memory may be behind.
+    async fn sweep(&mut self, now: Instant) {
+        let expired = self.holds.expire(now, self.ttl);
+        if !expired.is_empty() {
+            tracing::warn!(count = expired.len(), "stock reservations expired unsettled; re-reading the store");
+            self.behind = true;
+        }
+        if self.behind {
+            self.resync().await;
+        }
+    }
+
+    /// Memory = the store's stock minus what this instance still holds. Left `behind` (and
+    /// retried at the next sweep) when the store cannot be read.
+    async fn resync(&mut self) {
+        let products = match self.store.products_for_ledger().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read product stock; will retry");
+                return;
+            }
+        };
+        for p in products {
+            let held: i64 = self.holds.held().filter(|(id, _)| *id == p.id).map(|(_, q)| q).sum();
+            let mut fresh = shelf(&p);
+            fresh.stock = p.stock - held;
+            let changed = self.shelves.get(&p.id).is_none_or(|s| s.stock != fresh.stock);
+            self.shelves.insert(p.id, fresh);
+            if changed {
+                self.publish(p.id, StockChange::AdminAdjust);
+            }
+        }
+        self.behind = false;
+        self.resynced_at = Instant::now();
+    }
+
     async fn update(&mut self, id: i64, patch: &ProductPatch, audit: &AuditEntry) -> Reply<Product> {
-        let held: i64 = self.reservations.values().filter(|(p, _)| *p == id).map(|(_, q)| q).sum();
+        let held: i64 = self.holds.held().filter(|(p, _)| *p == id).map(|(_, q)| q).sum();
         if patch.stock.is_some() && held > 0 {
             // Setting an absolute stock while units are mid-commit would double count them.
             return Err(DomainError::invalid(
@@ -225,16 +334,16 @@ pub struct StockHandle {
 }
 
 impl StockHandle {
-    pub async fn start(args: StockLedgerArgs) -> anyhow::Result<StockHandle> {
-        Ok(StockHandle { actor: Supervised::start("stock_ledger", StockLedger, args).await? })
+    pub async fn start(args: StockLedgerArgs, call_timeout: Duration) -> anyhow::Result<StockHandle> {
+        Ok(StockHandle { actor: Supervised::start("stock_ledger", StockLedger, args, call_timeout).await? })
     }
 
     pub async fn reserve(&self, req: ReserveRequest) -> Reply<StockReservation> {
         self.actor.call(|reply| StockLedgerMessage::Reserve(req, reply)).await
     }
 
-    pub fn settle(&self, reservation: u64, committed: bool) {
-        let _ = self.actor.cast(StockLedgerMessage::Settle { reservation, committed });
+    pub fn settle(&self, reservation: u64, outcome: Settled) {
+        self.actor.deliver(StockLedgerMessage::Settle { reservation, outcome });
     }
 
     pub async fn create(&self, patch: ProductPatch, audit: AuditEntry) -> Reply<Product> {
@@ -256,6 +365,11 @@ impl StockHandle {
     /// Test hook: makes the stock ledger actor panic.
     pub fn inject_panic(&self) -> Reply<()> {
         self.actor.cast(StockLedgerMessage::InjectPanic)
+    }
+
+    /// Test hook: keeps the stock ledger busy for `pause`.
+    pub fn block(&self, pause: Duration) -> Reply<()> {
+        self.actor.cast(StockLedgerMessage::Block(pause))
     }
 
     pub fn stop(&self) {

@@ -57,7 +57,11 @@ pub fn router(test_hooks: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(approve_application))
         .routes(routes!(reject_application));
     if test_hooks {
-        r.routes(routes!(inject_wallet_panic)).routes(routes!(inject_wheel_panic)).routes(routes!(inject_stock_panic))
+        r.routes(routes!(inject_wallet_panic))
+            .routes(routes!(inject_wheel_panic))
+            .routes(routes!(inject_stock_panic))
+            .routes(routes!(block_wallet))
+            .routes(routes!(block_actor))
     } else {
         r
     }
@@ -545,4 +549,72 @@ async fn inject_wheel_panic(State(state): State<AppState>, _admin: AdminUser) ->
 async fn inject_stock_panic(State(state): State<AppState>, _admin: AdminUser) -> Answer<ActorPanicInjected> {
     state.stock.inject_panic()?;
     Ok(ok(ActorPanicInjected { actor: SupervisedActor::StockLedger, injected: true }))
+}
+
+/// How long a test hook keeps an actor busy.
+#[derive(Debug, Deserialize, ToSchema)]
+struct BlockFor {
+    /// 1…30000 ms.
+    ms: u64,
+}
+
+impl BlockFor {
+    fn pause(&self) -> Result<std::time::Duration, ApiError> {
+        if !(1..=30_000).contains(&self.ms) {
+            return Err(ApiError::bad("ms", "must be 1…30000"));
+        }
+        Ok(std::time::Duration::from_millis(self.ms))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Blocked {
+    /// Always true.
+    blocked: bool,
+    ms: u64,
+}
+
+/// Test hook: keep a customer's wallet actor busy
+///
+/// Only with `ENABLE_TEST_HOOKS=1`, never in production: the wallet handles nothing else for
+/// `ms`, as behind a stalled store, so a test can make requests time out and watch that they are
+/// never carried out later.
+///
+/// Errors: 1003 2004 9004
+#[utoipa::path(post, path = "/test-hooks/wallets/{id}/block", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The customer")),
+    request_body = BlockFor,
+    responses((status = 200, description = "The wallet is busy", body = Envelope<Blocked>)))]
+async fn block_wallet(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(user_id): ApiPath<i64>,
+    ApiJson(body): ApiJson<BlockFor>,
+) -> Answer<Blocked> {
+    state.wallets.block(user_id, body.pause()?).await?;
+    Ok(ok(Blocked { blocked: true, ms: body.ms }))
+}
+
+/// Test hook: keep the PrizeWheel or the StockLedger busy
+///
+/// Only with `ENABLE_TEST_HOOKS=1`: the actor handles nothing else for `ms`.
+///
+/// Errors: 1003 2004 9004
+#[utoipa::path(post, path = "/test-hooks/{actor}/block", tag = "admin", security(("bearerAuth" = [])),
+    params(("actor" = String, Path, description = "`wheel` or `stock-ledger`")),
+    request_body = BlockFor,
+    responses((status = 200, description = "The actor is busy", body = Envelope<Blocked>)))]
+async fn block_actor(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(actor): ApiPath<String>,
+    ApiJson(body): ApiJson<BlockFor>,
+) -> Answer<Blocked> {
+    let pause = body.pause()?;
+    match actor.as_str() {
+        "wheel" => state.wheel.block(pause)?,
+        "stock-ledger" => state.stock.block(pause)?,
+        _ => return Err(DomainError::NotFound("actor").into()),
+    }
+    Ok(ok(Blocked { blocked: true, ms: body.ms }))
 }

@@ -306,6 +306,10 @@ impl From<Failure> for ApiError {
         match failure {
             Failure::Refused(refusal) => ApiError::Refused(refusal),
             Failure::StoreUnavailable(e) => ApiError::StoreUnavailable(e),
+            Failure::TimedOut(context) => {
+                tracing::warn!(%context, "gave up waiting for an actor");
+                ApiError::TimedOut
+            }
             Failure::Fault { context, source } => ApiError::Internal { during: Operation::Request, context, source },
         }
     }

@@ -5,7 +5,9 @@
 //! in ONE transaction: multi-row inserts for draws, orders and ledger rows, one guarded stock
 //! update per prize or product, one guarded balance update for all the wallets. Each actor is
 //! answered only after that transaction has committed. If the group fails, every write in it is
-//! retried on its own, so one bad write is refused alone and never sinks its neighbours.
+//! retried on its own, so one bad write is refused alone and never sinks its neighbours — unless
+//! the store itself is unreachable: then every write of the group gets that answer at once,
+//! since retrying each on its own would make the last one wait a connect timeout per neighbour.
 //!
 //! Draw and order ids are assigned by the server from reserved id blocks (`id_blocks`), so a
 //! multi-row insert still tells each customer their ids.
@@ -115,6 +117,12 @@ async fn commit_loop<W: GroupWrite>(store: Store, rx: Arc<Mutex<mpsc::Receiver<J
             Err(e) if jobs.len() == 1 => {
                 let _ = jobs.pop().map(|j| j.reply.send(Err(e)));
             }
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(error = %e, size = jobs.len(), "group commit failed: the store is unreachable");
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Unavailable(same_failure(&e))));
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, size = jobs.len(), "group commit failed; committing its writes one by one");
                 for job in jobs {
@@ -124,6 +132,16 @@ async fn commit_loop<W: GroupWrite>(store: Store, rx: Arc<Mutex<mpsc::Receiver<J
                 }
             }
         }
+    }
+}
+
+/// The failure `e` again, for each write of a group that met it: whether anything may have been
+/// written (see [`StoreError::nothing_written`]) is kept.
+fn same_failure(e: &sqlx::Error) -> sqlx::Error {
+    match e {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        other => sqlx::Error::Io(std::io::Error::other(other.to_string())),
     }
 }
 

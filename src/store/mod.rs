@@ -44,6 +44,10 @@ pub struct Store {
     pub(crate) order_ids: Arc<group_commit::IdBlocks>,
 }
 
+/// How long a use of the store waits for a connection unless `DB_ACQUIRE_TIMEOUT_MS` says
+/// otherwise: short enough that an outage answers 503 within the 2 s the contract allows.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1000);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached; clients see 503.
@@ -70,6 +74,16 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// True when the failed write certainly changed nothing: the database refused it (and rolled
+    /// back), or no connection was ever had. False when the commit may have happened (the
+    /// connection broke, or nobody waited to hear).
+    pub fn nothing_written(&self) -> bool {
+        match self {
+            StoreError::Database(_) | StoreError::Conflict(_) => true,
+            StoreError::Unavailable(e) => matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed),
+        }
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Database(e) => is_unique_violation(e),
@@ -106,6 +120,13 @@ impl WriteTx {
 impl Store {
     /// Connects, creating the database (or the SQLite file and its folder) when missing.
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Store> {
+        Store::connect_with(url, pool_size, ACQUIRE_TIMEOUT).await
+    }
+
+    /// [`Store::connect`], waiting at most `acquire_timeout` for a connection on each use (which
+    /// covers connecting, and retrying a refused connect): while the database is unreachable a
+    /// request fails with 503 within it instead of hanging.
+    pub async fn connect_with(url: &str, pool_size: u32, acquire_timeout: Duration) -> anyhow::Result<Store> {
         use anyhow::Context;
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -139,7 +160,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(pool_size)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(acquire_timeout)
             // A ping before every checkout is a round trip per transaction; broken connections
             // surface as errors on use instead, which the callers already handle.
             .test_before_acquire(false)

@@ -198,12 +198,25 @@ impl TestServer {
 
     /// Starts a server; `extra` environment entries override the test defaults.
     pub async fn start_with(backend: Backend, extra: &[(&str, &str)]) -> TestServer {
+        TestServer::start_reaching(backend, extra, |url| url.to_string()).await
+    }
+
+    /// Starts a server that reaches its fresh database at `reach(url)` (through a proxy the test
+    /// controls, say); the harness itself still drops the database at its real address.
+    pub async fn start_reaching(
+        backend: Backend,
+        extra: &[(&str, &str)],
+        reach: impl Fn(&str) -> String,
+    ) -> TestServer {
         let db = fresh_database(backend);
         let mut env = test_env(&db);
         for (k, v) in extra {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }
+        let url = reach(&db.url);
+        env.retain(|(key, _)| key != "DATABASE_URL");
+        env.push(("DATABASE_URL".into(), url));
         let mut server = TestServer {
             base: String::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::replay::CHANGE_OPERATION;
-use super::{ChangeOutcome, WalletState};
+use super::{Caller, ChangeOutcome, WalletState};
 use crate::actors::failure::Reply;
 use crate::domain::points::{apply_delta, LedgerEntry};
 use crate::domain::time::now_ms;
@@ -50,7 +50,7 @@ fn with_balances(mut audit: AuditEntry, before: i64, after: i64, delta: i64) -> 
 }
 
 impl WalletState {
-    pub(super) async fn change(&mut self, change: PointsChange) -> Reply<ChangeOutcome> {
+    pub(super) async fn change(&mut self, change: PointsChange, caller: Caller<'_>) -> Reply<ChangeOutcome> {
         if change.delta == 0 {
             return Err(DomainError::invalid("delta", "must not be zero").into());
         }
@@ -72,6 +72,7 @@ impl WalletState {
             audit: change.audit.map(|a| with_balances(a, self.balance, after, change.delta)),
             at: now_ms(),
         };
+        caller.still_waiting(self.user_id)?;
         match self.deps.store.commit_points_change(&write).await {
             Ok(committed) => {
                 let key = write.idempotency.map(|(key, _)| key);
@@ -84,7 +85,7 @@ impl WalletState {
         }
     }
 
-    pub(super) async fn approve(&mut self, req: ApprovalRequest) -> Reply<CommittedApproval> {
+    pub(super) async fn approve(&mut self, req: ApprovalRequest, caller: Caller<'_>) -> Reply<CommittedApproval> {
         self.refresh_if_stale().await?;
         let write = ApprovalWrite {
             upload_id: req.upload_id,
@@ -97,6 +98,7 @@ impl WalletState {
             reason: req.reason,
             at: now_ms(),
         };
+        caller.still_waiting(self.user_id)?;
         let done = match self.deps.store.commit_approval(&write).await {
             Ok(done) => done,
             Err(e) => {

@@ -5,9 +5,10 @@
 
 use std::time::Instant;
 
-use super::{redemption_code, DrawOutcome, WalletState};
+use super::{redemption_code, Caller, DrawOutcome, WalletState};
 use crate::actors::failure::Reply;
 use crate::actors::prize_wheel::SpinRequest;
+use crate::actors::reservations::Settled;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
@@ -27,7 +28,7 @@ pub struct DrawRequest {
 }
 
 impl WalletState {
-    pub(super) async fn draw(&mut self, req: DrawRequest) -> Reply<DrawOutcome> {
+    pub(super) async fn draw(&mut self, req: DrawRequest, caller: Caller<'_>) -> Reply<DrawOutcome> {
         let key = req.idempotency_key.as_deref();
         self.draw_window.admit(Instant::now())?;
         let spun = self
@@ -45,6 +46,10 @@ impl WalletState {
                 default_daily_limit: self.deps.default_daily_limit,
             })
             .await?;
+        if let Err(gone) = caller.still_waiting(self.user_id) {
+            self.deps.wheel.settle(spun.reservation, Settled::Released);
+            return Err(gone);
+        }
         let write = DrawBatchWrite {
             user_id: self.user_id,
             batch_id: crate::auth::tokens::new_id(),
@@ -73,7 +78,7 @@ impl WalletState {
         let write_at = write.at;
         match self.deps.draws.commit(write).await {
             Ok(batch) => {
-                self.deps.wheel.settle(spun.reservation, true);
+                self.deps.wheel.settle(spun.reservation, Settled::Committed);
                 self.pity_count = batch.pity_count;
                 self.next_nonce += batch.draws.len() as i64;
                 self.drawn_today.add(batch.draws.len() as i64);
@@ -86,7 +91,7 @@ impl WalletState {
                 Ok(DrawOutcome { batch, replayed: false })
             }
             Err(e) => {
-                self.deps.wheel.settle(spun.reservation, false);
+                self.deps.wheel.settle(spun.reservation, Settled::after_failed_commit(&e));
                 self.recover(e, key).await
             }
         }

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 
-use super::WalletState;
+use super::{Caller, WalletState};
 use crate::actors::failure::Reply;
 use crate::domain::loyalty::{check_in, month_start, multiply, BusinessTz, Checkin, LastCheckin, LevelTable};
 use crate::domain::points::LedgerEntry;
@@ -92,7 +92,7 @@ impl WalletState {
         self.balance - self.frozen
     }
 
-    pub(super) async fn checkin(&mut self, req: CheckinRequest) -> Reply<CheckinOutcome> {
+    pub(super) async fn checkin(&mut self, req: CheckinRequest, caller: Caller<'_>) -> Reply<CheckinOutcome> {
         self.refresh_if_stale().await?;
         let rules = self.deps.loyalty.clone();
         let tz = &rules.tz;
@@ -115,6 +115,7 @@ impl WalletState {
             record: CreditRecord::Checkin { day: c.day, streak: c.streak, points: c.points, bonus: c.bonus },
             at: now_ms(),
         };
+        caller.still_waiting(self.user_id)?;
         match self.deps.store.commit_credit(&write).await {
             Ok(committed) => {
                 self.balance = committed.balance_after;
@@ -139,7 +140,7 @@ impl WalletState {
         }
     }
 
-    pub(super) async fn claim_task(&mut self, req: TaskClaimRequest) -> Reply<CommittedChange> {
+    pub(super) async fn claim_task(&mut self, req: TaskClaimRequest, caller: Caller<'_>) -> Reply<CommittedChange> {
         self.refresh_if_stale().await?;
         let entry = LedgerEntry::Task { name: &req.name };
         let write = CreditWrite {
@@ -151,6 +152,7 @@ impl WalletState {
             record: CreditRecord::TaskClaim { task_key: req.task_key.clone(), round_key: req.round_key.clone() },
             at: now_ms(),
         };
+        caller.still_waiting(self.user_id)?;
         match self.deps.store.commit_credit(&write).await {
             Ok(committed) => {
                 self.balance = committed.balance_after;
@@ -169,7 +171,7 @@ impl WalletState {
         }
     }
 
-    pub(super) async fn freeze(&mut self, req: FreezeRequest) -> Reply<FreezeOutcome> {
+    pub(super) async fn freeze(&mut self, req: FreezeRequest, caller: Caller<'_>) -> Reply<FreezeOutcome> {
         self.refresh_if_stale().await?;
         if req.points == 0 {
             return Err(DomainError::invalid("points", "must be a positive integer").into());
@@ -209,6 +211,7 @@ impl WalletState {
             },
             at,
         };
+        caller.still_waiting(self.user_id)?;
         match self.deps.store.commit_freeze(&write).await {
             Ok(record_id) => {
                 self.frozen = frozen_after;

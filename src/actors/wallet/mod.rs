@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use rand::Rng;
 
-use super::failure::Reply;
+use super::failure::{caller_gone, Failure, Reply};
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::limits::{DailyDraws, DrawWindow};
 use crate::domain::loyalty::LastCheckin;
@@ -104,6 +104,24 @@ pub enum WalletMessage {
     IdleCheck,
     /// Test hook (only reachable when the server runs with test hooks): panic inside the actor.
     InjectPanic,
+    /// Test hook: keep the wallet busy, as a slow store would.
+    Block(Duration),
+}
+
+/// Whoever asked for the write being served: whether they still wait for the answer. A caller
+/// that stopped waiting was answered "failed" and may retry, so the write must not pass a point
+/// of no return (a reservation, a commit) for them.
+#[derive(Clone, Copy)]
+pub(crate) struct Caller<'a>(&'a (dyn Fn() -> bool + Sync));
+
+impl Caller<'_> {
+    fn still_waiting(&self, user_id: i64) -> Reply<()> {
+        if (self.0)() {
+            metrics::counter!("abandoned_requests_total", "actor" => "wallet").increment(1);
+            return Err(Failure::TimedOut(format!("the caller of wallet {user_id} stopped waiting")));
+        }
+        Ok(())
+    }
 }
 
 /// A request that changes the wallet. The four share one path through the actor ([`serve`]:
@@ -115,7 +133,7 @@ pub(crate) trait WalletWrite: Clone + Send + 'static {
     /// Names the write in the fault a caller gets when the wallet died during it.
     const WHAT: &'static str;
     fn message(self, started: Started, reply: RpcReplyPort<Reply<Self::Done>>) -> WalletMessage;
-    fn run(self, wallet: &mut WalletState) -> impl Future<Output = Reply<Self::Done>> + Send;
+    fn run(self, wallet: &mut WalletState, caller: Caller<'_>) -> impl Future<Output = Reply<Self::Done>> + Send;
 }
 
 /// For each write: what it answers, its message (a request converts into the variant's payload,
@@ -132,12 +150,12 @@ macro_rules! wallet_writes {
                 WalletMessage::$variant(self.into(), started, reply)
             }
 
-            fn run(self, wallet: &mut WalletState) -> impl Future<Output = Reply<$done>> + Send {
+            fn run(self, wallet: &mut WalletState, caller: Caller<'_>) -> impl Future<Output = Reply<$done>> + Send {
                 async move {
                     $(if let Some(replayed) = wallet.replay(self.$key.as_deref()).await? {
                         return Ok(replayed);
                     })?
-                    wallet.$run(self).await
+                    wallet.$run(self, caller).await
                 }
             }
         }
@@ -238,6 +256,9 @@ impl Actor for WalletActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             WalletMessage::Snapshot(reply) => {
+                if caller_gone(&reply, "wallet") {
+                    return Ok(());
+                }
                 state.last_active = Instant::now();
                 let result = state.refresh_if_stale().await.map(|_| state.snapshot());
                 // A dropped reply port means the caller gave up; nothing to do about it.
@@ -259,6 +280,7 @@ impl Actor for WalletActor {
             WalletMessage::InjectPanic => {
                 panic!("test hook: injected panic in the wallet of user {}", state.user_id);
             }
+            WalletMessage::Block(pause) => tokio::time::sleep(pause).await,
         }
         Ok(())
     }
@@ -266,9 +288,14 @@ impl Actor for WalletActor {
 
 impl WalletState {
     async fn serve<W: WalletWrite>(&mut self, write: W, started: Started, reply: RpcReplyPort<Reply<W::Done>>) {
+        // Its caller timed out while it was queued: it was answered "failed", so it never runs.
+        if caller_gone(&reply, "wallet") {
+            return;
+        }
         started.raise();
         self.last_active = Instant::now();
-        let result = write.run(self).await;
+        let waiting = || reply.is_closed();
+        let result = write.run(self, Caller(&waiting)).await;
         // A dropped reply port means the caller gave up; nothing to do about it.
         let _ = reply.send(result);
     }

@@ -3,8 +3,9 @@
 //! commit together through group commit, then the reservation is settled. Points and stock change
 //! together or not at all.
 
-use super::{redemption_code, RedeemOutcome, WalletState};
+use super::{redemption_code, Caller, RedeemOutcome, WalletState};
 use crate::actors::failure::Reply;
+use crate::actors::reservations::Settled;
 use crate::actors::stock_ledger::ReserveRequest;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
@@ -21,13 +22,17 @@ pub struct RedeemRequest {
 }
 
 impl WalletState {
-    pub(super) async fn redeem(&mut self, req: RedeemRequest) -> Reply<RedeemOutcome> {
+    pub(super) async fn redeem(&mut self, req: RedeemRequest, caller: Caller<'_>) -> Reply<RedeemOutcome> {
         let key = req.idempotency_key.as_deref();
         let held = self
             .deps
             .stock
             .reserve(ReserveRequest { product_id: req.product_id, quantity: req.quantity, balance: self.available() })
             .await?;
+        if let Err(gone) = caller.still_waiting(self.user_id) {
+            self.deps.stock.settle(held.reservation, Settled::Released);
+            return Err(gone);
+        }
         let write = RedemptionWrite {
             user_id: self.user_id,
             balance_before: self.balance,
@@ -43,7 +48,7 @@ impl WalletState {
         let at = write.at;
         match self.deps.exchanges.commit(write).await {
             Ok(order) => {
-                self.deps.stock.settle(held.reservation, true);
+                self.deps.stock.settle(held.reservation, Settled::Committed);
                 self.record_commit(order.balance_after, req.idempotency_key, order.clone());
                 let debit = LedgerEntry::Redemption { product: &order.product_name, quantity: order.quantity };
                 self.tell_balance(-order.points_cost, debit.source(), debit.description(), order.order_id.to_string());
@@ -53,7 +58,7 @@ impl WalletState {
                 Ok(RedeemOutcome { order, replayed: false })
             }
             Err(e) => {
-                self.deps.stock.settle(held.reservation, false);
+                self.deps.stock.settle(held.reservation, Settled::after_failed_commit(&e));
                 self.recover(e, key).await
             }
         }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use ractor::rpc::CallResult;
-use ractor::{call_t, Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use super::{
@@ -41,7 +41,6 @@ use super::{
 use crate::actors::failure::{Failure, Reply};
 use crate::actors::prize_wheel::WheelHandle;
 use crate::actors::stock_ledger::StockHandle;
-use crate::actors::CALL_TIMEOUT_MS;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
@@ -72,6 +71,8 @@ pub struct WalletDeps {
     /// Committed facts, for task progress and the leaderboards.
     pub events: crate::events::EventBus,
     pub loyalty: Arc<super::LoyaltyRules>,
+    /// How long a caller waits for its wallet; the wallet skips work whose caller gave up.
+    pub call_timeout: Duration,
 }
 
 type Slot = Arc<OnceCell<ActorRef<WalletMessage>>>;
@@ -120,11 +121,11 @@ impl Wallets {
     pub async fn snapshot(&self, user_id: i64) -> Reply<WalletSnapshot> {
         for _ in 0..ATTEMPTS {
             let actor = self.actor(user_id).await?;
-            match call_t!(actor, WalletMessage::Snapshot, CALL_TIMEOUT_MS) {
-                Ok(result) => return result,
-                Err(ractor::RactorErr::Timeout) => return Err(timeout(user_id)),
+            match actor.call(WalletMessage::Snapshot, Some(self.inner.deps.call_timeout)).await {
+                Ok(CallResult::Success(result)) => return result,
+                Ok(CallResult::Timeout) => return Err(timeout(user_id)),
                 // A read is always safe to retry on a fresh actor.
-                Err(_) => self.forget(user_id, &actor),
+                Ok(CallResult::SenderError) | Err(_) => self.forget(user_id, &actor),
             }
         }
         Err(unavailable(user_id))
@@ -166,7 +167,7 @@ impl Wallets {
     /// Sends a write to the customer's wallet and waits for its answer, retrying on a fresh actor
     /// only while the write cannot have begun (see the module's diagram).
     async fn write<W: WalletWrite>(&self, user_id: i64, write: W) -> Reply<W::Done> {
-        let wait = Some(Duration::from_millis(CALL_TIMEOUT_MS));
+        let wait = Some(self.inner.deps.call_timeout);
         for _ in 0..ATTEMPTS {
             let actor = self.actor(user_id).await?;
             let started = Started::default();
@@ -189,6 +190,12 @@ impl Wallets {
     pub async fn inject_panic(&self, user_id: i64) -> Reply<()> {
         let actor = self.actor(user_id).await?;
         actor.cast(WalletMessage::InjectPanic).map_err(|e| Failure::fault(e.to_string()))
+    }
+
+    /// Test hook: keeps the customer's wallet actor busy for `pause`.
+    pub async fn block(&self, user_id: i64, pause: Duration) -> Reply<()> {
+        let actor = self.actor(user_id).await?;
+        actor.cast(WalletMessage::Block(pause)).map_err(|e| Failure::fault(e.to_string()))
     }
 
     /// Stops every wallet actor and the supervisor (shutdown).
@@ -272,7 +279,7 @@ fn forget(slots: &Slots, user_id: i64, id: ractor::ActorId) {
 }
 
 fn timeout(user_id: i64) -> Failure {
-    Failure::fault(format!("wallet {user_id} did not answer in time"))
+    Failure::TimedOut(format!("wallet {user_id} did not answer in time"))
 }
 
 fn unavailable(user_id: i64) -> Failure {
