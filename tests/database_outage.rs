@@ -150,12 +150,16 @@ async fn an_outage_answers_fast_and_recovers_by_itself(how: Cut) {
     let proxy = Proxy::start(target).await;
     let port = proxy.port;
     let server = Arc::new(
-        TestServer::start_reaching(Backend::MariaDb, &[("DRAW_LIMIT_PER_MIN", "100000")], move |url| {
-            let mut url = url::Url::parse(url).expect("url");
-            url.set_host(Some("127.0.0.1")).expect("host");
-            url.set_port(Some(port)).expect("port");
-            url.to_string()
-        })
+        TestServer::start_reaching(
+            Backend::MariaDb,
+            &[("DRAW_LIMIT_PER_MIN", "100000"), ("DB_ACQUIRE_TIMEOUT_MS", "1000")],
+            move |url| {
+                let mut url = url::Url::parse(url).expect("url");
+                url.set_host(Some("127.0.0.1")).expect("host");
+                url.set_port(Some(port)).expect("port");
+                url.to_string()
+            },
+        )
         .await,
     );
     let admin = server.admin().await;

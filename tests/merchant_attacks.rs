@@ -398,24 +398,29 @@ async fn a_withdraw_racing_an_approval_never_deletes_an_approved_photo(backend: 
         let (s1, m) = (server.clone(), merchant.clone());
         tasks.push(tokio::spawn(async move {
             let path = format!("/api/merchant/reviews/{id}/approve");
-            s1.post(&path, Some(&m.token), json!({ "actual_amount": 20 })).await.0 == StatusCode::OK
+            let (status, body) = s1.post(&path, Some(&m.token), json!({ "actual_amount": 20 })).await;
+            // What the approval credited: 200 at level 1, more once the customer's level rises.
+            (status == StatusCode::OK).then(|| body["data"]["points_awarded"].as_i64().expect("points_awarded"))
         }));
         let (s2, owner) = (server.clone(), c.clone());
         tasks.push(tokio::spawn(async move {
-            s2.call(Method::DELETE, &format!("/api/photo/{id}"), Some(&owner.token), None).await.0 == StatusCode::OK
+            let withdrawn = s2.call(Method::DELETE, &format!("/api/photo/{id}"), Some(&owner.token), None).await.0;
+            (withdrawn == StatusCode::OK).then_some(0)
         }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
         outcomes.push(t.await.expect("task"));
     }
-    let mut approved = 0;
+    let mut credited = 0;
     for (i, id) in ids.iter().enumerate() {
-        let (approve_won, withdraw_won) = (outcomes[2 * i], outcomes[2 * i + 1]);
+        let (approval, withdrawal) = (outcomes[2 * i], outcomes[2 * i + 1]);
+        let (approve_won, withdraw_won) = (approval.is_some(), withdrawal.is_some());
         assert!(approve_won ^ withdraw_won, "upload {id}: approved {approve_won}, withdrawn {withdraw_won}");
         let review = server.get(&format!("/api/photo/review/{id}"), Some(&c.token)).await;
-        if approve_won {
-            approved += 1;
+        if let Some(points) = approval {
+            assert!(points >= 200, "a ¥20 receipt credits at least 200: {points}");
+            credited += points;
             let data = assert_ok(&review);
             assert_eq!(data["status"], json!("approved"), "{data}");
             let link = data["image_url"].as_str().expect("image_url");
@@ -427,7 +432,7 @@ async fn a_withdraw_racing_an_approval_never_deletes_an_approved_photo(backend: 
             assert_error(&review, 404, 6001);
         }
     }
-    assert_eq!(server.balance(&c).await, start + 200 * approved);
+    assert_eq!(server.balance(&c).await, start + credited);
     server.assert_reconciled();
 }
 

@@ -139,6 +139,10 @@ fn test_env(db: &TestDatabase) -> Vec<(String, String)> {
         ("RATE_LIMIT_PER_IP_PER_MIN", "1000000"),
         ("SMS_PER_IP_PER_HOUR", "1000000"),
         ("ENABLE_TEST_HOOKS", "1"),
+        // Four servers and their databases share two cores during the suite: a connection may
+        // wait longer than the production default (1 s) without anything being wrong. The
+        // outage tests set the production value themselves.
+        ("DB_ACQUIRE_TIMEOUT_MS", "5000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
