@@ -6,8 +6,10 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use super::message::WsServerMessage;
 
 use crate::domain::review::ReviewStatus;
 use crate::domain::time::Timestamp;
@@ -38,8 +40,70 @@ pub enum ServerEvent {
     NewReview(#[schema(inline)] NewReview),
     /// Answer to an unknown or malformed client message; the socket stays open
     Error(#[schema(inline)] BadMessage),
-    /// Answer to subscribe_product
+    /// Answer to subscribe and subscribe_product: what this socket now listens to
     Subscribed(#[schema(inline)] Subscribed),
+    /// Only to sockets that asked for batches (`?batch=1`, or `batch: true` in subscribe): once
+    /// per flush, every coalesced broadcast this socket listens to (stock_update,
+    /// prize_stock_update, wheel_win), each item exactly the message it would have been alone,
+    /// in one frame; a customer's own messages still come one by one, at once
+    #[schema(no_recursion)]
+    Batch(Vec<WsServerMessage>),
+}
+
+/// A broadcast a socket can choose to listen to (`subscribe`); by default it hears all of them.
+/// A customer's own messages (points, draw results, reviews) are not topics: they always come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// `wheel_win`: the ticker of notable wins, a few a second at most.
+    Ticker,
+    /// `stock_update`: the shop's product stock (narrowed further by subscribe_product).
+    Stock,
+    /// `prize_stock_update`: the wheel's limited prizes.
+    PrizeStock,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Ticker, Topic::Stock, Topic::PrizeStock];
+
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Ticker => "ticker",
+            Topic::Stock => "stock",
+            Topic::PrizeStock => "prize_stock",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of topics, as one byte so that every socket's choice is a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topics(u8);
+
+impl Topics {
+    /// What the mini-program shows: every topic.
+    pub const ALL: Topics = Topics((1 << Topic::ALL.len()) - 1);
+
+    pub fn of(topics: impl IntoIterator<Item = Topic>) -> Topics {
+        Topics(topics.into_iter().fold(0, |bits, t| bits | t.bit()))
+    }
+
+    pub fn contains(self, topic: Topic) -> bool {
+        self.0 & topic.bit() != 0
+    }
+
+    /// In the order of [`Topic::ALL`].
+    pub fn list(self) -> Vec<Topic> {
+        Topic::ALL.into_iter().filter(|t| self.contains(*t)).collect()
+    }
 }
 
 impl ServerEvent {
@@ -57,6 +121,17 @@ impl ServerEvent {
             ServerEvent::NewReview(_) => "new_review",
             ServerEvent::Error(_) => "error",
             ServerEvent::Subscribed(_) => "subscribed",
+            ServerEvent::Batch(_) => "batch",
+        }
+    }
+
+    /// The topic a broadcast belongs to; `None` for what every socket gets.
+    pub fn topic(&self) -> Option<Topic> {
+        match self {
+            ServerEvent::StockUpdate(_) => Some(Topic::Stock),
+            ServerEvent::PrizeStockUpdate(_) => Some(Topic::PrizeStock),
+            ServerEvent::WheelWin(_) => Some(Topic::Ticker),
+            _ => None,
         }
     }
 
@@ -189,8 +264,14 @@ impl BadMessage {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Subscribed {
-    /// The products whose stock updates this socket now gets, ascending.
-    pub product_ids: Vec<i64>,
+    /// The products whose stock updates this socket now gets, ascending; absent when it gets
+    /// every product's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_ids: Option<Vec<i64>>,
+    /// The broadcasts this socket now listens to.
+    pub topics: Vec<Topic>,
+    /// Whether broadcasts come as one `batch` per flush.
+    pub batch: bool,
 }
 
 #[cfg(test)]
@@ -237,7 +318,16 @@ pub(crate) mod tests {
             }),
             ServerEvent::NewReview(NewReview { upload_id: 5, user_id: 7, amount: 88.5, image_url: "u".into() }),
             BadMessage::event("not JSON"),
-            ServerEvent::Subscribed(Subscribed { product_ids: vec![1, 2] }),
+            ServerEvent::Subscribed(Subscribed {
+                product_ids: Some(vec![1, 2]),
+                topics: vec![Topic::Ticker, Topic::Stock],
+                batch: true,
+            }),
+            ServerEvent::Batch(vec![WsServerMessage {
+                event: ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 3, stock_left: Some(2) }),
+                timestamp: Timestamp(0),
+                message_id: "m1".into(),
+            }]),
         ]
     }
 
@@ -248,13 +338,15 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
         }
         let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
-        assert_eq!(kinds.len(), 11, "one event of each of the 11 kinds");
+        assert_eq!(kinds.len(), 12, "one event of each of the 12 kinds");
     }
 
     #[test]
     fn data_keeps_the_published_field_names_and_formats() {
         let events = every_event();
-        let [_, _, points, result, stock, prize, win, review, ..] = &events[..] else { unreachable!() };
+        let [_, _, points, result, stock, prize, win, review, _, _, subscribed, batch] = &events[..] else {
+            unreachable!()
+        };
         assert_eq!(
             serde_json::to_value(points).unwrap()["data"],
             json!({ "user_id": 7, "total_points": 900, "change_points": -100, "reason": "lottery",
@@ -275,6 +367,34 @@ pub(crate) mod tests {
             json!({ "upload_id": 5, "status": "approved", "points_awarded": 885, "actual_amount": 88.5,
                     "review_reason": null })
         );
+        assert_eq!(
+            serde_json::to_value(subscribed).unwrap()["data"],
+            json!({ "product_ids": [1, 2], "topics": ["ticker", "stock"], "batch": true })
+        );
+        assert_eq!(
+            serde_json::to_value(batch).unwrap()["data"],
+            json!([{ "type": "prize_stock_update", "data": { "prize_id": 3, "stock_left": 2 },
+                     "timestamp": "1970-01-01T00:00:00.000Z", "message_id": "m1" }])
+        );
+    }
+
+    #[test]
+    fn topics_are_the_broadcasts_and_every_socket_hears_all_of_them_by_default() {
+        let topics: Vec<(&str, Option<Topic>)> = every_event().iter().map(|e| (e.kind(), e.topic())).collect();
+        assert!(topics.contains(&("stock_update", Some(Topic::Stock))));
+        assert!(topics.contains(&("prize_stock_update", Some(Topic::PrizeStock))));
+        assert!(topics.contains(&("wheel_win", Some(Topic::Ticker))));
+        assert!(topics.contains(&("points_update", None)), "a customer's own messages are not a topic");
+        for t in Topic::ALL {
+            assert_eq!(Topic::parse(t.name()), Some(t));
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.name()));
+            assert!(Topics::ALL.contains(t));
+        }
+        assert_eq!(Topic::parse("prizes"), None);
+        let some = Topics::of([Topic::PrizeStock, Topic::Ticker]);
+        assert_eq!(some.list(), [Topic::Ticker, Topic::PrizeStock]);
+        assert!(!some.contains(Topic::Stock));
+        assert!(Topics::of([]).list().is_empty());
     }
 
     #[test]
