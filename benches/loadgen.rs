@@ -701,6 +701,7 @@ async fn live_burst(shared: &Arc<Shared>, base: &str, label: &str) -> Value {
 /// every socket for the CPU per delivered message.
 async fn live_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow::Result<Value> {
     let pid = shared.args.server_pid;
+    stock_up_prizes(shared, base, admin).await?;
     println!("live: the draw burst without sockets …");
     let quiet = live_burst(shared, base, "without sockets").await;
     let rss_before = pid.map(rss_mib);
@@ -772,6 +773,27 @@ async fn live_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow:
     });
     print_live(&live);
     Ok(live)
+}
+
+/// Gives every limited prize far more stock than a run can win, so that both bursts draw the
+/// same wheel and the second one keeps changing prize stock (the demo's 10 and 100 units would be
+/// gone within the first second).
+async fn stock_up_prizes(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow::Result<()> {
+    let wheel: Value =
+        shared.http.get(format!("{base}/api/admin/lottery/prizes")).bearer_auth(admin).send().await?.json().await?;
+    for prize in wheel["data"]["prizes"].as_array().into_iter().flatten() {
+        if let (Some(id), Some(_)) = (prize["id"].as_i64(), prize["stock"].as_i64()) {
+            let (code, v) = post(
+                &shared.http,
+                format!("{base}/api/admin/lottery/prizes/{id}/stock"),
+                Some(admin),
+                json!({ "add": 1_000_000 }),
+            )
+            .await;
+            anyhow::ensure!(code == Some(0), "adding stock to prize {id} failed: {v}");
+        }
+    }
+    Ok(())
 }
 
 fn print_live(live: &Value) {
