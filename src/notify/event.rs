@@ -46,9 +46,37 @@ pub enum ServerEvent {
     /// per flush, every coalesced broadcast this socket listens to (stock_update,
     /// prize_stock_update, wheel_win), each item exactly the message it would have been alone,
     /// in one frame; a customer's own messages still come one by one, at once
-    #[schema(no_recursion)]
-    Batch(Vec<WsServerMessage>),
+    Batch(#[schema(inline)] BatchItems),
 }
+
+/// The messages of one `batch`, each `{type, data, timestamp, message_id}` as it would have come
+/// alone. Its schema names the envelope in words rather than by reference, so that the document
+/// has no cycle (a batch inside a message inside a batch).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct BatchItems(pub Vec<WsServerMessage>);
+
+impl utoipa::PartialSchema for BatchItems {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let item = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A server message exactly as it would have come alone: {type, data, timestamp (when the change was committed), message_id} (the WsServerMessage envelope); stock_update, prize_stock_update or wheel_win",
+            ))
+            .property("type", ObjectBuilder::new().schema_type(Type::String))
+            .property("data", ObjectBuilder::new())
+            .property("timestamp", ObjectBuilder::new().schema_type(Type::String))
+            .property("message_id", ObjectBuilder::new().schema_type(Type::String))
+            .required("type")
+            .required("data")
+            .required("timestamp")
+            .required("message_id");
+        ArrayBuilder::new().items(item).into()
+    }
+}
+
+impl utoipa::ToSchema for BatchItems {}
 
 /// A broadcast a socket can choose to listen to (`subscribe`); by default it hears all of them.
 /// A customer's own messages (points, draw results, reviews) are not topics: they always come.
@@ -323,11 +351,11 @@ pub(crate) mod tests {
                 topics: vec![Topic::Ticker, Topic::Stock],
                 batch: true,
             }),
-            ServerEvent::Batch(vec![WsServerMessage {
+            ServerEvent::Batch(BatchItems(vec![WsServerMessage {
                 event: ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 3, stock_left: Some(2) }),
                 timestamp: Timestamp(0),
                 message_id: "m1".into(),
-            }]),
+            }])),
         ]
     }
 
