@@ -11,6 +11,15 @@
 //! The server must run with the per-customer and per-IP limits raised (every request comes from
 //! one address and each customer draws far more than 10 times a minute), e.g.
 //! `DRAW_LIMIT_PER_MIN=100000000 RATE_LIMIT_PER_IP_PER_MIN=100000000`.
+//!
+//! The `live` scenario is a promotion with everyone listening: the same draw burst twice, first
+//! with no socket open, then with `--sockets` held (listening as the mini-program does, batched
+//! unless `--socket-mode single`), reporting draws/s and p99 of both, the server's CPU per draw
+//! (utime + stime from `/proc/<server-pid>/stat`), commit → socket latency of the ticker and of
+//! prize stock, the frames and messages delivered, the server's CPU per delivered message (from a
+//! series of restocks to every socket), and the RSS per socket. Open files: the sockets need one
+//! descriptor each on both sides; `scripts/bench` raises the limit (`ulimit -n`) for the server
+//! and this process, and the limits in force are checked before sockets are opened.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,6 +71,13 @@ struct Args {
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// How the sockets listen: `batch` (`?batch=1`, one frame per flush) or `single` (one
+    /// message per change, as before batches existed).
+    #[arg(long, value_enum, default_value = "batch")]
+    socket_mode: SocketMode,
+    /// Restocks timed to every socket in the live scenario (for the CPU per delivered message).
+    #[arg(long, default_value_t = 5)]
+    restocks: usize,
     /// Passed by `cargo bench` to every bench target; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -72,6 +88,14 @@ enum Scenario {
     Draws,
     Exchange,
     Fanout,
+    /// Draws without sockets, then the same with every socket listening.
+    Live,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum SocketMode {
+    Batch,
+    Single,
 }
 
 struct Customer {
@@ -118,6 +142,12 @@ impl Series {
         }
     }
 
+    fn reset(&self) {
+        self.hist.lock().unwrap_or_else(|p| p.into_inner()).reset();
+        self.ok.store(0, Ordering::Relaxed);
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     fn summary(&self, seconds: f64) -> Value {
         let h = self.hist.lock().unwrap_or_else(|p| p.into_inner());
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -143,6 +173,12 @@ struct Shared {
     fanout_mark: Mutex<Option<(i64, Instant)>>,
     fanout_seen: AtomicUsize,
     sockets_open: AtomicUsize,
+    /// Commit → socket of ticker wins and of prize stock (µs), from the item's own timestamp.
+    ticker: Mutex<Histogram<u64>>,
+    prize_stock: Mutex<Histogram<u64>>,
+    /// Frames received on every socket, and the messages in them (a batch counts its items).
+    frames: AtomicU64,
+    messages: AtomicU64,
 }
 
 fn hist() -> Mutex<Histogram<u64>> {
@@ -259,9 +295,16 @@ async fn main() -> anyhow::Result<()> {
         fanout_mark: Mutex::new(None),
         fanout_seen: AtomicUsize::new(0),
         sockets_open: AtomicUsize::new(0),
+        ticker: hist(),
+        prize_stock: hist(),
+        frames: AtomicU64::new(0),
+        messages: AtomicU64::new(0),
     });
 
-    open_sockets(&shared, &base).await;
+    let live = args.scenarios.contains(&Scenario::Live);
+    if !live {
+        open_sockets(&shared, &base).await;
+    }
     let mut report = serde_json::Map::new();
     report.insert("users".into(), json!(shared.customers.len()));
     report.insert("sockets".into(), json!(shared.sockets_open.load(Ordering::Relaxed)));
@@ -270,6 +313,9 @@ async fn main() -> anyhow::Result<()> {
         report.insert("server_rss_mib_with_sockets".into(), json!(rss_mib(pid)));
     }
 
+    if live {
+        report.insert("live".into(), live_scenario(&shared, &base, &admin_token).await?);
+    }
     if args.scenarios.contains(&Scenario::Draws) {
         let secs = burst(&shared, &base, Duration::from_secs(args.duration), Work::Draws).await;
         report.insert("draw_seconds".into(), json!(secs));
@@ -279,7 +325,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let bench_product = if args.scenarios.iter().any(|s| *s != Scenario::Draws) {
+    let bench_product = if args.scenarios.iter().any(|s| matches!(s, Scenario::Exchange | Scenario::Fanout)) {
         Some(bench_product(&shared, &base, &admin_token).await?)
     } else {
         None
@@ -344,18 +390,28 @@ async fn open_sockets(shared: &Arc<Shared>, base: &str) {
         return;
     }
     println!("opening {n} sockets …");
+    for (who, pid) in [("loadgen", Some(std::process::id())), ("server", shared.args.server_pid)] {
+        if let Some(limit) = pid.and_then(open_files_limit) {
+            if limit < (n + shared.args.concurrency + 64) as u64 {
+                println!("  warning: the {who} may open {limit} files, fewer than {n} sockets need (ulimit -n)");
+            }
+        }
+    }
     let started = Instant::now();
     let ws_base = base.replacen("http://", "ws://", 1);
+    let batch = if shared.args.socket_mode == SocketMode::Batch { "&batch=1" } else { "" };
     let gate = Arc::new(Semaphore::new(128));
     let mut joins = Vec::new();
     for i in 0..n {
         let (shared, gate) = (shared.clone(), gate.clone());
-        let url = format!("{ws_base}/ws?token={}", shared.customers[i % shared.customers.len()].token);
+        let url = format!("{ws_base}/ws?token={}{batch}", shared.customers[i % shared.customers.len()].token);
         joins.push(tokio::spawn(async move {
             let _p = gate.acquire().await.ok()?;
             let (stream, _) = tokio_tungstenite::connect_async(url).await.ok()?;
             shared.sockets_open.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(read_socket(shared.clone(), stream));
+            // Broadcast latency is sampled on one socket in 16: every socket recording into one
+            // histogram would make the load generator queue on its lock.
+            tokio::spawn(read_socket(shared.clone(), stream, i % 16 == 0));
             Some(())
         }));
     }
@@ -368,32 +424,56 @@ async fn open_sockets(shared: &Arc<Shared>, base: &str) {
 async fn read_socket(
     shared: Arc<Shared>,
     mut stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    sampled: bool,
 ) {
     use tokio_tungstenite::tungstenite::Message;
     while let Some(Ok(msg)) = stream.next().await {
         let Message::Text(text) = msg else { continue };
         let Ok(v) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-        match v["type"].as_str() {
-            Some("points_update") | Some("lottery_result") => {
-                if let Some(us) = v["timestamp"].as_str().and_then(age_us) {
-                    let _ = shared.delivery.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+        shared.frames.fetch_add(1, Ordering::Relaxed);
+        match v["data"].as_array() {
+            Some(items) if v["type"] == "batch" => {
+                shared.messages.fetch_add(items.len() as u64, Ordering::Relaxed);
+                for item in items {
+                    observe(&shared, item, sampled);
                 }
             }
-            Some("stock_update") => {
-                let mark = *shared.fanout_mark.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some((product, t0)) = mark {
-                    if v["data"]["product_id"].as_i64() == Some(product) && v["data"]["operation"] == "restock" {
-                        let _ = shared
-                            .fanout
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .record(t0.elapsed().as_micros().max(1) as u64);
-                        shared.fanout_seen.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+            _ => {
+                shared.messages.fetch_add(1, Ordering::Relaxed);
+                observe(&shared, &v, sampled);
             }
-            _ => {}
         }
+    }
+}
+
+/// Records what one message (alone or inside a batch) says about delivery.
+fn observe(shared: &Shared, v: &Value, sampled: bool) {
+    match v["type"].as_str() {
+        Some("points_update") | Some("lottery_result") => {
+            if let Some(us) = v["timestamp"].as_str().and_then(age_us) {
+                let _ = shared.delivery.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+            }
+        }
+        Some(kind @ ("wheel_win" | "prize_stock_update")) if sampled => {
+            let h = if kind == "wheel_win" { &shared.ticker } else { &shared.prize_stock };
+            if let Some(us) = v["timestamp"].as_str().and_then(age_us) {
+                let _ = h.lock().unwrap_or_else(|p| p.into_inner()).record(us);
+            }
+        }
+        Some("stock_update") => {
+            let mark = *shared.fanout_mark.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((product, t0)) = mark {
+                if v["data"]["product_id"].as_i64() == Some(product) && v["data"]["operation"] == "restock" {
+                    let _ = shared
+                        .fanout
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .record(t0.elapsed().as_micros().max(1) as u64);
+                    shared.fanout_seen.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -531,6 +611,7 @@ async fn bench_product(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow:
 async fn fanout(shared: &Arc<Shared>, base: &str, admin: &str, product: i64) -> Value {
     let open = shared.sockets_open.load(Ordering::Relaxed);
     println!("fan-out: one restock to {open} sockets …");
+    shared.fanout.lock().unwrap_or_else(|p| p.into_inner()).reset();
     shared.fanout_seen.store(0, Ordering::Relaxed);
     *shared.fanout_mark.lock().unwrap_or_else(|p| p.into_inner()) = Some((product, Instant::now()));
     let (code, _) = post(
@@ -550,6 +631,219 @@ async fn fanout(shared: &Arc<Shared>, base: &str, admin: &str, product: i64) -> 
     v["sockets"] = json!(open);
     v["delivered"] = json!(shared.fanout_seen.load(Ordering::Relaxed));
     v
+}
+
+/// The server's CPU time so far (utime + stime from `/proc/<pid>/stat`), in seconds. Linux counts
+/// it in clock ticks of 10 ms (`getconf CLK_TCK` = 100 on every common build).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// The soft limit of open files of a process (`Max open files` in `/proc/<pid>/limits`).
+fn open_files_limit(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Draws a request of each type stands for.
+fn draws_per_request(series: &str) -> u64 {
+    match series {
+        "draw_triple" => 3,
+        "draw_decade" => 10,
+        _ => 1,
+    }
+}
+
+/// One draw burst of the live scenario: throughput, latency and the server's CPU per draw.
+async fn live_burst(shared: &Arc<Shared>, base: &str, label: &str) -> Value {
+    for s in shared.series.values() {
+        s.reset();
+    }
+    let pid = shared.args.server_pid;
+    let cpu_before = pid.and_then(cpu_seconds);
+    let secs = burst(shared, base, Duration::from_secs(shared.args.duration), Work::Draws).await;
+    let cpu = pid.and_then(cpu_seconds).zip(cpu_before).map(|(after, before)| after - before);
+    let mut out = serde_json::Map::new();
+    let mut draws = 0;
+    let mut worst_p99: f64 = 0.0;
+    for (name, s) in &shared.series {
+        if name.starts_with("draw_") {
+            draws += s.ok.load(Ordering::Relaxed) * draws_per_request(name);
+            let summary = s.summary(secs);
+            worst_p99 = worst_p99.max(summary["latency_ms"]["p99"].as_f64().unwrap_or(0.0));
+            out.insert((*name).into(), summary);
+        }
+    }
+    out.insert("seconds".into(), json!(secs));
+    out.insert("draws".into(), json!(draws));
+    out.insert("draws_per_s".into(), json!(draws as f64 / secs.max(1e-9)));
+    out.insert("p99_ms".into(), json!(worst_p99));
+    if let Some(cpu) = cpu {
+        out.insert("server_cpu_s".into(), json!(cpu));
+        out.insert("server_cpu_us_per_draw".into(), json!(cpu * 1e6 / draws.max(1) as f64));
+    }
+    println!(
+        "  {label}: {draws} draws, {:.0} draws/s, p99 {worst_p99:.2} ms, server CPU {}",
+        draws as f64 / secs.max(1e-9),
+        cpu.map(|c| format!("{:.1} µs per draw", c * 1e6 / draws.max(1) as f64)).unwrap_or_else(|| "unknown".into())
+    );
+    Value::Object(out)
+}
+
+/// Draws with nobody listening, then the same burst with every socket open; then restocks to
+/// every socket for the CPU per delivered message.
+async fn live_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow::Result<Value> {
+    let pid = shared.args.server_pid;
+    stock_up_prizes(shared, base, admin).await?;
+    println!("live: the draw burst without sockets …");
+    let quiet = live_burst(shared, base, "without sockets").await;
+    let rss_before = pid.map(rss_mib);
+    open_sockets(shared, base).await;
+    // Let the greetings and any pending flush arrive before counting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let open = shared.sockets_open.load(Ordering::Relaxed);
+    let rss_open = pid.map(rss_mib);
+    for h in [&shared.ticker, &shared.prize_stock] {
+        h.lock().unwrap_or_else(|p| p.into_inner()).reset();
+    }
+    let (frames0, messages0) = (shared.frames.load(Ordering::Relaxed), shared.messages.load(Ordering::Relaxed));
+    println!("live: the same burst with {open} sockets listening ({:?}) …", shared.args.socket_mode);
+    let loud = live_burst(shared, base, "with sockets").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let frames = shared.frames.load(Ordering::Relaxed) - frames0;
+    let messages = shared.messages.load(Ordering::Relaxed) - messages0;
+
+    let product = bench_product(shared, base, admin).await?;
+    let mut delivered = 0;
+    let mut restock_ms = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+    let cpu_before = pid.and_then(cpu_seconds);
+    for _ in 0..shared.args.restocks {
+        let one = fanout(shared, base, admin, product).await;
+        delivered += one["delivered"].as_u64().unwrap_or(0);
+        let _ = restock_ms.add(&*shared.fanout.lock().unwrap_or_else(|p| p.into_inner()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let restock_cpu = pid.and_then(cpu_seconds).zip(cpu_before).map(|(after, before)| after - before);
+
+    let ratio = |key: &str| {
+        let (a, b) = (loud[key].as_f64().unwrap_or(0.0), quiet[key].as_f64().unwrap_or(0.0));
+        if b > 0.0 {
+            json!(a / b)
+        } else {
+            Value::Null
+        }
+    };
+    let extra_cpu_per_frame = match (loud["server_cpu_s"].as_f64(), quiet["server_cpu_us_per_draw"].as_f64()) {
+        (Some(cpu), Some(per_draw)) if frames > 0 => {
+            let fanout_cpu = cpu - per_draw * 1e-6 * loud["draws"].as_f64().unwrap_or(0.0);
+            json!(fanout_cpu.max(0.0) * 1e6 / frames as f64)
+        }
+        _ => Value::Null,
+    };
+    let rss_per_socket_kib = match (rss_before, rss_open) {
+        (Some(a), Some(b)) if open > 0 => json!((b - a) * 1024.0 / open as f64),
+        _ => Value::Null,
+    };
+    let live = json!({
+        "socket_mode": format!("{:?}", shared.args.socket_mode).to_lowercase(),
+        "sockets": open,
+        "without_sockets": quiet,
+        "with_sockets": loud,
+        "draws_per_s_ratio": ratio("draws_per_s"),
+        "cpu_per_draw_ratio": ratio("server_cpu_us_per_draw"),
+        "frames_during_draws": frames,
+        "messages_during_draws": messages,
+        "fanout_cpu_us_per_frame_during_draws": extra_cpu_per_frame,
+        "ticker_commit_to_socket_ms": quantiles(&shared.ticker.lock().unwrap_or_else(|p| p.into_inner())),
+        "prize_stock_commit_to_socket_ms": quantiles(&shared.prize_stock.lock().unwrap_or_else(|p| p.into_inner())),
+        "restocks": shared.args.restocks,
+        "restock_delivered": delivered,
+        "restock_to_socket_ms": quantiles(&restock_ms),
+        "restock_cpu_us_per_message": restock_cpu.filter(|_| delivered > 0).map(|c| c * 1e6 / delivered as f64),
+        "server_rss_mib_before_sockets": rss_before,
+        "server_rss_mib_with_sockets": rss_open,
+        "server_rss_kib_per_socket": rss_per_socket_kib,
+    });
+    print_live(&live);
+    Ok(live)
+}
+
+/// Gives every limited prize far more stock than a run can win, so that both bursts draw the
+/// same wheel and the second one keeps changing prize stock (the demo's 10 and 100 units would be
+/// gone within the first second).
+async fn stock_up_prizes(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow::Result<()> {
+    let wheel: Value =
+        shared.http.get(format!("{base}/api/admin/lottery/prizes")).bearer_auth(admin).send().await?.json().await?;
+    for prize in wheel["data"]["prizes"].as_array().into_iter().flatten() {
+        if let (Some(id), Some(_)) = (prize["id"].as_i64(), prize["stock"].as_i64()) {
+            let (code, v) = post(
+                &shared.http,
+                format!("{base}/api/admin/lottery/prizes/{id}/stock"),
+                Some(admin),
+                json!({ "add": 1_000_000 }),
+            )
+            .await;
+            anyhow::ensure!(code == Some(0), "adding stock to prize {id} failed: {v}");
+        }
+    }
+    Ok(())
+}
+
+fn print_live(live: &Value) {
+    let q = |v: &Value| {
+        format!(
+            "{} samples, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            v["samples"],
+            v["p50"].as_f64().unwrap_or(0.0),
+            v["p99"].as_f64().unwrap_or(0.0),
+            v["max"].as_f64().unwrap_or(0.0)
+        )
+    };
+    let f = |v: &Value| v.as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into());
+    println!();
+    println!("live ({} sockets, {}):", live["sockets"], live["socket_mode"].as_str().unwrap_or(""));
+    println!("{:<34} {:>12} {:>12} {:>8}", "", "no sockets", "sockets", "ratio");
+    for (label, key, ratio) in [
+        ("draws/s", "draws_per_s", "draws_per_s_ratio"),
+        ("server CPU per draw (µs)", "server_cpu_us_per_draw", "cpu_per_draw_ratio"),
+        ("p99 (ms, worst draw type)", "p99_ms", ""),
+    ] {
+        println!(
+            "{label:<34} {:>12} {:>12} {:>8}",
+            f(&live["without_sockets"][key]),
+            f(&live["with_sockets"][key]),
+            if ratio.is_empty() { String::new() } else { f(&live[ratio]) }
+        );
+    }
+    println!(
+        "frames / messages during the draws: {} / {}; fan-out CPU per frame: {} µs",
+        live["frames_during_draws"],
+        live["messages_during_draws"],
+        f(&live["fanout_cpu_us_per_frame_during_draws"])
+    );
+    println!("ticker commit → socket: {}", q(&live["ticker_commit_to_socket_ms"]));
+    println!("prize stock commit → socket: {}", q(&live["prize_stock_commit_to_socket_ms"]));
+    println!(
+        "{} restocks → {} messages: {}; server CPU {} µs per message",
+        live["restocks"],
+        live["restock_delivered"],
+        q(&live["restock_to_socket_ms"]),
+        f(&live["restock_cpu_us_per_message"])
+    );
+    println!(
+        "server RSS: {} MiB before sockets, {} MiB with them, {} KiB per socket",
+        f(&live["server_rss_mib_before_sockets"]),
+        f(&live["server_rss_mib_with_sockets"]),
+        f(&live["server_rss_kib_per_socket"])
+    );
+    println!();
 }
 
 /// Every balance must equal its start plus what the acknowledged responses reported.

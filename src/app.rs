@@ -60,7 +60,7 @@ impl Application {
                 tracing::info!("seeded the demo shop");
             }
         }
-        let hub = Hub::new(config.ws.queue);
+        let hub = Hub::with_ticker(config.ws.queue, config.ws.ticker_per_sec, config.ws.flush_every);
         let actors = config.actors;
         let wheel = WheelHandle::start(
             PrizeWheelArgs {

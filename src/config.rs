@@ -191,6 +191,8 @@ pub struct WsSettings {
     pub flush_every: Duration,
     /// A send the client does not take within this long drops the socket (it stopped reading).
     pub write_timeout: Duration,
+    /// Notable wins on the ticker per second at most, for everyone (`TICKER_MAX_PER_SEC`, 0 = off).
+    pub ticker_per_sec: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -418,6 +420,7 @@ impl Config {
                 queue: number(&var, "WS_QUEUE", 256)?,
                 flush_every: Duration::from_millis(number(&var, "WS_FLUSH_MS", 100)?.max(1)),
                 write_timeout: Duration::from_secs(number(&var, "WS_WRITE_TIMEOUT_SECS", 10)?.max(1)),
+                ticker_per_sec: number(&var, "TICKER_MAX_PER_SEC", crate::notify::hub::TICKER_PER_SEC)?,
             },
             sessions,
             actors,

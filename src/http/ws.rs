@@ -37,16 +37,18 @@ use crate::auth::SubjectKind;
 use crate::domain::time::{now_ms, Timestamp};
 use crate::domain::DomainError;
 use crate::notify::event::{BadMessage, Connected, Pong, Subscribed};
-use crate::notify::{CloseReason, Grant, Outbox, ServerEvent, ServerMessage, WsServerMessage};
+use crate::notify::{CloseReason, Grant, Listen, Outbox, ServerEvent, ServerMessage, Topic, Topics, WsServerMessage};
 
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// At most this many products in one `subscribe_product`.
 const MAX_SUBSCRIBED: usize = 1000;
+/// At most this many names in one `subscribe` (there are three topics; repeats are allowed).
+const MAX_TOPICS: usize = 16;
 
 /// The WebSocket's messages as component schemas: `WsServerMessage` (the envelope) and
 /// `ServerEvent` (every `type` with its `data`).
 #[derive(OpenApi)]
-#[openapi(components(schemas(WsServerMessage, ServerEvent)))]
+#[openapi(components(schemas(WsServerMessage, ServerEvent, Topic)))]
 struct WsSchemas;
 
 /// `GET /ws`, documented like every other route, with the message schemas.
@@ -153,6 +155,23 @@ pub fn documentation() -> Value {
                 },
             },
             {
+                "type": "subscribe",
+                "when": "Chooses the broadcasts this socket hears (default: every topic) and, with batch, whether they come as one batch message per flush; answered with subscribed. An unknown topic is an error and changes nothing",
+                "message": {
+                    "type": "object",
+                    "properties": {
+                        "type": { "type": "string", "const": "subscribe" },
+                        "topics": {
+                            "type": "array",
+                            "items": { "$ref": "#/components/schemas/Topic" },
+                            "maxItems": MAX_TOPICS,
+                        },
+                        "batch": { "type": "boolean" },
+                    },
+                    "required": ["type", "topics"],
+                },
+            },
+            {
                 "type": "subscribe_product",
                 "when": "Narrows stock_update to these products (default: all); answered with subscribed",
                 "message": {
@@ -178,13 +197,20 @@ pub fn documentation() -> Value {
 /// Every server message is `{type, data, timestamp (ISO 8601), message_id}`; the types and their
 /// `data` are listed in `x-websocket-messages`. Client → server: `{type: "ping"}` → `pong`;
 /// `{type: "subscribe_product", product_ids: [..]}` narrows stock updates to those products
-/// (default all) → `subscribed`. Unknown or malformed messages (and binary frames) get an
-/// `error` message; the socket stays open. Client messages are at most 16 KB.
+/// (default all) → `subscribed`; `{type: "subscribe", topics: ["ticker", "stock",
+/// "prize_stock"], batch?: bool}` chooses the broadcasts the socket hears (default all three,
+/// what the mini-program shows) → `subscribed`, and an unknown topic is an `error` that changes
+/// nothing. Unknown or malformed messages (and binary frames) get an `error` message; the socket
+/// stays open. Client messages are at most 16 KB.
+///
+/// Batches: with `?batch=1` (or `batch: true` in subscribe) the broadcasts of each flush come as
+/// one `batch` message whose `data` lists them, each exactly as it would have come alone; a
+/// customer's own messages still come one by one, at once. Without it nothing changes. The
+/// `wheel_win` ticker carries at most `TICKER_MAX_PER_SEC` (3) wins a second, the same for everyone.
 ///
 /// The server pings every 30 s and closes a socket silent for 90 s. At most 3 sockets per
 /// customer; a 4th closes the oldest. Coalesced values (`stock_update` per product,
-/// `prize_stock_update` per prize, the `wheel_win` ticker) go out at the next flush, latest value
-/// only. Close codes: 1001 server shutting down; 1013 too slow (queue overflowed); 4001 replaced
+/// `prize_stock_update` per prize) go out at the next flush, latest value only. Close codes: 1001 server shutting down; 1013 too slow (queue overflowed); 4001 replaced
 /// by a newer connection; 4002 no answer to pings; 4003 the authority that opened the socket is
 /// gone (logout, logout-all, family revoked, ban, merchant role lost: within 1 s; the access
 /// token's expiry: at expiry), reconnect with a fresh token. Not behind the per-IP limiter.
@@ -194,7 +220,10 @@ pub fn documentation() -> Value {
     get,
     path = "/ws",
     tag = "websocket",
-    params(("token" = Option<String>, Query, description = "The access token (or send `Authorization: Bearer`)")),
+    params(
+        ("token" = Option<String>, Query, description = "The access token (or send `Authorization: Bearer`)"),
+        ("batch" = Option<String>, Query, description = "`1` or `true`: broadcasts come as one `batch` message per flush (default `0`)"),
+    ),
     responses((status = 101, description = "Switching Protocols: the socket is open; the first message is `connected`")),
     security(("bearerAuth" = []))
 )]
@@ -206,6 +235,10 @@ pub async fn upgrade(
 ) -> Response {
     let token = q.get("token").or_else(|| bearer(&headers));
     let Some(token) = token else { return ApiError::TokenMissing.into_response() };
+    let batch = match q.one_of("batch", &["1", "true", "0", "false"]) {
+        Ok(b) => matches!(b, Some("1" | "true")),
+        Err(e) => return e.into_response(),
+    };
     let claims = match state.tokens.verify_access(token) {
         Ok(c) if c.kind == SubjectKind::User => c,
         _ => return ApiError::TokenInvalid.into_response(),
@@ -237,16 +270,16 @@ pub async fn upgrade(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            run(socket, state, grant).await;
+            run(socket, state, grant, Listen { batch, ..Listen::default() }).await;
             drop(guard);
         })
 }
 
-async fn run(socket: WebSocket, state: AppState, grant: Grant) {
+async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
     let user_id = grant.user_id;
     let family = grant.family.clone();
     let was_merchant = grant.is_merchant;
-    let outbox = state.hub.open(grant);
+    let outbox = state.hub.open_listening(grant, listen);
     metrics::gauge!("ws_sockets").set(state.hub.sockets() as f64);
     // A revocation between the upgrade's checks and `open` found no socket to close: look again
     // now that the socket is where the revoking paths will find it.
@@ -266,9 +299,13 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant) {
         let expiry = tokio::time::sleep_until(until(outbox.expires_at_ms));
         tokio::pin!(expiry);
         let mut last_seen = Instant::now();
+        // Made once: a fresh one per wake-up would register with the shutdown token (shared by
+        // every socket) and unregister again each time.
+        let shutdown = state.shutdown.cancelled();
+        tokio::pin!(shutdown);
         close = loop {
             tokio::select! {
-                _ = state.shutdown.cancelled() => break Some(Close::Shutdown),
+                _ = &mut shutdown => break Some(Close::Shutdown),
                 _ = &mut expiry => break Some(Close::Revoked),
                 _ = outbox.ready() => {
                     let batch = outbox.take();
@@ -350,19 +387,55 @@ fn answer(outbox: &Outbox, text: &str) -> Option<ServerEvent> {
             let parsed: Option<HashSet<i64>> = ids.iter().map(Value::as_i64).collect();
             match parsed {
                 Some(set) if set.len() <= MAX_SUBSCRIBED => {
-                    let mut product_ids: Vec<i64> = set.iter().copied().collect();
-                    product_ids.sort_unstable();
                     outbox.subscribe_products(set);
-                    Some(ServerEvent::Subscribed(Subscribed { product_ids }))
+                    Some(subscribed(outbox.listening()))
                 }
                 _ => Some(BadMessage::event("product_ids must be an array of at most 1000 integer ids")),
             }
         }
+        Some("subscribe") => Some(match subscription(&value) {
+            Ok((topics, batch)) => subscribed(outbox.subscribe(topics, batch)),
+            Err(msg) => BadMessage::event(msg),
+        }),
         Some(other) => {
             Some(BadMessage::event(format!("unknown message type `{}`", other.chars().take(32).collect::<String>())))
         }
         None => Some(BadMessage::event("a message needs a string `type`")),
     }
+}
+
+/// The topics and batching a `subscribe` message asks for, or what is wrong with it.
+fn subscription(value: &Value) -> Result<(Topics, Option<bool>), String> {
+    let known = || Topic::ALL.map(Topic::name).join(", ");
+    let Some(names) = value.get("topics").and_then(Value::as_array).filter(|t| t.len() <= MAX_TOPICS) else {
+        return Err(format!("topics must be an array of at most {MAX_TOPICS} of: {}", known()));
+    };
+    let mut topics = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(name) = name.as_str() else { return Err(format!("topics are strings, one of: {}", known())) };
+        match Topic::parse(name) {
+            Some(t) => topics.push(t),
+            None => {
+                let shown: String = name.chars().take(32).collect();
+                return Err(format!("unknown topic `{shown}`; topics are: {}", known()));
+            }
+        }
+    }
+    let batch = match value.get("batch") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err("batch must be true or false".into()),
+    };
+    Ok((Topics::of(topics), batch))
+}
+
+fn subscribed(listen: Listen) -> ServerEvent {
+    let product_ids = listen.products.map(|set| {
+        let mut ids: Vec<i64> = set.into_iter().collect();
+        ids.sort_unstable();
+        ids
+    });
+    ServerEvent::Subscribed(Subscribed { product_ids, topics: listen.topics.list(), batch: listen.batch })
 }
 
 #[cfg(test)]
@@ -432,6 +505,41 @@ mod tests {
         else {
             panic!("expected subscribed")
         };
-        assert_eq!(s.product_ids, [1, 3]);
+        assert_eq!(s.product_ids, Some(vec![1, 3]));
+        assert_eq!(s.topics, Topic::ALL, "narrowing products keeps the topics");
+    }
+
+    #[test]
+    fn subscribe_chooses_topics_and_refuses_unknown_ones_without_changing_anything() {
+        let hub = crate::notify::Hub::new(4);
+        let outbox = hub.register(1, false);
+        let sub = |text: &str| match answer(&outbox, text) {
+            Some(ServerEvent::Subscribed(s)) => Ok((s.topics, s.batch, s.product_ids)),
+            Some(ServerEvent::Error(e)) => Err(e.msg),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            sub(r#"{"type":"subscribe","topics":["ticker","prize_stock"],"batch":true}"#),
+            Ok((vec![Topic::Ticker, Topic::PrizeStock], true, None))
+        );
+        assert_eq!(sub(r#"{"type":"subscribe","topics":[]}"#), Ok((vec![], true, None)), "batch unchanged");
+        let refused = sub(r#"{"type":"subscribe","topics":["stock","lottery"],"batch":false}"#).unwrap_err();
+        assert!(
+            refused.contains("unknown topic `lottery`") && refused.contains("ticker, stock, prize_stock"),
+            "{refused}"
+        );
+        for bad in [
+            r#"{"type":"subscribe"}"#,
+            r#"{"type":"subscribe","topics":"stock"}"#,
+            r#"{"type":"subscribe","topics":[1]}"#,
+            r#"{"type":"subscribe","topics":[],"batch":"yes"}"#,
+        ] {
+            assert!(sub(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            outbox.listening(),
+            Listen { topics: Topics::of([]), products: None, batch: true },
+            "refusals changed nothing"
+        );
     }
 }

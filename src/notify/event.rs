@@ -6,10 +6,12 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::message::WsServerMessage;
 use crate::domain::campaign::CampaignStatus;
+
 use crate::domain::review::ReviewStatus;
 use crate::domain::time::Timestamp;
 use crate::domain::wheel::PrizeKind;
@@ -39,7 +41,7 @@ pub enum ServerEvent {
     NewReview(#[schema(inline)] NewReview),
     /// Answer to an unknown or malformed client message; the socket stays open
     Error(#[schema(inline)] BadMessage),
-    /// Answer to subscribe_product
+    /// Answer to subscribe and subscribe_product: what this socket now listens to
     Subscribed(#[schema(inline)] Subscribed),
     /// To the customer, after the earning that lifted them to a new member level committed
     LevelUp(#[schema(inline)] LevelUp),
@@ -47,6 +49,96 @@ pub enum ServerEvent {
     TaskCompleted(#[schema(inline)] TaskCompleted),
     /// Broadcast when a campaign's status or odds change, coalesced per campaign
     CampaignUpdate(#[schema(inline)] CampaignUpdate),
+    /// Only to sockets that asked for batches (`?batch=1`, or `batch: true` in subscribe): once
+    /// per flush, every coalesced broadcast this socket listens to (stock_update,
+    /// prize_stock_update, wheel_win), each item exactly the message it would have been alone,
+    /// in one frame; a customer's own messages still come one by one, at once
+    Batch(#[schema(inline)] BatchItems),
+}
+
+/// The messages of one `batch`, each `{type, data, timestamp, message_id}` as it would have come
+/// alone. Its schema names the envelope in words rather than by reference, so that the document
+/// has no cycle (a batch inside a message inside a batch).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct BatchItems(pub Vec<WsServerMessage>);
+
+impl utoipa::PartialSchema for BatchItems {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let item = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "A server message exactly as it would have come alone: {type, data, timestamp (when the change was committed), message_id} (the WsServerMessage envelope); stock_update, prize_stock_update or wheel_win",
+            ))
+            .property("type", ObjectBuilder::new().schema_type(Type::String))
+            .property("data", ObjectBuilder::new())
+            .property("timestamp", ObjectBuilder::new().schema_type(Type::String))
+            .property("message_id", ObjectBuilder::new().schema_type(Type::String))
+            .required("type")
+            .required("data")
+            .required("timestamp")
+            .required("message_id");
+        ArrayBuilder::new().items(item).into()
+    }
+}
+
+impl utoipa::ToSchema for BatchItems {}
+
+/// A broadcast a socket can choose to listen to (`subscribe`); by default it hears all of them.
+/// A customer's own messages (points, draw results, reviews) are not topics: they always come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Topic {
+    /// `wheel_win`: the ticker of notable wins, a few a second at most.
+    Ticker,
+    /// `stock_update`: the shop's product stock (narrowed further by subscribe_product).
+    Stock,
+    /// `prize_stock_update`: the wheel's limited prizes.
+    PrizeStock,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Ticker, Topic::Stock, Topic::PrizeStock];
+
+    /// The name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Ticker => "ticker",
+            Topic::Stock => "stock",
+            Topic::PrizeStock => "prize_stock",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of topics, as one byte so that every socket's choice is a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topics(u8);
+
+impl Topics {
+    /// What the mini-program shows: every topic.
+    pub const ALL: Topics = Topics((1 << Topic::ALL.len()) - 1);
+
+    pub fn of(topics: impl IntoIterator<Item = Topic>) -> Topics {
+        Topics(topics.into_iter().fold(0, |bits, t| bits | t.bit()))
+    }
+
+    pub fn contains(self, topic: Topic) -> bool {
+        self.0 & topic.bit() != 0
+    }
+
+    /// In the order of [`Topic::ALL`].
+    pub fn list(self) -> Vec<Topic> {
+        Topic::ALL.into_iter().filter(|t| self.contains(*t)).collect()
+    }
 }
 
 impl ServerEvent {
@@ -67,6 +159,17 @@ impl ServerEvent {
             ServerEvent::LevelUp(_) => "level_up",
             ServerEvent::TaskCompleted(_) => "task_completed",
             ServerEvent::CampaignUpdate(_) => "campaign_update",
+            ServerEvent::Batch(_) => "batch",
+        }
+    }
+
+    /// The topic a broadcast belongs to; `None` for what every socket gets.
+    pub fn topic(&self) -> Option<Topic> {
+        match self {
+            ServerEvent::StockUpdate(_) => Some(Topic::Stock),
+            ServerEvent::PrizeStockUpdate(_) => Some(Topic::PrizeStock),
+            ServerEvent::WheelWin(_) => Some(Topic::Ticker),
+            _ => None,
         }
     }
 
@@ -226,8 +329,14 @@ impl BadMessage {
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Subscribed {
-    /// The products whose stock updates this socket now gets, ascending.
-    pub product_ids: Vec<i64>,
+    /// The products whose stock updates this socket now gets, ascending; absent when it gets
+    /// every product's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_ids: Option<Vec<i64>>,
+    /// The broadcasts this socket now listens to.
+    pub topics: Vec<Topic>,
+    /// Whether broadcasts come as one `batch` per flush.
+    pub batch: bool,
 }
 
 #[cfg(test)]
@@ -274,7 +383,16 @@ pub(crate) mod tests {
             }),
             ServerEvent::NewReview(NewReview { upload_id: 5, user_id: 7, amount: 88.5, image_url: "u".into() }),
             BadMessage::event("not JSON"),
-            ServerEvent::Subscribed(Subscribed { product_ids: vec![1, 2] }),
+            ServerEvent::Subscribed(Subscribed {
+                product_ids: Some(vec![1, 2]),
+                topics: vec![Topic::Ticker, Topic::Stock],
+                batch: true,
+            }),
+            ServerEvent::Batch(BatchItems(vec![WsServerMessage {
+                event: ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 3, stock_left: Some(2) }),
+                timestamp: Timestamp(0),
+                message_id: "m1".into(),
+            }])),
             ServerEvent::LevelUp(LevelUp { level: 2, name: "白银会员".into(), multiplier: 1.1 }),
             ServerEvent::TaskCompleted(TaskCompleted {
                 task_id: 2,
@@ -293,13 +411,15 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
         }
         let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
-        assert_eq!(kinds.len(), 14, "one event of each of the 14 kinds");
+        assert_eq!(kinds.len(), 15, "one event of each of the 15 kinds");
     }
 
     #[test]
     fn data_keeps_the_published_field_names_and_formats() {
         let events = every_event();
-        let [_, _, points, result, stock, prize, win, review, ..] = &events[..] else { unreachable!() };
+        let [_, _, points, result, stock, prize, win, review, _, _, subscribed, batch] = &events[..] else {
+            unreachable!()
+        };
         assert_eq!(
             serde_json::to_value(points).unwrap()["data"],
             json!({ "user_id": 7, "total_points": 900, "change_points": -100, "reason": "lottery",
@@ -320,6 +440,34 @@ pub(crate) mod tests {
             json!({ "upload_id": 5, "status": "approved", "points_awarded": 885, "actual_amount": 88.5,
                     "review_reason": null })
         );
+        assert_eq!(
+            serde_json::to_value(subscribed).unwrap()["data"],
+            json!({ "product_ids": [1, 2], "topics": ["ticker", "stock"], "batch": true })
+        );
+        assert_eq!(
+            serde_json::to_value(batch).unwrap()["data"],
+            json!([{ "type": "prize_stock_update", "data": { "prize_id": 3, "stock_left": 2 },
+                     "timestamp": "1970-01-01T00:00:00.000Z", "message_id": "m1" }])
+        );
+    }
+
+    #[test]
+    fn topics_are_the_broadcasts_and_every_socket_hears_all_of_them_by_default() {
+        let topics: Vec<(&str, Option<Topic>)> = every_event().iter().map(|e| (e.kind(), e.topic())).collect();
+        assert!(topics.contains(&("stock_update", Some(Topic::Stock))));
+        assert!(topics.contains(&("prize_stock_update", Some(Topic::PrizeStock))));
+        assert!(topics.contains(&("wheel_win", Some(Topic::Ticker))));
+        assert!(topics.contains(&("points_update", None)), "a customer's own messages are not a topic");
+        for t in Topic::ALL {
+            assert_eq!(Topic::parse(t.name()), Some(t));
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.name()));
+            assert!(Topics::ALL.contains(t));
+        }
+        assert_eq!(Topic::parse("prizes"), None);
+        let some = Topics::of([Topic::PrizeStock, Topic::Ticker]);
+        assert_eq!(some.list(), [Topic::Ticker, Topic::PrizeStock]);
+        assert!(!some.contains(Topic::Stock));
+        assert!(Topics::of([]).list().is_empty());
     }
 
     #[test]

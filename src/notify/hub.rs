@@ -1,6 +1,13 @@
 //! The Hub (customer → sockets) and each socket's bounded outbox. Publishers hand the Hub a
-//! [`ServerEvent`]; it is serialized once, only when some socket will get it, and every outbox
-//! holds the same shared bytes.
+//! [`ServerEvent`] and return at once.
+//!
+//! A customer's own events are rendered once and queued on that customer's sockets, in order, and
+//! go out at once. Broadcasts (stock, prize stock, the ticker of wins) wait for the next flush:
+//! only the latest value per product or prize is kept, wins pass the [`Ticker`], and the flush
+//! renders each value once into a shared [`Tick`]. Every socket then gets the same `Arc` — a queue
+//! push, nothing more — and its task picks out what that socket listens to ([`Listen`]): the
+//! rendered messages one by one, or one `batch` frame that is itself rendered once per tick for
+//! every socket that listens to everything.
 //!
 //! Each outbox also remembers the authority that opened it (customer, token family, token expiry,
 //! merchant role), so that revoking that authority — a sign-out, a revoked family, a ban, the
@@ -9,17 +16,23 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
-use super::event::ServerEvent;
-use super::message::ServerMessage;
+use super::event::{ServerEvent, Topic, Topics};
+use super::message::{batch_frame, ServerMessage};
+use super::ticker::Ticker;
+use crate::domain::time::now_ms;
 
 /// At most this many live sockets per customer; a new one closes the oldest.
 pub const SOCKETS_PER_USER: usize = 3;
+
+/// The ticker's rate when none is configured (`TICKER_MAX_PER_SEC`).
+pub const TICKER_PER_SEC: u32 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -52,14 +65,110 @@ pub struct Batch {
     pub close: Option<CloseReason>,
 }
 
-struct OutboxState {
-    /// Events for this customer and broadcasts, in order.
-    events: VecDeque<Utf8Bytes>,
-    /// Latest value per key ("stock:7", "prize:3"): a newer value replaces an unsent older one.
-    latest: HashMap<String, Utf8Bytes>,
-    latest_order: Vec<String>,
+/// What a socket listens to besides its own events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub topics: Topics,
     /// `None` = every product's stock updates.
-    products: Option<HashSet<i64>>,
+    pub products: Option<HashSet<i64>>,
+    /// Broadcasts as one `batch` frame per flush.
+    pub batch: bool,
+}
+
+impl Default for Listen {
+    /// What the mini-program shows: everything, one message at a time.
+    fn default() -> Listen {
+        Listen { topics: Topics::ALL, products: None, batch: false }
+    }
+}
+
+impl Listen {
+    fn takes_everything(&self) -> bool {
+        self.topics == Topics::ALL && self.products.is_none()
+    }
+
+    fn wants(&self, v: &TickValue) -> bool {
+        if let Some(topic) = v.topic {
+            if !self.topics.contains(topic) {
+                return false;
+            }
+        }
+        match (v.product, &self.products) {
+            (Some(p), Some(wanted)) => wanted.contains(&p),
+            _ => true,
+        }
+    }
+}
+
+/// One broadcast value of a flush, rendered.
+struct TickValue {
+    /// The coalescing key ("stock:7"); `None` for a ticker win, which is never replaced.
+    key: Option<String>,
+    topic: Option<Topic>,
+    /// The product it concerns, for sockets that subscribed to some products only.
+    product: Option<i64>,
+    text: Utf8Bytes,
+}
+
+/// Everything one flush publishes, shared by every socket.
+pub struct Tick {
+    values: Vec<TickValue>,
+    /// The `batch` frame of all values, rendered by the first socket that needs it.
+    whole: OnceLock<Utf8Bytes>,
+}
+
+impl Tick {
+    fn whole(&self) -> Utf8Bytes {
+        self.whole.get_or_init(|| batch_frame(self.values.iter().map(|v| &v.text))).clone()
+    }
+}
+
+/// The broadcasts `ticks` hold for a socket that listens as `listen` says: latest value per key
+/// across the ticks, wins in order, as single messages or one batch.
+fn compose(ticks: &[Arc<Tick>], listen: &Listen, out: &mut Vec<Utf8Bytes>) {
+    if let [tick] = ticks {
+        if listen.takes_everything() {
+            if listen.batch {
+                if !tick.values.is_empty() {
+                    out.push(tick.whole());
+                }
+            } else {
+                out.extend(tick.values.iter().map(|v| v.text.clone()));
+            }
+            return;
+        }
+    }
+    // Newest first, so the first value seen under a key is the latest one.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut chosen: Vec<&Utf8Bytes> = Vec::new();
+    for v in ticks.iter().rev().flat_map(|t| t.values.iter().rev()) {
+        if !listen.wants(v) {
+            continue;
+        }
+        if let Some(key) = &v.key {
+            if !seen.insert(key.as_str()) {
+                continue;
+            }
+        }
+        chosen.push(&v.text);
+    }
+    chosen.reverse();
+    if chosen.is_empty() {
+        return;
+    }
+    if listen.batch {
+        out.push(batch_frame(chosen));
+    } else {
+        out.extend(chosen.into_iter().cloned());
+    }
+}
+
+struct OutboxState {
+    /// Events for this customer, in order.
+    events: VecDeque<Utf8Bytes>,
+    /// Flushes not yet taken by the socket task (usually none or one).
+    ticks: Vec<Arc<Tick>>,
+    listen: Listen,
     close: Option<CloseReason>,
 }
 
@@ -97,27 +206,21 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    fn push_latest(&self, values: &[(String, Option<i64>, Utf8Bytes)]) {
+    fn push_tick(&self, tick: &Arc<Tick>) {
         let mut s = self.lock();
         if s.close.is_some() {
             return;
         }
-        let mut any = false;
-        for (key, product, text) in values {
-            if let (Some(p), Some(wanted)) = (product, &s.products) {
-                if !wanted.contains(p) {
-                    continue;
-                }
-            }
-            if s.latest.insert(key.clone(), text.clone()).is_none() {
-                s.latest_order.push(key.clone());
-            }
-            any = true;
+        if s.ticks.len() >= self.capacity {
+            // Values coalesce at take, but a socket that has not taken `capacity` flushes has
+            // stopped reading.
+            s.close = Some(CloseReason::Overflow);
+            s.ticks.clear();
+        } else {
+            s.ticks.push(tick.clone());
         }
         drop(s);
-        if any {
-            self.notify.notify_one();
-        }
+        self.notify.notify_one();
     }
 
     pub fn close(&self, reason: CloseReason) {
@@ -135,7 +238,23 @@ impl Outbox {
 
     /// Narrows stock updates to these products.
     pub fn subscribe_products(&self, ids: HashSet<i64>) {
-        self.lock().products = Some(ids);
+        self.lock().listen.products = Some(ids);
+    }
+
+    /// Chooses the broadcasts this socket hears, and whether they come batched (unchanged when
+    /// `None`). Returns what it now listens to.
+    pub fn subscribe(&self, topics: Topics, batch: Option<bool>) -> Listen {
+        let mut s = self.lock();
+        s.listen.topics = topics;
+        if let Some(b) = batch {
+            s.listen.batch = b;
+        }
+        s.listen.clone()
+    }
+
+    /// What this socket listens to.
+    pub fn listening(&self) -> Listen {
+        self.lock().listen.clone()
     }
 
     /// Waits until there is something to send.
@@ -143,13 +262,13 @@ impl Outbox {
         self.notify.notified().await
     }
 
-    /// Takes everything queued: events first (in order), then the latest coalesced values.
+    /// Takes everything queued: the customer's events first (in order), then the broadcasts of
+    /// the flushes since the last take, latest value per key, as this socket listens to them.
     pub fn take(&self) -> Batch {
         let mut s = self.lock();
         let mut messages: Vec<Utf8Bytes> = s.events.drain(..).collect();
-        let order = std::mem::take(&mut s.latest_order);
-        let mut latest = std::mem::take(&mut s.latest);
-        messages.extend(order.iter().filter_map(|k| latest.remove(k)));
+        let ticks = std::mem::take(&mut s.ticks);
+        compose(&ticks, &s.listen, &mut messages);
         Batch { messages, close: s.close }
     }
 }
@@ -164,24 +283,42 @@ struct Inner {
     by_user: DashMap<i64, Vec<Arc<Outbox>>>,
     next_id: AtomicU64,
     capacity: usize,
-    /// Latest values waiting for the next flush, by key. Publishing only records the value; the
-    /// flusher visits every socket once per interval, however many values changed meanwhile.
-    pending: Mutex<HashMap<String, Latest>>,
+    /// Broadcasts waiting for the next flush. Publishing only records the event (not even
+    /// rendered); the flusher renders each once and visits every socket once per interval,
+    /// however many values changed meanwhile.
+    pending: Mutex<Pending>,
 }
 
-/// A coalesced value: the product it concerns (for subscriptions) and the rendered message.
-type Latest = (Option<i64>, Utf8Bytes);
+struct Pending {
+    /// Latest event per coalescing key, in the order the keys first appeared: the product it
+    /// concerns, the event, when it was published (just after its commit).
+    latest: HashMap<String, (Option<i64>, ServerEvent, i64)>,
+    order: Vec<String>,
+    ticker: Ticker,
+}
 
 impl Hub {
-    /// `capacity`: events a socket may have queued before it is considered too slow.
+    /// `capacity`: events a socket may have queued before it is considered too slow. The ticker
+    /// runs at [`TICKER_PER_SEC`] with 100 ms flushes.
     pub fn new(capacity: usize) -> Hub {
+        Hub::with_ticker(capacity, TICKER_PER_SEC, Duration::from_millis(100))
+    }
+
+    /// As [`Hub::new`], with the ticker at `per_sec` wins a second (0 = off) for flushes every
+    /// `flush_every`.
+    pub fn with_ticker(capacity: usize, per_sec: u32, flush_every: Duration) -> Hub {
+        let flush_ms = u64::try_from(flush_every.as_millis()).unwrap_or(u64::MAX);
         Hub {
             inner: Arc::new(Inner {
                 sockets: DashMap::new(),
                 by_user: DashMap::new(),
                 next_id: AtomicU64::new(1),
                 capacity: capacity.max(1),
-                pending: Mutex::new(HashMap::new()),
+                pending: Mutex::new(Pending {
+                    latest: HashMap::new(),
+                    order: Vec::new(),
+                    ticker: Ticker::new(per_sec, flush_ms),
+                }),
             }),
         }
     }
@@ -193,6 +330,11 @@ impl Hub {
 
     /// Registers a new socket; the customer's oldest socket is closed when this is their fourth.
     pub fn open(&self, grant: Grant) -> Arc<Outbox> {
+        self.open_listening(grant, Listen::default())
+    }
+
+    /// As [`Hub::open`], listening as `listen` says from the first flush on.
+    pub fn open_listening(&self, grant: Grant, listen: Listen) -> Arc<Outbox> {
         let user_id = grant.user_id;
         let outbox = Arc::new(Outbox {
             id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
@@ -201,13 +343,7 @@ impl Hub {
             expires_at_ms: grant.expires_at_ms,
             is_merchant: AtomicBool::new(grant.is_merchant),
             capacity: self.inner.capacity,
-            state: Mutex::new(OutboxState {
-                events: VecDeque::new(),
-                latest: HashMap::new(),
-                latest_order: Vec::new(),
-                products: None,
-                close: None,
-            }),
+            state: Mutex::new(OutboxState { events: VecDeque::new(), ticks: Vec::new(), listen, close: None }),
             notify: Notify::new(),
         });
         self.inner.sockets.insert(outbox.id, outbox.clone());
@@ -243,34 +379,67 @@ impl Hub {
         }
     }
 
-    /// To every socket, coalesced under the event's [`ServerEvent::latest_key`]: only the latest
-    /// value per key goes out at the next flush, and a slow socket keeps only the latest too.
-    /// Sockets subscribed to other products skip a product's value. (With ten thousand sockets,
-    /// sending every stock change to every socket as it happens would cost more than the
-    /// purchases themselves.)
-    pub fn broadcast_latest(&self, event: ServerEvent) {
-        let (key, product) = event.latest_key();
-        let msg = ServerMessage::from(event);
-        let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.insert(key.into_owned(), (product, msg.text));
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sends the values published since the last flush to every socket.
+    /// To every socket that listens to the event's topic, at the next flush. A win goes through
+    /// the ticker (a few a second at most, the same for everyone); any other value is coalesced
+    /// under its [`ServerEvent::latest_key`]: only the latest per key goes out, and a slow socket
+    /// keeps only the latest too. Sockets subscribed to other products skip a product's value.
+    /// (With ten thousand sockets, sending every stock change to every socket as it happens would
+    /// cost more than the purchases themselves.)
+    pub fn broadcast_latest(&self, event: ServerEvent) {
+        let at = now_ms();
+        if event.topic() == Some(Topic::Ticker) {
+            self.pending().ticker.offer(event, at);
+            return;
+        }
+        let (key, product) = event.latest_key();
+        let key = key.into_owned();
+        let mut pending = self.pending();
+        if pending.latest.insert(key.clone(), (product, event, at)).is_none() {
+            pending.order.push(key);
+        }
+    }
+
+    /// Sends the values published since the last flush, and the wins the ticker lets go now, to
+    /// every socket.
     pub fn flush(&self) {
-        let values: Vec<(String, Option<i64>, Utf8Bytes)> = {
-            let mut pending = self.inner.pending.lock().unwrap_or_else(|p| p.into_inner());
-            if pending.is_empty() {
-                return;
-            }
-            pending.drain().map(|(k, (p, t))| (k, p, t)).collect()
+        self.flush_at(now_ms())
+    }
+
+    /// [`Hub::flush`] at a given time (for the ticker).
+    pub fn flush_at(&self, now_ms: i64) {
+        let (latest, win) = {
+            let mut pending = self.pending();
+            let order = std::mem::take(&mut pending.order);
+            let mut latest = std::mem::take(&mut pending.latest);
+            let latest: Vec<(String, Option<i64>, ServerEvent, i64)> =
+                order.into_iter().filter_map(|k| latest.remove(&k).map(|(p, e, at)| (k, p, e, at))).collect();
+            (latest, pending.ticker.release(now_ms))
         };
+        if latest.is_empty() && win.is_none() {
+            return;
+        }
+        // Rendered outside the lock, once per value however many sockets get it.
+        let mut values = Vec::with_capacity(latest.len() + 1);
+        for (key, product, event, at) in latest {
+            let topic = event.topic();
+            values.push(TickValue { key: Some(key), topic, product, text: ServerMessage::at(event, at).text });
+        }
+        if let Some((win, at)) = win {
+            let text = ServerMessage::at(win, at).text;
+            values.push(TickValue { key: None, topic: Some(Topic::Ticker), product: None, text });
+        }
+        let tick = Arc::new(Tick { values, whole: OnceLock::new() });
         for o in self.inner.sockets.iter() {
-            o.push_latest(&values);
+            o.push_tick(&tick);
         }
     }
 
     /// Flushes coalesced values every `every` until the task is dropped.
-    pub fn spawn_flusher(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_flusher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -336,6 +505,7 @@ mod tests {
     use super::*;
     use crate::domain::wheel::PrizeKind;
     use crate::notify::event::{BadMessage, PrizeStockUpdate, StockChange, StockUpdate, WheelWin};
+    use serde_json::Value;
 
     fn texts(b: &Batch) -> Vec<String> {
         b.messages.iter().map(|m| m.to_string()).collect()
@@ -431,18 +601,122 @@ mod tests {
     }
 
     #[test]
-    fn values_wait_for_the_flush_and_only_the_latest_goes_out() {
+    fn values_wait_for_the_flush_and_go_out_once() {
         let hub = Hub::new(10);
         let o = hub.register(1, false);
-        hub.broadcast_latest(win("first"));
-        hub.broadcast_latest(win("second"));
+        hub.broadcast_latest(stock(1, 5));
+        hub.broadcast_latest(stock(1, 4));
         assert!(o.take().messages.is_empty(), "nothing before the flush");
         hub.flush();
         let got = texts(&o.take());
         assert_eq!(got.len(), 1);
-        assert!(got[0].contains("second"));
+        assert!(got[0].contains("\"stock\":4"));
         hub.flush();
         assert!(o.take().messages.is_empty(), "a value goes out once");
+    }
+
+    #[test]
+    fn wins_pass_the_ticker_one_slot_at_a_time() {
+        let hub = Hub::with_ticker(10, 3, Duration::from_millis(100));
+        let o = hub.register(1, false);
+        hub.broadcast_latest(win("first"));
+        hub.broadcast_latest(win("second"));
+        hub.flush_at(0);
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("second"), "the latest win: {got:?}");
+        hub.broadcast_latest(win("third"));
+        hub.flush_at(100);
+        assert!(o.take().messages.is_empty(), "the next slot is a third of a second later");
+        hub.flush_at(300);
+        let got = texts(&o.take());
+        assert!(got.len() == 1 && got[0].contains("third"), "{got:?}");
+    }
+
+    fn batched(o: &Outbox) -> Vec<Value> {
+        o.take()
+            .messages
+            .iter()
+            .map(|m| serde_json::from_str::<Value>(m).unwrap())
+            .inspect(|v| assert_eq!(v["type"], "batch", "{v}"))
+            .flat_map(|v| v["data"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_socket_gets_one_frame_per_flush_with_every_change() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        o.subscribe(Topics::ALL, Some(true));
+        let plain = hub.register(2, false);
+        hub.broadcast_latest(stock(1, 5));
+        hub.broadcast_latest(stock(2, 7));
+        hub.broadcast_latest(ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 1, stock_left: Some(3) }));
+        hub.broadcast_latest(stock(1, 4));
+        hub.broadcast_latest(win("w"));
+        hub.flush();
+        let frames = o.take().messages;
+        assert_eq!(frames.len(), 1, "one frame");
+        let items: Vec<Value> = serde_json::from_str::<Value>(&frames[0]).unwrap()["data"].as_array().unwrap().clone();
+        let kinds: Vec<&str> = items.iter().filter_map(|i| i["type"].as_str()).collect();
+        assert_eq!(kinds, ["stock_update", "stock_update", "prize_stock_update", "wheel_win"]);
+        assert_eq!(items[0]["data"]["stock"], 4, "the latest value of product 1");
+        let singles = texts(&plain.take());
+        assert_eq!(singles.len(), 4, "a socket that did not ask gets the same values one by one");
+        let items: Vec<String> = items.iter().map(Value::to_string).collect();
+        let singles: Vec<String> =
+            singles.iter().map(|t| serde_json::from_str::<Value>(t).unwrap().to_string()).collect();
+        assert_eq!(items, singles, "each item is the very message sent alone");
+    }
+
+    #[test]
+    fn a_slow_socket_gets_the_latest_of_several_flushes_in_one_batch() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        o.subscribe(Topics::ALL, Some(true));
+        for left in [5, 4, 3] {
+            hub.broadcast_latest(stock(1, left));
+            hub.flush();
+        }
+        hub.broadcast_latest(stock(2, 9));
+        hub.flush();
+        let items = batched(&o);
+        let stock: Vec<(i64, i64)> = items
+            .iter()
+            .map(|i| (i["data"]["product_id"].as_i64().unwrap(), i["data"]["stock"].as_i64().unwrap()))
+            .collect();
+        assert_eq!(stock, [(1, 3), (2, 9)]);
+    }
+
+    #[test]
+    fn topics_choose_the_broadcasts_and_own_events_always_come() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        let listen = o.subscribe(Topics::of([Topic::PrizeStock]), None);
+        assert!(!listen.batch, "batching is unchanged when not said");
+        hub.broadcast_latest(stock(1, 5));
+        hub.broadcast_latest(ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 1, stock_left: Some(3) }));
+        hub.broadcast_latest(win("w"));
+        hub.to_user(1, note(1));
+        hub.flush();
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].contains("note 1") && got[1].contains("prize_stock_update"), "{got:?}");
+        o.subscribe(Topics::of([]), Some(true));
+        hub.broadcast_latest(stock(1, 4));
+        hub.flush();
+        assert!(o.take().messages.is_empty(), "no topic, no batch frame at all");
+    }
+
+    #[test]
+    fn a_socket_that_never_takes_its_flushes_is_closed() {
+        let hub = Hub::new(3);
+        let o = hub.register(1, false);
+        for left in 0..4 {
+            hub.broadcast_latest(stock(1, left));
+            hub.flush();
+        }
+        assert_eq!(o.take().close, Some(CloseReason::Overflow));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 pub mod event;
 pub mod hub;
 pub mod message;
+pub mod ticker;
 
-pub use event::ServerEvent;
-pub use hub::{CloseReason, Grant, Hub, Outbox};
+pub use event::{ServerEvent, Topic, Topics};
+pub use hub::{CloseReason, Grant, Hub, Listen, Outbox};
 pub use message::{ServerMessage, WsServerMessage};
