@@ -388,11 +388,6 @@ pub(crate) mod tests {
                 topics: vec![Topic::Ticker, Topic::Stock],
                 batch: true,
             }),
-            ServerEvent::Batch(BatchItems(vec![WsServerMessage {
-                event: ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 3, stock_left: Some(2) }),
-                timestamp: Timestamp(0),
-                message_id: "m1".into(),
-            }])),
             ServerEvent::LevelUp(LevelUp { level: 2, name: "白银会员".into(), multiplier: 1.1 }),
             ServerEvent::TaskCompleted(TaskCompleted {
                 task_id: 2,
@@ -401,6 +396,11 @@ pub(crate) mod tests {
                 points: 20,
             }),
             ServerEvent::CampaignUpdate(CampaignUpdate { campaign_id: 1, status: CampaignStatus::Paused }),
+            ServerEvent::Batch(BatchItems(vec![WsServerMessage {
+                event: ServerEvent::PrizeStockUpdate(PrizeStockUpdate { prize_id: 3, stock_left: Some(2) }),
+                timestamp: Timestamp(0),
+                message_id: "m1".into(),
+            }])),
         ]
     }
 
@@ -417,7 +417,7 @@ pub(crate) mod tests {
     #[test]
     fn data_keeps_the_published_field_names_and_formats() {
         let events = every_event();
-        let [_, _, points, result, stock, prize, win, review, _, _, subscribed, batch] = &events[..] else {
+        let [_, _, points, result, stock, prize, win, review, _, _, subscribed, _, _, _, batch] = &events[..] else {
             unreachable!()
         };
         assert_eq!(
