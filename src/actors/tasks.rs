@@ -77,6 +77,11 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
         // once more of a task they completed but have not claimed.
         // Cleared when the business day turns, so it holds one day's announcements at most.
         let mut told: HashMap<i64, HashSet<(String, String)>> = HashMap::new();
+        // Measures with nothing left to announce to a customer today: every task they move is
+        // completed or claimed in its round, and progress never goes back inside a round (rounds
+        // turn only when the business day does). Without this, every draw of a busy customer
+        // re-read their whole task board from the store (about eight queries per committed fact).
+        let mut settled: HashSet<(i64, TaskMeasure)> = HashSet::new();
         let mut today = 0;
         loop {
             let event = match rx.recv().await {
@@ -101,6 +106,10 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
             if tz.day(at) != today {
                 today = tz.day(at);
                 told.clear();
+                settled.clear();
+            }
+            if settled.contains(&(user_id, m)) {
+                continue;
             }
             let tasks = match board(&store, &tz, user_id, at).await {
                 Ok(t) => t,
@@ -109,6 +118,10 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
                     continue;
                 }
             };
+            let moved_by_m = |t: &&TaskView| TaskMeasure::of(&t.task.task_key) == Some(m);
+            if tasks.iter().filter(moved_by_m).all(|t| t.status != TaskStatus::InProgress) {
+                settled.insert((user_id, m));
+            }
             let seen = told.entry(user_id).or_default();
             for t in tasks {
                 if t.status != TaskStatus::Completed || TaskMeasure::of(&t.task.task_key) != Some(m) {

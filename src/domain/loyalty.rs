@@ -363,7 +363,7 @@ pub struct TaskRound {
 }
 
 /// What a built-in task counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskMeasure {
     /// Draws made (a batch of n counts n).
     Draws,
