@@ -167,7 +167,9 @@ async fn subscribe_chooses_the_broadcasts_and_an_unknown_topic_changes_nothing(b
     let got: Vec<Value> = shop_and_ticker.drain(Duration::from_millis(1500)).await.iter().flat_map(items).collect();
     let kinds: Vec<&str> = got.iter().filter_map(|m| m["type"].as_str()).collect();
     assert!(kinds.contains(&"wheel_win"), "the dessert is a notable win: {got:?}");
-    assert_eq!(stock_of(&got, shop), [left], "{got:?}");
+    // The setup's own stock change may still be in a flush that reaches the new socket; what it
+    // must end on is the restock.
+    assert_eq!(stock_of(&got, shop).last(), Some(&left), "{got:?}");
     assert!(!kinds.contains(&"prize_stock_update"), "not subscribed to prize stock: {got:?}");
 }
 
