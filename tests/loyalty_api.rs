@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -23,26 +22,6 @@ async fn account(server: &TestServer, c: &Customer) -> Value {
 
 fn task<'a>(tasks: &'a Value, key: &str) -> &'a Value {
     tasks["tasks"].as_array().expect("tasks").iter().find(|t| t["key"] == key).unwrap_or_else(|| panic!("{key}"))
-}
-
-async fn upload(server: &TestServer, c: &Customer, tag: &str, amount: &str) -> i64 {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend(format!(" receipt {tag} ").into_bytes());
-    bytes.extend(0..=255u8);
-    let form = Form::new()
-        .text("amount", amount.to_string())
-        .part("photo", Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime"));
-    let resp = server
-        .http
-        .post(server.url("/api/photo/upload"))
-        .bearer_auth(&c.token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status();
-    let body: Value = resp.json().await.expect("json");
-    int(&assert_ok(&(status, body)), "upload_id")
 }
 
 async fn make_merchant(server: &TestServer, admin: &str, phone: &str) -> Customer {
@@ -191,7 +170,7 @@ async fn receipts_earn_at_the_level_and_a_level_up_is_pushed(backend: Backend) {
     let mut ws = server.ws(&c.token).await;
 
     // ¥100 earns 1000: experience reaches 2000, level 2.
-    let first = upload(&server, &c, "a", "100").await;
+    let first = server.upload_receipt(&c, "a", "100").await;
     assert_eq!(int(&approve(&server, &m, first, 100.0).await, "points_awarded"), 1000);
     let up = ws.next_of("level_up", WAIT).await.expect("level_up pushed");
     assert_eq!((int(&up["data"], "level"), up["data"]["name"].as_str()), (2, Some("白银会员")));
@@ -200,7 +179,7 @@ async fn receipts_earn_at_the_level_and_a_level_up_is_pushed(backend: Backend) {
     assert_eq!((int(&a["level"], "level"), int(&a["level"], "next_level_experience")), (2, 10000));
 
     // The contract's example: a level-2 receipt of ¥500 earns floor(2000 × 1.1) = 2200.
-    let second = upload(&server, &c, "b", "500").await;
+    let second = server.upload_receipt(&c, "b", "500").await;
     assert_eq!(int(&approve(&server, &m, second, 500.0).await, "points_awarded"), 2200);
     assert_eq!(server.balance(&c).await, 1000 + 1000 + 2200);
     // Check-in at level 2: floor(10 × 1 × 1.1) = 11.

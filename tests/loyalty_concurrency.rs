@@ -10,33 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 const CUSTOMERS: u32 = 200;
 
 fn int(v: &Value, key: &str) -> i64 {
     v[key].as_i64().unwrap_or_else(|| panic!("{key} in {v}"))
-}
-
-async fn upload(server: &TestServer, c: &Customer, amount: &str) -> i64 {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend(format!(" receipt {} ", c.user_id).into_bytes());
-    bytes.extend(0..=255u8);
-    let form = Form::new()
-        .text("amount", amount.to_string())
-        .part("photo", Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime"));
-    let resp = server
-        .http
-        .post(server.url("/api/photo/upload"))
-        .bearer_auth(&c.token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload");
-    let status = resp.status();
-    let body: Value = resp.json().await.expect("json");
-    int(&assert_ok(&(status, body)), "upload_id")
 }
 
 /// What one customer does; answers the points they must have earned (the ledger's view).
@@ -48,7 +27,7 @@ async fn busy_customer(server: Arc<TestServer>, c: Customer, ids: (i64, i64), wi
     let refused = if a.1["code"] == 0 { &b } else { &a };
     assert_error(refused, 409, 7001);
 
-    let upload_id = if with_receipt { Some(upload(&server, &c, "10").await) } else { None };
+    let upload_id = if with_receipt { Some(server.upload_receipt(&c, "r", "10").await) } else { None };
     assert_ok(&server.post("/api/lottery/draw", Some(&c.token), json!({ "draw_type": "triple" })).await);
 
     let (first_draw, daily_draw) = ids;

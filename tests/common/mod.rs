@@ -428,6 +428,28 @@ impl TestServer {
         assert_ok(&self.put("/api/admin/lottery/prizes", Some(admin), json!({ "prizes": prizes })).await);
     }
 
+    /// Uploads a receipt photo for `amount` yuan as `c` and answers its id. The JPEG is unique to
+    /// the customer and `tag`, so the duplicate-receipt rule never refuses it.
+    pub async fn upload_receipt(&self, c: &Customer, tag: &str, amount: &str) -> i64 {
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        bytes.extend(format!(" receipt {} {tag} ", c.user_id).into_bytes());
+        bytes.extend(0..=255u8);
+        let photo = reqwest::multipart::Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime");
+        let form = reqwest::multipart::Form::new().text("amount", amount.to_string()).part("photo", photo);
+        let resp = self
+            .http
+            .post(self.url("/api/photo/upload"))
+            .bearer_auth(&c.token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = resp.status();
+        let body: Value = resp.json().await.expect("json");
+        let data = assert_ok(&(status, body));
+        data["upload_id"].as_i64().unwrap_or_else(|| panic!("upload_id in {data}"))
+    }
+
     /// The customer's balance as `GET /api/user/info` reports it.
     pub async fn balance(&self, c: &Customer) -> i64 {
         let (status, body) = self.get("/api/user/info", Some(&c.token)).await;
