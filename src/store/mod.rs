@@ -115,6 +115,14 @@ impl WriteTx {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Ends a write that changed nothing worth keeping. Dropping the transaction instead would
+    /// release the SQLite gate at once while its rollback waits for the connection's next use, so
+    /// the next writer could find the write lock still held and fail as "database is locked".
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 impl Store {

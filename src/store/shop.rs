@@ -430,7 +430,9 @@ impl Store {
                 .await?
                 .rows_affected();
             if done != 1 {
-                return Ok(Verification::AlreadyUsed { kind: "order", used_at: o.try_get("verified_at")? });
+                let used_at = o.try_get("verified_at")?;
+                tx.rollback().await?;
+                return Ok(Verification::AlreadyUsed { kind: "order", used_at });
             }
             let entry = merchant_entry(merchant_id, "order.verify", "exchange_order", id.to_string(), now);
             let before = json!({ "status": "pending", "user_id": o.try_get::<i64, _>("user_id")? });
@@ -450,11 +452,15 @@ impl Store {
         .bind(code)
         .fetch_optional(tx.conn())
         .await?;
-        let Some(p) = prize else { return Ok(Verification::Unknown) };
+        let Some(p) = prize else {
+            tx.rollback().await?;
+            return Ok(Verification::Unknown);
+        };
         let id: i64 = p.try_get("id")?;
         let status: Option<String> = p.try_get("status")?;
         if status_at(status.as_deref(), p.try_get("expires_at")?, now) == "expired" {
             // An expired coupon is no longer a prize the counter can honour.
+            tx.rollback().await?;
             return Ok(Verification::Unknown);
         }
         let done = sqlx::query(
@@ -468,7 +474,9 @@ impl Store {
         .await?
         .rows_affected();
         if done != 1 {
-            return Ok(Verification::AlreadyUsed { kind: "prize", used_at: p.try_get("used_at")? });
+            let used_at = p.try_get("used_at")?;
+            tx.rollback().await?;
+            return Ok(Verification::AlreadyUsed { kind: "prize", used_at });
         }
         let entry = merchant_entry(merchant_id, "prize.verify", "lottery_draw", id.to_string(), now);
         let before = json!({ "status": status, "user_id": p.try_get::<i64, _>("user_id")? });
