@@ -8,8 +8,9 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use restaurant_lottery::actors::prize_wheel::{PrizeWheelArgs, WheelHandle};
+use restaurant_lottery::actors::prize_wheel::PrizeWheelArgs;
 use restaurant_lottery::actors::stock_ledger::{StockHandle, StockLedgerArgs};
+use restaurant_lottery::actors::Wheels;
 use restaurant_lottery::actors::{WalletDeps, Wallets};
 use restaurant_lottery::auth::tokens::{Subject, SubjectKind, Tokens};
 use restaurant_lottery::domain::wheel::{demo_sectors, spin, Pity, SamplingTable};
@@ -95,14 +96,22 @@ fn wallet_round_trip(c: &mut Criterion) {
         let hub = Hub::new(16);
         let ttl = restaurant_lottery::actors::RESERVATION_TTL;
         let wait = restaurant_lottery::actors::CALL_TIMEOUT;
-        let args = PrizeWheelArgs { store: store.clone(), hub: hub.clone(), seed: Some(1), reservation_ttl: ttl };
-        let wheel = WheelHandle::start(args, wait).await.expect("wheel");
+        let args = PrizeWheelArgs {
+            campaign_id: 1,
+            store: store.clone(),
+            hub: hub.clone(),
+            seed: Some(1),
+            reservation_ttl: ttl,
+            business_tz: Default::default(),
+        };
+        let wheels = Wheels::start(args, wait).await.expect("wheels");
         let args = StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: ttl };
         let stock = StockHandle::start(args, wait).await.expect("stock");
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),
             hub,
-            wheel,
+            wheels,
+            coupon_valid_days: 30,
             stock,
             draws: DrawCommitter::start(store.clone(), 1),
             exchanges: RedemptionCommitter::start(store.clone(), 1),

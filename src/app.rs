@@ -14,10 +14,11 @@ use tokio_util::task::TaskTracker;
 use crate::actors::prize_wheel::PrizeWheelArgs;
 use crate::actors::review_queue::ReviewQueueArgs;
 use crate::actors::stock_ledger::StockLedgerArgs;
-use crate::actors::{ReviewHandle, StockHandle, WalletDeps, Wallets, WheelHandle};
+use crate::actors::{ReviewHandle, StockHandle, WalletDeps, Wallets, Wheels};
 use crate::auth::wechat::Wechat;
 use crate::auth::{sms, BanList, SignInCodes, Tokens};
 use crate::config::Config;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::time::now_ms;
 use crate::http::{self, limits::IpLimiter, AppState, Services};
 use crate::notify::{CloseReason, Hub};
@@ -62,12 +63,14 @@ impl Application {
         }
         let hub = Hub::with_ticker(config.ws.queue, config.ws.ticker_per_sec, config.ws.flush_every);
         let actors = config.actors;
-        let wheel = WheelHandle::start(
+        let wheels = Wheels::start(
             PrizeWheelArgs {
+                campaign_id: DEFAULT_CAMPAIGN_ID,
                 store: store.clone(),
                 hub: hub.clone(),
                 seed: config.wheel_seed,
                 reservation_ttl: actors.reservation_ttl,
+                business_tz: config.business_tz.clone(),
             },
             actors.call_timeout,
         )
@@ -95,12 +98,13 @@ impl Application {
             loyalty: loyalty.clone(),
             store: store.clone(),
             hub: hub.clone(),
-            wheel: wheel.clone(),
+            wheels: wheels.clone(),
             stock: stock.clone(),
             draws: DrawCommitter::start(store.clone(), committers),
             exchanges: RedemptionCommitter::start(store.clone(), committers),
             draws_per_min: config.limits.draws_per_min,
             default_daily_limit: i64::from(config.limits.daily_draws),
+            coupon_valid_days: config.coupon_valid_days,
             idle_after: config.wallet_idle,
             call_timeout: actors.call_timeout,
         })
@@ -141,7 +145,7 @@ impl Application {
             events,
             loyalty,
             leaderboard,
-            wheel,
+            wheels,
             stock,
             reviews,
             objects,
@@ -189,7 +193,7 @@ impl Application {
         housekeeping.abort();
         flusher.abort();
         state.wallets.stop();
-        state.wheel.stop();
+        state.wheels.stop();
         state.stock.stop();
         state.reviews.stop();
         state.store.close().await;
@@ -338,6 +342,7 @@ async fn housekeeping(state: AppState) {
         state.codes.sweep();
         state.ip_limiter.sweep();
         state.admin_lockout.sweep(now_ms());
+        state.wheels.sweep().await;
         match state.store.expire_idempotency(now_ms() - IDEMPOTENCY_KEEP_MS).await {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "expired idempotency records"),
             Ok(_) => {}

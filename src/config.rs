@@ -78,6 +78,8 @@ pub struct Config {
     pub limits: Limits,
     /// A wallet actor that has had no message for this long stops; the next request reloads it.
     pub wallet_idle: Duration,
+    /// `COUPON_VALID_DAYS` (30): how long a won coupon can be used, 1–3650 days.
+    pub coupon_valid_days: i64,
     /// Seed the demo wheel and shop into an empty database at start (development default).
     pub seed_demo: bool,
     /// Test-only endpoints (fault injection). Refused in production.
@@ -368,6 +370,16 @@ impl Config {
                 daily_uploads: at_least_one(number(&var, "UPLOAD_DAILY_LIMIT", 50)?, "UPLOAD_DAILY_LIMIT")?,
             },
             wallet_idle: Duration::from_secs(number(&var, "WALLET_IDLE_SECS", 600)?),
+            coupon_valid_days: match number::<i64>(&var, "COUPON_VALID_DAYS", crate::domain::prize::COUPON_VALID_DAYS)?
+            {
+                days @ 1..=3650 => days,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "COUPON_VALID_DAYS",
+                        reason: "must be 1-3650 days".into(),
+                    })
+                }
+            },
             seed_demo: match var("SEED_DEMO") {
                 Some(v) => flag(Some(&v)),
                 None => env == AppEnv::Development,

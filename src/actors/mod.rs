@@ -15,7 +15,8 @@
 //! - [`wallet`]: one `WalletActor` per active customer (balance, pity, draw limits, idempotency),
 //!   found or spawned through [`Wallets`]. It orchestrates draws (spinning the PrizeWheel) and
 //!   redemptions (reserving on the StockLedger).
-//! - [`prize_wheel`]: the sectors, their odds and limited prize stock (one singleton).
+//! - [`prize_wheel`]: a campaign's sectors, their odds, limited prize stock and server seed
+//!   (one per campaign that can be drawn on, kept by [`wheels`]).
 //! - [`stock_ledger`]: the shop's product stock (one singleton).
 //! - [`review_queue`]: the pending receipt reviews; an approval asks the customer's wallet to
 //!   credit the points (one singleton).
@@ -34,6 +35,7 @@ pub mod stock_ledger;
 pub mod supervision;
 pub mod tasks;
 pub mod wallet;
+pub mod wheels;
 
 pub use failure::{Failure, Reply};
 pub use prize_wheel::WheelHandle;
@@ -43,6 +45,7 @@ pub use wallet::{
     ApprovalRequest, ChangeOutcome, DrawOutcome, DrawRequest, PointsChange, RedeemOutcome, RedeemRequest, WalletDeps,
     WalletSnapshot, Wallets,
 };
+pub use wheels::Wheels;
 
 /// How long a caller waits for an actor's reply before giving up, unless `ACTOR_CALL_TIMEOUT_MS`
 /// (tests only) says otherwise. Work whose caller gave up is skipped, never done late.

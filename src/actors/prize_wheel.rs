@@ -25,6 +25,7 @@ use super::supervision::Supervised;
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::fairness::{sold_out_mask, ClientSeed, FairSampler, SeedPeriod, ServerSeed};
+use crate::domain::loyalty::BusinessTz;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{spin, SamplingTable, Sector, Spin, WheelSettings};
 use crate::domain::DomainError;
@@ -48,6 +49,8 @@ pub struct SpunBatch {
 #[derive(Debug, Clone)]
 pub struct SpinRequest {
     pub user_id: i64,
+    /// The customer's member level, against the campaign's `min_level`.
+    pub level: i64,
     /// The customer's nonce for the batch's first spin; the others follow in order.
     pub first_nonce: i64,
     /// `None`: the default client seed, the customer's user id.
@@ -78,6 +81,9 @@ struct ActiveSeed {
 /// The wheel as customers and admins see it.
 #[derive(Debug, Clone)]
 pub struct WheelView {
+    pub campaign_id: i64,
+    pub status: CampaignStatus,
+    /// By angle; empty until an admin gives the campaign its prizes.
     pub sectors: Vec<Sector>,
     pub settings: WheelSettings,
 }
@@ -145,18 +151,24 @@ pub struct PrizeWheel;
 
 #[derive(Clone)]
 pub struct PrizeWheelArgs {
+    /// The campaign this wheel runs.
+    pub campaign_id: i64,
     pub store: Store,
     pub hub: Hub,
     /// A fixed seed makes the sequence of draws repeatable (tests); `None` seeds from the OS.
     pub seed: Option<u64>,
     /// A reservation not settled within this long is dropped and the prize stock re-read.
     pub reservation_ttl: Duration,
+    /// Seeds rotate at its midnight.
+    pub business_tz: BusinessTz,
 }
 
 pub struct PrizeWheelState {
     campaign_id: i64,
     status: CampaignStatus,
-    wheel: Option<(Vec<Sector>, WheelSettings, SamplingTable)>,
+    settings: WheelSettings,
+    /// The sectors and their sampling table; `None` while the campaign has no prizes.
+    wheel: Option<(Vec<Sector>, SamplingTable)>,
     seed: Option<ActiveSeed>,
     /// Only with a fixed `WHEEL_SEED` (tests): server seeds come from it, so runs repeat. Otherwise
     /// seeds come from the operating system's generator: PCG's output can be run backwards,
@@ -165,6 +177,7 @@ pub struct PrizeWheelState {
     /// The limited prizes (by id, one entry per unit) each reservation holds.
     holds: Holds<Vec<i64>>,
     ttl: Duration,
+    business_tz: BusinessTz,
     /// Memory may be behind the store (an expired hold, a settle of unknown outcome or from an
     /// earlier instance): resync at the next chance.
     behind: bool,
@@ -184,12 +197,20 @@ impl Actor for PrizeWheel {
         myself: ActorRef<Self::Msg>,
         args: PrizeWheelArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let wheel = args.store.wheel().await?.map(|(sectors, settings)| {
+        let campaign_id = args.campaign_id;
+        let (sectors, settings) = match args.store.campaign_wheel(campaign_id).await? {
+            Some(found) => found,
+            // Migration 0011 makes the default campaign; anything else must exist to run.
+            None if campaign_id == DEFAULT_CAMPAIGN_ID => (Vec::new(), WheelSettings::demo()),
+            None => return Err(format!("campaign {campaign_id} does not exist").into()),
+        };
+        let wheel = (!sectors.is_empty()).then(|| {
             let table = SamplingTable::build(&sectors);
-            (sectors, settings, table)
+            (sectors, table)
         });
-        let fixed_rng = args.seed.map(Pcg64Mcg::seed_from_u64);
-        let campaign_id = DEFAULT_CAMPAIGN_ID;
+        // Only with a fixed seed (tests) do campaigns differ by it, so each repeats on its own.
+        let fixed_rng =
+            args.seed.map(|s| Pcg64Mcg::seed_from_u64(s.wrapping_add((campaign_id as u64).wrapping_sub(1))));
         let seed = args.store.current_seed(campaign_id, now_ms()).await?.and_then(|row| {
             let seed = ServerSeed::from_hex(&row.seed)?;
             Some(ActiveSeed { id: row.id, period: row.period, commitment: row.commitment, sampler: seed.sampler() })
@@ -204,11 +225,13 @@ impl Actor for PrizeWheel {
         Ok(PrizeWheelState {
             campaign_id,
             status,
+            settings,
             wheel,
             seed,
             fixed_rng,
             holds: Holds::default(),
             ttl: args.reservation_ttl,
+            business_tz: args.business_tz,
             // Settles of the previous instance's reservations may have been lost in its restart:
             // the first sweep re-reads the store once they have had time to commit.
             behind: true,
@@ -257,11 +280,10 @@ impl Actor for PrizeWheel {
                 let _ = reply.send(state.view().map_err(Failure::from));
             }
             PrizeWheelMessage::Replace(sectors, audit, reply) => {
-                let result = match state.store.replace_sectors(&sectors, &audit).await {
+                let result = match state.store.replace_sectors(state.campaign_id, &sectors, &audit).await {
                     Ok(saved) => {
-                        let settings = state.wheel.as_ref().map(|w| w.1.clone()).unwrap_or_else(WheelSettings::demo);
                         let table = SamplingTable::build(&saved);
-                        state.wheel = Some((saved, settings, table));
+                        state.wheel = Some((saved, table));
                         // Reservations of retired sectors no longer return units to the wheel.
                         state.holds.clear();
                         state.publish_all_stock();
@@ -275,13 +297,14 @@ impl Actor for PrizeWheel {
                 let _ = reply.send(result);
             }
             PrizeWheelMessage::Settings(settings, audit, reply) => {
-                let result = match (&mut state.wheel, settings.validate()) {
-                    (_, Err(e)) => Err(Failure::from(e)),
-                    (None, _) => Err(DomainError::WheelClosed.into()),
-                    (Some(w), Ok(())) => match state.store.save_wheel_settings(&settings, &audit).await {
+                let result = match settings.validate() {
+                    Err(e) => Err(Failure::from(e)),
+                    Ok(()) => match state.store.save_wheel_settings(state.campaign_id, &settings, &audit).await {
                         Ok(()) => {
-                            w.1 = settings;
+                            state.settings = settings;
                             state.end_seed().await;
+                            // New rules on a live campaign are announced, as new odds are.
+                            state.announce();
                             Ok(())
                         }
                         Err(e) => Err(e.into()),
@@ -305,18 +328,21 @@ impl Actor for PrizeWheel {
 
 impl PrizeWheelState {
     fn view(&self) -> Result<WheelView, DomainError> {
-        let (sectors, settings, _) = self.wheel.as_ref().ok_or(DomainError::WheelClosed)?;
-        Ok(WheelView { sectors: sectors.clone(), settings: settings.clone() })
+        Ok(WheelView {
+            campaign_id: self.campaign_id,
+            status: self.status,
+            sectors: self.wheel.as_ref().map(|(sectors, _)| sectors.clone()).unwrap_or_default(),
+            settings: self.settings.clone(),
+        })
     }
 
     /// Makes sure a seed covers `now`: a new one is recorded (with its commitment) before any
     /// draw uses it. Nothing to do while there is no wheel.
     async fn ensure_seed(&mut self, now: i64) -> Reply<()> {
-        let Some((_, settings, _)) = &self.wheel else { return Ok(()) };
-        if self.seed.as_ref().is_some_and(|s| s.period.covers(now)) {
+        if self.wheel.is_none() || self.seed.as_ref().is_some_and(|s| s.period.covers(now)) {
             return Ok(());
         }
-        let period = SeedPeriod::starting(now, settings.ends_at);
+        let period = SeedPeriod::starting(now, self.settings.ends_at, &self.business_tz);
         let seed = match &mut self.fixed_rng {
             Some(rng) => ServerSeed::generate(rng),
             None => ServerSeed::generate(&mut rand::rng()),
@@ -341,7 +367,7 @@ impl PrizeWheelState {
         let to = self.status.transition(to)?;
         audit.before = Some(json!({ "status": self.status.as_str() }));
         audit.after = Some(json!({ "status": to.as_str() }));
-        if !self.store.set_campaign_status(self.campaign_id, to.as_str(), &audit).await? {
+        if !self.store.set_campaign_status(self.campaign_id, self.status.as_str(), to.as_str(), &audit).await? {
             return Err(DomainError::WheelClosed.into());
         }
         self.status = to;
@@ -363,6 +389,7 @@ impl PrizeWheelState {
     fn spin(&mut self, req: SpinRequest, now: i64, at: Instant) -> Result<SpunBatch, DomainError> {
         let SpinRequest {
             user_id,
+            level,
             first_nonce,
             client_seed,
             count,
@@ -371,7 +398,8 @@ impl PrizeWheelState {
             drawn_today,
             default_daily_limit,
         } = req;
-        let Some((sectors, settings, table)) = &mut self.wheel else {
+        let settings = &self.settings;
+        let Some((sectors, table)) = &mut self.wheel else {
             return Err(DomainError::WheelClosed);
         };
         let Some(seed) = &self.seed else {
@@ -379,6 +407,9 @@ impl PrizeWheelState {
         };
         if self.status != CampaignStatus::Active || !settings.is_open(now) {
             return Err(DomainError::WheelClosed);
+        }
+        if level < settings.min_level {
+            return Err(DomainError::LevelTooLow { required_level: settings.min_level, current_level: level });
         }
         let daily = if settings.daily_limit > 0 { settings.daily_limit } else { default_daily_limit };
         if daily > 0 && drawn_today + count as i64 > daily {
@@ -458,7 +489,7 @@ impl PrizeWheelState {
     /// Limited stock = the store's minus what this instance still holds. Left `behind` (and
     /// retried at the next sweep) when the store cannot be read.
     async fn resync(&mut self) {
-        let stored = match self.store.wheel().await {
+        let stored = match self.store.campaign_wheel(self.campaign_id).await {
             Ok(w) => w.map(|(sectors, _)| sectors).unwrap_or_default(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-read prize stock; will retry");
@@ -467,7 +498,7 @@ impl PrizeWheelState {
         };
         let held: Vec<i64> = self.holds.held().flatten().copied().collect();
         let mut changed = Vec::new();
-        if let Some((sectors, _, table)) = &mut self.wheel {
+        if let Some((sectors, table)) = &mut self.wheel {
             for s in sectors.iter_mut() {
                 let Some(left) = stored.iter().find(|t| t.id == s.id).and_then(|t| t.stock_left) else { continue };
                 let fresh = left - held.iter().filter(|id| **id == s.id).count() as i64;
@@ -488,7 +519,7 @@ impl PrizeWheelState {
     }
 
     fn give_back(&mut self, prizes: Vec<i64>) {
-        let Some((sectors, _, table)) = &mut self.wheel else {
+        let Some((sectors, table)) = &mut self.wheel else {
             return;
         };
         let mut rebuild = false;
@@ -506,8 +537,8 @@ impl PrizeWheelState {
     }
 
     async fn add_stock(&mut self, prize_id: i64, add: i64, audit: &AuditEntry) -> Reply<i64> {
-        let Some((sectors, _, _)) = &self.wheel else {
-            return Err(DomainError::WheelClosed.into());
+        let Some((sectors, _)) = &self.wheel else {
+            return Err(DomainError::NotFound("奖品").into());
         };
         let Some(sector) = sectors.iter().find(|s| s.id == prize_id) else {
             return Err(DomainError::NotFound("奖品").into());
@@ -518,9 +549,12 @@ impl PrizeWheelState {
         let mut audit = audit.clone();
         audit.before = Some(json!({ "stock_left": sector.stock_left }));
         audit.after = Some(json!({ "add": add }));
-        self.store.add_prize_stock(prize_id, add, &audit).await?.ok_or(DomainError::NotFound("奖品"))?;
-        let Some((sectors, _, table)) = &mut self.wheel else {
-            return Err(DomainError::WheelClosed.into());
+        self.store
+            .add_prize_stock(self.campaign_id, prize_id, add, &audit)
+            .await?
+            .ok_or(DomainError::NotFound("奖品"))?;
+        let Some((sectors, table)) = &mut self.wheel else {
+            return Err(DomainError::NotFound("奖品").into());
         };
         let mut left = 0;
         if let Some(s) = sectors.iter_mut().find(|s| s.id == prize_id) {
@@ -535,7 +569,7 @@ impl PrizeWheelState {
     }
 
     fn publish_stock(&self, prize_id: i64) {
-        let Some((sectors, _, _)) = &self.wheel else {
+        let Some((sectors, _)) = &self.wheel else {
             return;
         };
         if let Some(s) = sectors.iter().find(|s| s.id == prize_id) {
@@ -547,7 +581,7 @@ impl PrizeWheelState {
     }
 
     fn publish_all_stock(&self) {
-        if let Some((sectors, _, _)) = &self.wheel {
+        if let Some((sectors, _)) = &self.wheel {
             for s in sectors.iter().filter(|s| s.stock_left.is_some()) {
                 self.publish_stock(s.id);
             }

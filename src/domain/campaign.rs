@@ -1,5 +1,5 @@
-//! A campaign's lifecycle (API.md "Campaigns"): draft → active ⇄ paused → ended, ended final,
-//! and who may draw (`min_level`).
+//! A campaign's lifecycle (API.md "Campaigns"): draft → active ⇄ paused → ended, ended final.
+//! Who may draw (`min_level` against the customer's member level) is the wheel's check.
 
 use serde::Serialize;
 
@@ -47,11 +47,6 @@ impl CampaignStatus {
             )),
         }
     }
-}
-
-/// Every customer's level until the loyalty levels land; the one call to replace then.
-pub fn customer_level(_user_id: i64) -> i64 {
-    1
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub enum DomainError {
     DailyLimitReached,
     #[error("the lottery is not running")]
     WheelClosed,
+    #[error("member level {current_level} is below the campaign's {required_level}")]
+    LevelTooLow { required_level: i64, current_level: i64 },
     #[error("product not found or not on sale")]
     ProductUnavailable,
     #[error("not enough stock: {available} available, {requested} requested")]

@@ -13,7 +13,8 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::wheel::{local_day, local_day_start, SamplingTable, Sector};
+use super::loyalty::BusinessTz;
+use super::wheel::{SamplingTable, Sector};
 use super::DomainError;
 
 pub const SEED_BYTES: usize = 32;
@@ -143,8 +144,8 @@ pub struct SeedPeriod {
 
 impl SeedPeriod {
     /// The period a seed created at `now` covers.
-    pub fn starting(now: i64, campaign_ends_at: Option<i64>) -> SeedPeriod {
-        let midnight = local_day_start(local_day(now) + 1);
+    pub fn starting(now: i64, campaign_ends_at: Option<i64>, tz: &BusinessTz) -> SeedPeriod {
+        let midnight = tz.day_start(tz.day(now) + 1);
         let ends_at = campaign_ends_at.filter(|e| *e > now).map_or(midnight, |e| e.min(midnight));
         SeedPeriod { starts_at: now, ends_at }
     }
@@ -286,21 +287,24 @@ mod tests {
     fn periods_rotate_at_midnight_in_the_business_time_zone_and_at_the_campaign_end() {
         // 2026-12-01T15:59:59.999Z is 23:59:59.999 in Shanghai: the period ends a millisecond later.
         let before_midnight = 1_764_604_799_999;
-        let p = SeedPeriod::starting(before_midnight, None);
+        let p = SeedPeriod::starting(before_midnight, None, &BusinessTz::default());
         assert_eq!(p.ends_at, before_midnight + 1);
         assert!(p.covers(before_midnight));
         assert!(!p.covers(before_midnight + 1));
         assert!(!p.is_revealed(before_midnight));
         assert!(p.is_revealed(before_midnight + 1));
         // Just after midnight the next period runs a whole day.
-        let next = SeedPeriod::starting(before_midnight + 1, None);
+        let next = SeedPeriod::starting(before_midnight + 1, None, &BusinessTz::default());
         assert_eq!(next.ends_at - next.starts_at, 86_400_000);
+        // With the business day in UTC the same moment's period runs to UTC midnight.
+        let utc = BusinessTz::parse("UTC").expect("UTC");
+        assert_eq!(SeedPeriod::starting(before_midnight, None, &utc).ends_at, before_midnight + 1 + 8 * 3_600_000);
         // A campaign ending at 18:00 local ends its last period then.
         let noon = before_midnight + 1 - 12 * 3_600_000;
         let six = noon + 6 * 3_600_000;
-        assert_eq!(SeedPeriod::starting(noon, Some(six)).ends_at, six);
+        assert_eq!(SeedPeriod::starting(noon, Some(six), &BusinessTz::default()).ends_at, six);
         // An end already past does not shorten anything.
-        assert_eq!(SeedPeriod::starting(noon, Some(noon - 1)).ends_at, before_midnight + 1);
+        assert_eq!(SeedPeriod::starting(noon, Some(noon - 1), &BusinessTz::default()).ends_at, before_midnight + 1);
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! A customer's draw limits, as rules over a clock the caller passes in: at most
 //! `DRAW_LIMIT_PER_MIN` draw requests in any sliding minute ([`DrawWindow`]), and today's draw
 //! count for the daily cap ([`DailyDraws`]), which starts again at midnight in the restaurants'
-//! time zone (`BUSINESS_TZ`, Asia/Shanghai; see [`local_day`]). The wallet owns one of each; the
+//! time zone (`BUSINESS_TZ`, Asia/Shanghai by default). The wallet owns one of each; the
 //! PrizeWheel compares the count with the campaign's cap. Taking `now` as an argument is what
 //! lets the tests cross a minute or a midnight without waiting.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::wheel::local_day;
+use super::loyalty::BusinessTz;
 use super::DomainError;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -48,20 +48,20 @@ impl DrawWindow {
 /// How many draws a customer made on one local day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DailyDraws {
-    /// The local day ([`local_day`]) the count belongs to.
+    /// The business day ([`BusinessTz::day`]) the count belongs to.
     day: i64,
     count: i64,
 }
 
 impl DailyDraws {
-    /// `count` draws made so far on the local day of `now_ms` (as the store counted them).
-    pub fn new(now_ms: i64, count: i64) -> DailyDraws {
-        DailyDraws { day: local_day(now_ms), count }
+    /// `count` draws made so far on the business day of `now_ms` (as the store counted them).
+    pub fn new(tz: &BusinessTz, now_ms: i64, count: i64) -> DailyDraws {
+        DailyDraws { day: tz.day(now_ms), count }
     }
 
-    /// The draws made on the local day of `now_ms`: on a new day the count starts from zero.
-    pub fn today(&mut self, now_ms: i64) -> i64 {
-        let day = local_day(now_ms);
+    /// The draws made on the business day of `now_ms`: on a new day the count starts from zero.
+    pub fn today(&mut self, tz: &BusinessTz, now_ms: i64) -> i64 {
+        let day = tz.day(now_ms);
         if day != self.day {
             *self = DailyDraws { day, count: 0 };
         }
@@ -129,25 +129,35 @@ mod tests {
 
     #[test]
     fn the_daily_count_starts_again_at_midnight_in_shanghai() {
+        let tz = BusinessTz::default();
         let evening = at("2026-12-01T23:59:59.999+08:00");
-        let mut drawn = DailyDraws::new(at("2026-12-01T09:00:00+08:00"), 7);
-        assert_eq!(drawn.today(evening), 7);
+        let mut drawn = DailyDraws::new(&tz, at("2026-12-01T09:00:00+08:00"), 7);
+        assert_eq!(drawn.today(&tz, evening), 7);
         drawn.add(3);
-        assert_eq!(drawn.today(evening), 10);
+        assert_eq!(drawn.today(&tz, evening), 10);
         // 16:00 UTC is midnight in Shanghai: a new day, while it is still 1 December in UTC.
         let midnight = at("2026-12-01T16:00:00Z");
         assert_eq!(midnight, at("2026-12-02T00:00:00+08:00"));
-        assert_eq!(drawn.today(midnight), 0);
+        assert_eq!(drawn.today(&tz, midnight), 0);
         drawn.add(1);
-        assert_eq!(drawn.today(at("2026-12-02T23:00:00+08:00")), 1);
+        assert_eq!(drawn.today(&tz, at("2026-12-02T23:00:00+08:00")), 1);
     }
 
     #[test]
     fn draws_allowed_before_midnight_count_for_the_day_they_were_allowed_on() {
-        let mut drawn = DailyDraws::new(at("2026-12-01T23:59:59+08:00"), 0);
-        assert_eq!(drawn.today(at("2026-12-01T23:59:59.500+08:00")), 0);
+        let tz = BusinessTz::default();
+        let mut drawn = DailyDraws::new(&tz, at("2026-12-01T23:59:59+08:00"), 0);
+        assert_eq!(drawn.today(&tz, at("2026-12-01T23:59:59.500+08:00")), 0);
         // The batch commits just after midnight; the next request sees a fresh day.
         drawn.add(10);
-        assert_eq!(drawn.today(at("2026-12-02T00:00:01+08:00")), 0);
+        assert_eq!(drawn.today(&tz, at("2026-12-02T00:00:01+08:00")), 0);
+    }
+
+    #[test]
+    fn the_daily_count_follows_the_business_time_zone() {
+        let tz = BusinessTz::parse("+09:00").expect("an offset");
+        let mut drawn = DailyDraws::new(&tz, at("2026-12-01T23:30:00+09:00"), 4);
+        // 23:30 in Shanghai is already the next day in Tokyo's offset.
+        assert_eq!(drawn.today(&tz, at("2026-12-01T23:30:00+08:00")), 0);
     }
 }

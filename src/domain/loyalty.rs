@@ -58,6 +58,11 @@ impl BusinessTz {
         (at + self.offset_ms).div_euclid(DAY_MS)
     }
 
+    /// How far the business day runs ahead of UTC, in milliseconds.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms
+    }
+
     /// When business day `day` starts, in UTC epoch milliseconds.
     pub fn day_start(&self, day: i64) -> i64 {
         day * DAY_MS - self.offset_ms

@@ -593,6 +593,12 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WheelSettings {
     pub campaign_name: String,
+    /// What customers read about the campaign (up to 1000 characters).
+    pub description: String,
+    /// A picture's address for the campaign's banner (up to 512 characters).
+    pub banner_image: String,
+    /// The lowest member level that may draw (1–5).
+    pub min_level: i64,
     pub cost_points: i64,
     pub pity_enabled: bool,
     pub pity_limit: i64,
@@ -606,6 +612,9 @@ impl WheelSettings {
     pub fn demo() -> WheelSettings {
         WheelSettings {
             campaign_name: "幸运大转盘".into(),
+            description: String::new(),
+            banner_image: String::new(),
+            min_level: 1,
             cost_points: 100,
             pity_enabled: true,
             pity_limit: 10,
@@ -634,6 +643,9 @@ impl WheelSettings {
         if !(0..=10_000).contains(&self.daily_limit) {
             return Err(DomainError::invalid("daily_limit", "must be 0-10000 (0 = no limit)"));
         }
+        if !(1..=5).contains(&self.min_level) {
+            return Err(DomainError::invalid("min_level", "must be 1-5"));
+        }
         if let (Some(s), Some(e)) = (self.starts_at, self.ends_at) {
             if e <= s {
                 return Err(DomainError::invalid("ends_at", "must be after starts_at"));
@@ -641,15 +653,4 @@ impl WheelSettings {
         }
         Ok(())
     }
-}
-
-/// The local calendar day (Asia/Shanghai, UTC+8, where the restaurants are) of `ms`, for the
-/// daily draw cap.
-pub fn local_day(ms: i64) -> i64 {
-    (ms + 8 * 3_600_000).div_euclid(86_400_000)
-}
-
-/// Epoch ms at which local day `day` starts.
-pub fn local_day_start(day: i64) -> i64 {
-    day * 86_400_000 - 8 * 3_600_000
 }

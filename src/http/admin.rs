@@ -535,7 +535,7 @@ async fn inject_wallet_panic(
 #[utoipa::path(post, path = "/test-hooks/wheel/panic", tag = "admin", security(("bearerAuth" = [])),
     responses((status = 200, description = "The panic was injected", body = Envelope<ActorPanicInjected>)))]
 async fn inject_wheel_panic(State(state): State<AppState>, _admin: AdminUser) -> Answer<ActorPanicInjected> {
-    state.wheel.inject_panic()?;
+    state.wheels.default_wheel().inject_panic()?;
     Ok(ok(ActorPanicInjected { actor: SupervisedActor::PrizeWheel, injected: true }))
 }
 
@@ -612,7 +612,7 @@ async fn block_actor(
 ) -> Answer<Blocked> {
     let pause = body.pause()?;
     match actor.as_str() {
-        "wheel" => state.wheel.block(pause)?,
+        "wheel" => state.wheels.default_wheel().block(pause)?,
         "stock-ledger" => state.stock.block(pause)?,
         _ => return Err(DomainError::NotFound("actor").into()),
     }

@@ -1,7 +1,9 @@
 //! `/api/admin/campaigns`: campaigns as the admin runs them (API.md "Campaigns"): the list with
-//! drafts, a new campaign (a draft), and its lifecycle. The default campaign's status goes
-//! through its PrizeWheel, which owns whether it draws; the others are rows until they get a
-//! wheel of their own. Every change is audited and pushed as `campaign_update`.
+//! drafts, a new campaign (a draft), its rules, prizes and stock, its lifecycle and its
+//! statistics. A campaign with a running PrizeWheel is changed through it (it owns whether
+//! and how the campaign draws); a draft or an ended one is changed in the store. Every change
+//! is audited; status changes, and rule or odds changes of a running campaign, are pushed as
+//! `campaign_update`.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -10,14 +12,16 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin_lottery::{parse_time, TimeInput};
+use super::admin_lottery::{
+    campaign_prizes, parse_time, replace_campaign_prizes, restock, still_open, AddStock, AdminWheel, PrizeRestocked,
+    Replace, TimeInput,
+};
 use super::campaigns::CampaignInfo;
 use super::envelope::{ok, Answer, Envelope};
 use super::error::ApiError;
 use super::extract::{clean_text, AdminUser, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::domain::campaign::CampaignStatus;
-use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::WheelSettings;
 use crate::domain::DomainError;
@@ -27,7 +31,13 @@ use crate::store::audit::AuditEntry;
 use crate::store::campaigns::CampaignRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(set_status)).routes(routes!(stats))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update))
+        .routes(routes!(set_status))
+        .routes(routes!(prizes, replace_prizes))
+        .routes(routes!(add_stock))
+        .routes(routes!(stats))
 }
 
 fn audit(admin: &AdminUser, action: &str, target_id: String) -> AuditEntry {
@@ -109,6 +119,9 @@ async fn create(
     // The wheel's own rules say what a cost, a pity limit, a cap and a window may be.
     let rules = WheelSettings {
         campaign_name: name.clone(),
+        description: description.clone(),
+        banner_image: banner_image.clone(),
+        min_level,
         cost_points: body.cost_points.unwrap_or(100),
         pity_enabled: body.pity_enabled.unwrap_or(true),
         pity_limit: body.pity_limit.unwrap_or(10),
@@ -168,21 +181,186 @@ async fn set_status(
         .ok_or_else(|| ApiError::bad("status", "must be draft, active, paused or ended"))?;
     let row = state.store.campaign(id).await?.ok_or(DomainError::WheelClosed)?;
     let entry = audit(&admin, "campaign.status", id.to_string());
-    if id == DEFAULT_CAMPAIGN_ID {
-        state.wheel.set_status(to, entry).await?;
-    } else {
-        let from = CampaignStatus::parse(&row.status).unwrap_or(CampaignStatus::Draft);
-        let to = from.transition(to)?;
-        let mut entry = entry;
-        entry.before = Some(json!({ "status": from.as_str() }));
-        entry.after = Some(json!({ "status": to.as_str() }));
-        if !state.store.set_campaign_status(id, to.as_str(), &entry).await? {
-            return Err(DomainError::WheelClosed.into());
+    match state.wheels.running(id) {
+        // The wheel owns whether its campaign draws: it records, announces and (when ending)
+        // reveals its seed.
+        Some(wheel) => {
+            wheel.set_status(to, entry).await?;
         }
-        state.hub.broadcast_latest(ServerEvent::CampaignUpdate(CampaignUpdate { campaign_id: id, status: to }));
+        None => {
+            let from = CampaignStatus::parse(&row.status).unwrap_or(CampaignStatus::Draft);
+            let to = from.transition(to)?;
+            let mut entry = entry;
+            entry.before = Some(json!({ "status": from.as_str() }));
+            entry.after = Some(json!({ "status": to.as_str() }));
+            if !state.store.set_campaign_status(id, from.as_str(), to.as_str(), &entry).await? {
+                // Moved by someone else meanwhile: tell what it is now.
+                let now = state.store.campaign(id).await?.ok_or(DomainError::WheelClosed)?;
+                CampaignStatus::parse(&now.status).unwrap_or(CampaignStatus::Draft).transition(to)?;
+                return Err(ApiError::bad("status", "the campaign's status changed meanwhile; try again"));
+            }
+            state.hub.broadcast_latest(ServerEvent::CampaignUpdate(CampaignUpdate { campaign_id: id, status: to }));
+        }
     }
     let row = state.store.campaign(id).await?.ok_or(DomainError::WheelClosed)?;
+    follow(&state, &row).await;
     Ok(ok(CampaignInfo::of(&row)))
+}
+
+/// Starts or stops the campaign's wheel after a change. A wheel that cannot start leaves the
+/// campaign undrawable (3004) until the next change or restart; the change itself stands.
+async fn follow(state: &AppState, row: &CampaignRow) {
+    if let Err(e) = state.wheels.follow(row).await {
+        tracing::error!(error = %e, campaign_id = row.id, "could not start or stop the campaign's wheel");
+    }
+}
+
+/// The rules to change; an absent field keeps its value.
+#[derive(Deserialize, ToSchema)]
+struct CampaignPatch {
+    /// 1–64 characters.
+    name: Option<String>,
+    /// Up to 1000 characters.
+    description: Option<String>,
+    /// `null` clears it (no start).
+    #[serde(default, with = "super::admin_lottery::double_option")]
+    #[schema(value_type = Option<TimeInput>)]
+    starts_at: Option<Option<TimeInput>>,
+    /// After `starts_at`; `null` clears it (no end).
+    #[serde(default, with = "super::admin_lottery::double_option")]
+    #[schema(value_type = Option<TimeInput>)]
+    ends_at: Option<Option<TimeInput>>,
+    /// 1–100000.
+    cost_points: Option<i64>,
+    /// 0–10000; 0 = the server's default.
+    daily_limit: Option<i64>,
+    /// 1–5.
+    min_level: Option<i64>,
+    pity_enabled: Option<bool>,
+    /// 2–1000.
+    pity_limit: Option<i64>,
+    /// Up to 512 characters.
+    banner_image: Option<String>,
+}
+
+/// Change a campaign
+///
+/// Only the fields sent change; answers the campaign. A running campaign's new rules apply
+/// from the next draw, end its seed period early (revealing the seed) and are pushed as
+/// `campaign_update`. An ended campaign cannot change (1003 naming `status`).
+///
+/// Errors: 1003 1003/413 2004 3004
+#[utoipa::path(put, path = "/campaigns/{id}", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The campaign")),
+    request_body = CampaignPatch,
+    responses((status = 200, description = "The campaign after the change", body = Envelope<CampaignInfo>)))]
+async fn update(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CampaignPatch>,
+) -> Answer<CampaignInfo> {
+    let current = state.wheels.view(id).await?.ok_or(DomainError::WheelClosed)?;
+    still_open(&current)?;
+    let before = current.settings;
+    let mut next = before.clone();
+    if let Some(name) = body.name {
+        next.campaign_name = clean_text("name", &name, 1, 64)?;
+    }
+    if let Some(text) = body.description {
+        next.description = clean_text("description", &text, 0, 1000)?;
+    }
+    if let Some(banner) = body.banner_image {
+        next.banner_image = clean_text("banner_image", &banner, 0, 512)?;
+    }
+    if let Some(t) = body.starts_at {
+        next.starts_at = parse_time("starts_at", t)?;
+    }
+    if let Some(t) = body.ends_at {
+        next.ends_at = parse_time("ends_at", t)?;
+    }
+    next.cost_points = body.cost_points.unwrap_or(next.cost_points);
+    next.daily_limit = body.daily_limit.unwrap_or(next.daily_limit);
+    next.min_level = body.min_level.unwrap_or(next.min_level);
+    next.pity_enabled = body.pity_enabled.unwrap_or(next.pity_enabled);
+    next.pity_limit = body.pity_limit.unwrap_or(next.pity_limit);
+    next.validate()?;
+    let mut entry = audit(&admin, "campaign.update", id.to_string());
+    entry.before = Some(rules_json(&before));
+    entry.after = Some(rules_json(&next));
+    match state.wheels.running(id) {
+        Some(wheel) => {
+            wheel.update_settings(next, entry).await?;
+        }
+        None => state.store.save_wheel_settings(id, &next, &entry).await?,
+    }
+    let row = state.store.campaign(id).await?.ok_or(DomainError::WheelClosed)?;
+    // A window moved into the future may bring a stopped wheel back.
+    follow(&state, &row).await;
+    Ok(ok(CampaignInfo::of(&row)))
+}
+
+fn rules_json(s: &WheelSettings) -> serde_json::Value {
+    json!({
+        "name": s.campaign_name, "description": s.description, "banner_image": s.banner_image,
+        "starts_at": s.starts_at, "ends_at": s.ends_at, "cost_points": s.cost_points,
+        "daily_limit": s.daily_limit, "min_level": s.min_level, "pity_enabled": s.pity_enabled,
+        "pity_limit": s.pity_limit,
+    })
+}
+
+/// A campaign's wheel
+///
+/// The shape of `GET /api/admin/lottery/prizes`: every field `PUT` takes, so what this answers
+/// can be edited and sent back.
+///
+/// Errors: 1003 2004 3004
+#[utoipa::path(get, path = "/campaigns/{id}/prizes", tag = "admin", operation_id = "admin_campaign_prizes",
+    security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The campaign")),
+    responses((status = 200, description = "The wheel", body = Envelope<AdminWheel>)))]
+async fn prizes(State(state): State<AppState>, _admin: AdminUser, ApiPath(id): ApiPath<i64>) -> Answer<AdminWheel> {
+    Ok(ok(campaign_prizes(&state, id).await?))
+}
+
+/// Replace a campaign's sectors
+///
+/// As `PUT /api/admin/lottery/prizes`: all eight at once, angles 0, 45, …, 315, probabilities
+/// summing to 1, one pity prize and one fallback (1003 naming the field otherwise). On a
+/// running campaign the change is announced (`campaign_update`) and ends the seed period.
+///
+/// Errors: 1003 1003/413 2004 3004
+#[utoipa::path(put, path = "/campaigns/{id}/prizes", tag = "admin", operation_id = "admin_replace_campaign_prizes",
+    security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The campaign")),
+    request_body = Replace,
+    responses((status = 200, description = "The new wheel", body = Envelope<AdminWheel>)))]
+async fn replace_prizes(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<Replace>,
+) -> Answer<AdminWheel> {
+    Ok(ok(replace_campaign_prizes(&state, &admin, id, body).await?))
+}
+
+/// Add stock to a campaign's prize
+///
+/// Only for a sector of this campaign with limited stock; customers get `prize_stock_update`.
+///
+/// Errors: 1003 1003/413 2004 3004 9004
+#[utoipa::path(post, path = "/campaigns/{id}/prizes/{prize_id}/stock", tag = "admin",
+    operation_id = "admin_campaign_prize_stock", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The campaign"), ("prize_id" = i64, Path, description = "The sector (prize)")),
+    request_body = AddStock,
+    responses((status = 200, description = "The new stock", body = Envelope<PrizeRestocked>)))]
+async fn add_stock(
+    State(state): State<AppState>,
+    admin: AdminUser,
+    ApiPath((id, prize_id)): ApiPath<(i64, i64)>,
+    ApiJson(body): ApiJson<AddStock>,
+) -> Answer<PrizeRestocked> {
+    Ok(ok(restock(&state, &admin, id, prize_id, body).await?))
 }
 
 /// One sector: its configured odds beside how often it came up.
@@ -227,14 +405,10 @@ struct CampaignStats {
     params(("id" = i64, Path, description = "The campaign")),
     responses((status = 200, description = "The statistics", body = Envelope<CampaignStats>)))]
 async fn stats(State(state): State<AppState>, _admin: AdminUser, ApiPath(id): ApiPath<i64>) -> Answer<CampaignStats> {
-    state.store.campaign(id).await?.ok_or(DomainError::WheelClosed)?;
-    let sectors = match state.store.campaign_wheel(id).await? {
-        Some((sectors, _)) if id != DEFAULT_CAMPAIGN_ID => sectors,
-        // The default wheel's live stock is in its actor.
-        _ if id == DEFAULT_CAMPAIGN_ID => state.wheel.view().await?.sectors,
-        _ => Vec::new(),
-    };
-    let t = state.store.campaign_totals(id).await?;
+    // A running wheel's stock is in its actor (reservations in flight included).
+    let sectors = state.wheels.view(id).await?.ok_or(DomainError::WheelClosed)?.sectors;
+    let tz = &state.config.business_tz;
+    let t = state.store.campaign_totals(id, tz.offset_ms()).await?;
     let prizes = sectors
         .iter()
         .map(|s| {
@@ -252,7 +426,7 @@ async fn stats(State(state): State<AppState>, _admin: AdminUser, ApiPath(id): Ap
     let by_day = t
         .days
         .iter()
-        .map(|(start, draws, users)| DayStats { date: business_date(*start), draws: *draws, users: *users })
+        .map(|(day, draws, users)| DayStats { date: tz.date(*day), draws: *draws, users: *users })
         .collect();
     Ok(ok(CampaignStats {
         draws: t.draws,
@@ -262,11 +436,4 @@ async fn stats(State(state): State<AppState>, _admin: AdminUser, ApiPath(id): Ap
         prizes,
         by_day,
     }))
-}
-
-/// The business-day date (UTC+8) that starts at `start` (epoch ms).
-fn business_date(start: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(start + 8 * 3_600_000)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
 }

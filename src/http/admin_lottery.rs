@@ -14,8 +14,11 @@ use super::extract::{AdminUser, ApiJson, ApiPath};
 use super::lottery::WheelConfig;
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{validate_sectors, PrizeKind, Sector, SectorInput, WheelSettings};
+use crate::domain::DomainError;
 use crate::store::audit::AuditEntry;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -114,7 +117,7 @@ impl AdminPrize {
 
 /// The wheel as the admin edits it, with what customers see of it.
 #[derive(Debug, Serialize, ToSchema)]
-struct AdminWheel {
+pub(super) struct AdminWheel {
     /// The eight sectors, in angle order.
     prizes: Vec<AdminPrize>,
     settings: LotterySettings,
@@ -139,11 +142,25 @@ impl AdminWheel {
 #[utoipa::path(get, path = "/lottery/prizes", tag = "admin", security(("bearerAuth" = [])),
     responses((status = 200, description = "The wheel", body = Envelope<AdminWheel>)))]
 async fn prizes(State(state): State<AppState>, _admin: AdminUser) -> Answer<AdminWheel> {
-    Ok(ok(AdminWheel::of(&state.wheel.view().await?)))
+    Ok(ok(campaign_prizes(&state, DEFAULT_CAMPAIGN_ID).await?))
+}
+
+/// A campaign's wheel as the admin edits it; 3004 for an unknown campaign.
+pub(super) async fn campaign_prizes(state: &AppState, campaign_id: i64) -> Result<AdminWheel, ApiError> {
+    let view = state.wheels.view(campaign_id).await?.ok_or(DomainError::WheelClosed)?;
+    Ok(AdminWheel::of(&view))
+}
+
+/// Refuses changes to an ended campaign: its odds, rules and stock are its record.
+pub(super) fn still_open(view: &WheelView) -> Result<(), ApiError> {
+    if view.status == CampaignStatus::Ended {
+        return Err(ApiError::bad("status", "an ended campaign cannot be changed"));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
-struct Replace {
+pub(super) struct Replace {
     /// Exactly eight sectors (extra fields such as `id` and `stock_left` are ignored).
     prizes: Option<Vec<SectorInput>>,
 }
@@ -163,16 +180,34 @@ async fn replace_prizes(
     admin: AdminUser,
     ApiJson(body): ApiJson<Replace>,
 ) -> Answer<AdminWheel> {
+    Ok(ok(replace_campaign_prizes(&state, &admin, DEFAULT_CAMPAIGN_ID, body).await?))
+}
+
+/// Replaces a campaign's sectors: through its wheel when it runs (announced to every socket),
+/// else in the store (a draft, or a campaign past its window). Audited either way.
+pub(super) async fn replace_campaign_prizes(
+    state: &AppState,
+    admin: &AdminUser,
+    campaign_id: i64,
+    body: Replace,
+) -> Result<AdminWheel, ApiError> {
     let input = body.prizes.ok_or_else(|| ApiError::bad("prizes", "is required"))?;
     let sectors = validate_sectors(&input)?;
-    let mut entry = audit(&admin, "wheel.prizes.replace", "prizes".into());
-    entry.before = state.wheel.view().await.ok().and_then(|v| serde_json::to_value(AdminWheel::of(&v).prizes).ok());
+    let current = state.wheels.view(campaign_id).await?.ok_or(DomainError::WheelClosed)?;
+    still_open(&current)?;
+    let mut entry = audit(admin, "wheel.prizes.replace", campaign_id.to_string());
+    entry.before = serde_json::to_value(AdminWheel::of(&current).prizes).ok();
     entry.after = Some(json!(sectors
         .iter()
         .map(|s| json!({ "name": s.name, "type": s.kind.as_str(), "value": s.value, "angle": s.angle, "probability": s.probability, "stock": s.stock_left }))
         .collect::<Vec<_>>()));
-    let view = state.wheel.replace(sectors, entry).await?;
-    Ok(ok(AdminWheel::of(&view)))
+    match state.wheels.running(campaign_id) {
+        Some(wheel) => Ok(AdminWheel::of(&wheel.replace(sectors, entry).await?)),
+        None => {
+            let saved = state.store.replace_sectors(campaign_id, &sectors, &entry).await?;
+            Ok(AdminWheel::of(&WheelView { sectors: saved, ..current }))
+        }
+    }
 }
 
 /// The wheel's settings
@@ -181,7 +216,7 @@ async fn replace_prizes(
 #[utoipa::path(get, path = "/lottery/settings", tag = "admin", security(("bearerAuth" = [])),
     responses((status = 200, description = "The settings", body = Envelope<LotterySettings>)))]
 async fn settings(State(state): State<AppState>, _admin: AdminUser) -> Answer<LotterySettings> {
-    Ok(ok(LotterySettings::of(&state.wheel.view().await?.settings)))
+    Ok(ok(LotterySettings::of(&state.wheels.default_wheel().view().await?.settings)))
 }
 
 /// A time as ISO 8601 text or epoch milliseconds.
@@ -216,7 +251,7 @@ struct SettingsPatch {
 }
 
 /// Tells "absent" (keep) from `null` (clear) for optional times.
-mod double_option {
+pub(super) mod double_option {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -253,7 +288,8 @@ async fn update_settings(
     admin: AdminUser,
     ApiJson(body): ApiJson<SettingsPatch>,
 ) -> Answer<AdminWheel> {
-    let current = state.wheel.view().await?.settings;
+    let wheel = state.wheels.default_wheel();
+    let current = wheel.view().await?.settings;
     let mut next = current.clone();
     if let Some(name) = body.campaign_name {
         next.campaign_name = super::extract::clean_text("campaign_name", &name, 1, 64)?;
@@ -280,18 +316,18 @@ async fn update_settings(
     let mut entry = audit(&admin, "wheel.settings.update", "settings".into());
     entry.before = serde_json::to_value(LotterySettings::of(&current)).ok();
     entry.after = serde_json::to_value(LotterySettings::of(&next)).ok();
-    let view = state.wheel.update_settings(next, entry).await?;
+    let view = wheel.update_settings(next, entry).await?;
     Ok(ok(AdminWheel::of(&view)))
 }
 
 #[derive(Deserialize, ToSchema)]
-struct AddStock {
+pub(super) struct AddStock {
     /// Units to add, 1–1000000.
     add: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct PrizeRestocked {
+pub(super) struct PrizeRestocked {
     prize_id: i64,
     /// Units left to win after the addition.
     stock_left: i64,
@@ -312,11 +348,41 @@ async fn add_stock(
     ApiPath(prize_id): ApiPath<i64>,
     ApiJson(body): ApiJson<AddStock>,
 ) -> Answer<PrizeRestocked> {
+    Ok(ok(restock(&state, &admin, DEFAULT_CAMPAIGN_ID, prize_id, body).await?))
+}
+
+/// Adds units to one of a campaign's limited prizes: through its wheel when it runs (sockets
+/// get `prize_stock_update`), else in the store. 9004 for a prize not on the campaign's wheel.
+pub(super) async fn restock(
+    state: &AppState,
+    admin: &AdminUser,
+    campaign_id: i64,
+    prize_id: i64,
+    body: AddStock,
+) -> Result<PrizeRestocked, ApiError> {
     let add = body.add.ok_or_else(|| ApiError::bad("add", "is required"))?;
     if !(1..=1_000_000).contains(&add) {
         return Err(ApiError::bad("add", "must be 1-1000000"));
     }
-    let entry = audit(&admin, "wheel.prize.restock", prize_id.to_string());
-    let stock_left = state.wheel.add_stock(prize_id, add, entry).await?;
-    Ok(ok(PrizeRestocked { prize_id, stock_left }))
+    let entry = audit(admin, "wheel.prize.restock", prize_id.to_string());
+    let stock_left = match state.wheels.running(campaign_id) {
+        Some(wheel) => wheel.add_stock(prize_id, add, entry).await?,
+        None => {
+            let view = state.wheels.view(campaign_id).await?.ok_or(DomainError::WheelClosed)?;
+            still_open(&view)?;
+            let sector = view.sectors.iter().find(|s| s.id == prize_id).ok_or(DomainError::NotFound("奖品"))?;
+            if sector.stock_left.is_none() {
+                return Err(ApiError::bad("prize_id", "this prize has unlimited stock"));
+            }
+            let mut entry = entry;
+            entry.before = Some(json!({ "stock_left": sector.stock_left }));
+            entry.after = Some(json!({ "add": add }));
+            state
+                .store
+                .add_prize_stock(campaign_id, prize_id, add, &entry)
+                .await?
+                .ok_or(DomainError::NotFound("奖品"))?
+        }
+    };
+    Ok(PrizeRestocked { prize_id, stock_left })
 }

@@ -13,11 +13,12 @@ use super::error::ApiError;
 use super::extract::{AdminUser, ApiPath, ApiQuery, AuthUser};
 use super::lottery::WheelConfig;
 use super::AppState;
+use crate::actors::prize_wheel::WheelView;
+use crate::domain::campaign::CampaignStatus;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::fairness::intervals;
 use crate::domain::page::{Page, PageParams};
 use crate::domain::time::now_ms;
-use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::DomainError;
 use crate::store::campaigns::CampaignRow;
 
@@ -154,11 +155,14 @@ struct Me {
 struct CampaignDetail {
     campaign: CampaignInfo,
     wheel: WheelConfig,
-    fairness: Fairness,
+    fairness: Option<Fairness>,
     me: Me,
 }
 
 /// A campaign: its wheel, fairness commitment and the caller's standing
+///
+/// `fairness` is the seed in use (a period starts at the first look or draw of the day), or
+/// the campaign's last one once it no longer runs; null before its first seed.
 ///
 /// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/campaigns/{id}", tag = "lottery", security(("bearerAuth" = [])),
@@ -166,31 +170,26 @@ struct CampaignDetail {
     responses((status = 200, description = "The campaign", body = Envelope<CampaignDetail>)))]
 async fn campaign(State(state): State<AppState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> Answer<CampaignDetail> {
     let row = visible_campaign(&state, id).await?;
-    if row.id != DEFAULT_CAMPAIGN_ID {
-        // Only the default campaign has a running wheel in this release.
-        return Err(DomainError::WheelClosed.into());
-    }
-    let view = state.wheel.view().await?;
-    let seed = state.wheel.fairness().await?;
-    let wallet = state.wallets.snapshot(user.user_id).await?;
-    let since = local_day_start(local_day(now_ms()));
+    let view = visible_wheel(&state, id).await?;
+    let seed = match state.wheels.running(id) {
+        Some(wheel) if !view.sectors.is_empty() => {
+            wheel.fairness().await.ok().map(|s| (s.commitment, s.period.starts_at, s.period.ends_at))
+        }
+        _ => state.store.latest_seed(id).await?.map(|s| (s.commitment, s.period.starts_at, s.period.ends_at)),
+    };
+    let tz = &state.config.business_tz;
+    let since = tz.day_start(tz.day(now_ms()));
     let (draws_today, _) = state.store.draw_counters(user.user_id, row.id, since).await?;
-    let total_draws = state.store.draw_totals(user.user_id).await?.draws;
+    let total_draws = state.store.draw_totals(user.user_id, row.id).await?.draws;
+    let pity = pity_count(&state, user.user_id, row.id).await?;
     Ok(ok(CampaignDetail {
         campaign: CampaignInfo::of(&row),
         wheel: WheelConfig::of(&view),
-        fairness: Fairness {
-            seed_commitment: seed.commitment,
-            seed_period: SeedPeriodInfo {
-                starts_at: Timestamp(seed.period.starts_at),
-                ends_at: Timestamp(seed.period.ends_at),
-            },
-        },
-        me: Me {
-            draws_today,
-            total_draws,
-            pity: PityCount { count: wallet.pity_count, limit: view.settings.pity_limit },
-        },
+        fairness: seed.map(|(seed_commitment, starts_at, ends_at)| Fairness {
+            seed_commitment,
+            seed_period: SeedPeriodInfo { starts_at: Timestamp(starts_at), ends_at: Timestamp(ends_at) },
+        }),
+        me: Me { draws_today, total_draws, pity: PityCount { count: pity, limit: view.settings.pity_limit } },
     }))
 }
 
@@ -200,6 +199,23 @@ async fn visible_campaign(state: &AppState, id: i64) -> Result<CampaignRow, ApiE
         Some(c) if c.status != "draft" => Ok(c),
         _ => Err(DomainError::WheelClosed.into()),
     }
+}
+
+/// The wheel of a campaign customers may see (3004 for a draft or an unknown campaign).
+pub(super) async fn visible_wheel(state: &AppState, id: i64) -> Result<WheelView, ApiError> {
+    match state.wheels.view(id).await? {
+        Some(view) if view.status != CampaignStatus::Draft => Ok(view),
+        _ => Err(DomainError::WheelClosed.into()),
+    }
+}
+
+/// The customer's pity counter in a campaign. Every draw commits before it is answered, so
+/// the store holds what the wallet holds; the default campaign's is read from the wallet.
+pub(super) async fn pity_count(state: &AppState, user_id: i64, campaign_id: i64) -> Result<i64, ApiError> {
+    if campaign_id == DEFAULT_CAMPAIGN_ID {
+        return Ok(state.wallets.snapshot(user_id).await?.pity_count);
+    }
+    Ok(state.store.campaign_pity(user_id, campaign_id).await?)
 }
 
 /// A past seed period, with its seed.
@@ -324,15 +340,9 @@ async fn verify(
     }))
 }
 
-/// The campaign a request acts on: `campaign_id` when sent, else the default one. Only the
-/// default campaign has a running wheel in this release, so any other is 3004 (as an unknown,
-/// draft or closed one is).
-pub(super) fn requested_campaign(id: Option<i64>) -> Result<i64, ApiError> {
-    match id {
-        None => Ok(DEFAULT_CAMPAIGN_ID),
-        Some(id) if id == DEFAULT_CAMPAIGN_ID => Ok(id),
-        Some(_) => Err(DomainError::WheelClosed.into()),
-    }
+/// The campaign a request acts on: `campaign_id` when sent, else the default one.
+pub(super) fn requested_campaign(id: Option<i64>) -> i64 {
+    id.unwrap_or(DEFAULT_CAMPAIGN_ID)
 }
 
 /// [`requested_campaign`] from the query string; a `campaign_id` that is not a number is 1003.
@@ -341,5 +351,5 @@ pub(super) fn campaign_in_query(q: &ApiQuery) -> Result<i64, ApiError> {
         .get("campaign_id")
         .map(|v| v.trim().parse::<i64>().map_err(|_| ApiError::bad("campaign_id", "must be a campaign id")))
         .transpose()?;
-    requested_campaign(id)
+    Ok(requested_campaign(id))
 }

@@ -11,19 +11,20 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::campaigns::{campaign_in_query, requested_campaign};
+use super::campaigns::{campaign_in_query, pity_count, requested_campaign, visible_wheel};
 use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::{ApiError, Operation};
 use super::extract::{idempotency_key, ApiJson, ApiQuery, AuthUser, IdInput};
 use super::AppState;
 use crate::actors::prize_wheel::WheelView;
 use crate::actors::DrawRequest;
-use crate::domain::draw::{DrawType, DEFAULT_CAMPAIGN_ID};
+use crate::domain::draw::DrawType;
 use crate::domain::fairness::validate_client_seed;
 use crate::domain::page::{Page, PageParams};
 use crate::domain::prize::status_at;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::PrizeKind;
+use crate::domain::DomainError;
 use crate::store::wheel::{CommittedBatch, DrawRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -151,7 +152,7 @@ impl WheelConfig {
             },
             draw_types: DrawTypes::all(),
             campaign: Campaign {
-                id: DEFAULT_CAMPAIGN_ID,
+                id: view.campaign_id,
                 name: s.campaign_name.clone(),
                 starts_at: s.starts_at.map(Timestamp),
                 ends_at: s.ends_at.map(Timestamp),
@@ -174,8 +175,12 @@ pub fn wheel_json(view: &WheelView) -> Value {
     params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "The wheel", body = Envelope<WheelConfig>)))]
 async fn config(State(state): State<AppState>, _user: AuthUser, q: ApiQuery) -> Answer<WheelConfig> {
-    campaign_in_query(&q)?;
-    Ok(ok(WheelConfig::of(&state.wheel.view().await?)))
+    let view = visible_wheel(&state, campaign_in_query(&q)?).await?;
+    if view.sectors.is_empty() {
+        // Not configured yet.
+        return Err(DomainError::WheelClosed.into());
+    }
+    Ok(ok(WheelConfig::of(&view)))
 }
 
 /// The batch to draw: by `draw_type` or by `count` (both must agree when both are sent);
@@ -274,7 +279,7 @@ impl DrawBatch {
 /// One batch of 1, 3, 5 or 10 spins, paid for and committed at once. With an idempotency key
 /// (header or `request_id`), a repeat answers the first batch with `replayed: true`.
 ///
-/// Errors: 1003 1003/413 2005 3000 3001 3002 3003 3004
+/// Errors: 1003 1003/413 2005 3000 3001 3002 3003 3004 3005
 #[utoipa::path(post, path = "/draw", tag = "lottery", security(("bearerAuth" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "1–128 visible ASCII characters; a repeat answers the first result")),
     request_body = Draw,
@@ -286,14 +291,14 @@ async fn draw(
     ApiJson(body): ApiJson<Draw>,
 ) -> Answer<DrawBatch> {
     let count = DrawType::requested(body.draw_type.as_deref(), body.count)?.count();
-    requested_campaign(body.campaign_id.as_ref().map(|c| c.parse("campaign_id")).transpose()?)?;
+    let campaign_id = requested_campaign(body.campaign_id.as_ref().map(|c| c.parse("campaign_id")).transpose()?);
     let key = idempotency_key(&headers, body.request_id.as_deref())?;
     if let Some(seed) = &body.client_seed {
         validate_client_seed(seed)?;
     }
     let outcome = state
         .wallets
-        .draw(user.user_id, DrawRequest { count, idempotency_key: key, client_seed: body.client_seed })
+        .draw(user.user_id, DrawRequest { campaign_id, count, idempotency_key: key, client_seed: body.client_seed })
         .await
         .map_err(ApiError::during(Operation::Draw))?;
     Ok(ok(DrawBatch::of(&outcome.batch, outcome.replayed)))
@@ -331,9 +336,9 @@ struct DrawRecords {
     params(PageParams, ("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "One page of draws", body = Envelope<DrawRecords>)))]
 async fn records(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<DrawRecords> {
-    campaign_in_query(&q)?;
+    let campaign_id = visible_wheel(&state, campaign_in_query(&q)?).await?.campaign_id;
     let page = q.page()?;
-    let (rows, total) = state.store.draw_page(user.user_id, false, page).await?;
+    let (rows, total) = state.store.draw_page(user.user_id, campaign_id, false, page).await?;
     let records = rows
         .into_iter()
         .map(|d| DrawRecord {
@@ -413,9 +418,8 @@ struct DrawStatistics {
     params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "Totals and odds", body = Envelope<DrawStatistics>)))]
 async fn statistics(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<DrawStatistics> {
-    campaign_in_query(&q)?;
-    let totals = state.store.draw_totals(user.user_id).await?;
-    let view = state.wheel.view().await?;
+    let view = visible_wheel(&state, campaign_in_query(&q)?).await?;
+    let totals = state.store.draw_totals(user.user_id, view.campaign_id).await?;
     let ids: Vec<i64> = view.sectors.iter().map(|s| s.id).collect();
     let counts = state.store.draw_counts(&ids).await?;
     let all: i64 = counts.iter().map(|(_, n)| n).sum();
@@ -458,10 +462,10 @@ struct PityStatus {
     params(("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "The counter", body = Envelope<PityStatus>)))]
 async fn pity_status(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<PityStatus> {
-    campaign_in_query(&q)?;
-    let wallet = state.wallets.snapshot(user.user_id).await?;
-    let limit = state.wheel.view().await?.settings.pity_limit;
-    Ok(ok(PityStatus { count: wallet.pity_count, limit, remaining: (limit - wallet.pity_count).max(0) }))
+    let view = visible_wheel(&state, campaign_in_query(&q)?).await?;
+    let count = pity_count(&state, user.user_id, view.campaign_id).await?;
+    let limit = view.settings.pity_limit;
+    Ok(ok(PityStatus { count, limit, remaining: (limit - count).max(0) }))
 }
 
 /// A coupon or physical prize the customer won.
@@ -515,9 +519,9 @@ struct MyPrizes {
     params(PageParams, ("campaign_id" = Option<i64>, Query, description = "The campaign (default 1)")),
     responses((status = 200, description = "One page of prizes", body = Envelope<MyPrizes>)))]
 async fn my_prizes(State(state): State<AppState>, user: AuthUser, q: ApiQuery) -> Answer<MyPrizes> {
-    campaign_in_query(&q)?;
+    let campaign_id = visible_wheel(&state, campaign_in_query(&q)?).await?.campaign_id;
     let page = q.page()?;
-    let (rows, total) = state.store.draw_page(user.user_id, true, page).await?;
+    let (rows, total) = state.store.draw_page(user.user_id, campaign_id, true, page).await?;
     let now = now_ms();
     Ok(ok(MyPrizes { prizes: rows.into_iter().map(|d| WonPrize::of(d, now)).collect(), pagination: page.of(total) }))
 }

@@ -41,7 +41,7 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::actors::{ReviewHandle, StockHandle, Wallets, WheelHandle};
+use crate::actors::{ReviewHandle, StockHandle, Wallets, Wheels};
 use crate::auth::wechat::Wechat;
 use crate::auth::{BanList, SignInCodes, Tokens};
 use crate::config::Config;
@@ -83,7 +83,8 @@ pub struct Services {
     /// The business time zone, the check-in base and the level table.
     pub loyalty: Arc<crate::actors::wallet::LoyaltyRules>,
     pub leaderboard: crate::actors::leaderboard::Leaderboard,
-    pub wheel: WheelHandle,
+    /// Every campaign's running wheel.
+    pub wheels: Wheels,
     pub stock: StockHandle,
     pub reviews: ReviewHandle,
     pub objects: ObjectStore,

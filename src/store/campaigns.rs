@@ -58,7 +58,7 @@ pub struct CampaignTotals {
     pub points_awarded: i64,
     /// (prize id, draws won on it).
     pub wins: Vec<(i64, i64)>,
-    /// (start of the business day in epoch ms, draws, customers).
+    /// (business day, draws, customers).
     pub days: Vec<(i64, i64, i64)>,
 }
 
@@ -101,8 +101,9 @@ fn campaign_row(r: &sqlx::any::AnyRow) -> Result<CampaignRow, sqlx::Error> {
 
 impl Store {
     /// Campaigns and fair draws: every seed matches its commitment; every fair draw names a
-    /// seed and a sector of its own campaign and a number in [0, 1]; a customer's nonces in a
-    /// campaign run 1, 2, 3, … without a gap or a repeat.
+    /// seed and a sector of its own campaign and a number in [0, 1]; no draw or pity counter
+    /// belongs to an unknown campaign or a draft; a customer's nonces in a campaign run 1, 2,
+    /// 3, … without a gap or a repeat.
     pub(super) async fn reconcile_campaigns(&self) -> StoreResult<Vec<Violation>> {
         let mut out = Vec::new();
         let seeds = sqlx::query("SELECT id, seed, commitment FROM lottery_seeds").fetch_all(self.pool()).await?;
@@ -141,6 +142,25 @@ impl Store {
         )
         .fetch_all(self.pool())
         .await?;
+        // A draft has never been drawn on, and every counter and draw names a campaign.
+        let orphans = sqlx::query(
+            "SELECT 'draw' AS kind, d.campaign_id AS campaign_id, COUNT(*) AS n FROM lottery_draws d \
+             LEFT JOIN lottery_campaigns c ON c.id = d.campaign_id \
+             WHERE c.id IS NULL OR c.status = 'draft' GROUP BY d.campaign_id \
+             UNION ALL SELECT 'pity counter' AS kind, p.campaign_id AS campaign_id, COUNT(*) AS n FROM campaign_pity p \
+             LEFT JOIN lottery_campaigns c ON c.id = p.campaign_id WHERE c.id IS NULL GROUP BY p.campaign_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for r in orphans {
+            let kind: String = r.try_get("kind")?;
+            let campaign: i64 = r.try_get("campaign_id")?;
+            let n: i64 = r.try_get("n")?;
+            out.push(Violation {
+                subject: format!("campaign {campaign}"),
+                problem: format!("{n} {kind} row(s) of a campaign that is unknown or still a draft"),
+            });
+        }
         for r in gaps {
             let user: i64 = r.try_get("user_id")?;
             let campaign: i64 = r.try_get("campaign_id")?;
@@ -169,6 +189,19 @@ impl Store {
         Ok((r.try_get("today")?, r.try_get::<i64, _>("last_nonce")? + 1))
     }
 
+    /// A customer's pity counter in a campaign: the default campaign's is kept beside the
+    /// balance, the others' in their own table (no row: 0).
+    pub async fn campaign_pity(&self, user_id: i64, campaign_id: i64) -> StoreResult<i64> {
+        let sql = if campaign_id == crate::domain::draw::DEFAULT_CAMPAIGN_ID {
+            "SELECT pity_count FROM users WHERE id = ? AND ? > 0"
+        } else {
+            "SELECT pity_count FROM campaign_pity WHERE user_id = ? AND campaign_id = ?"
+        };
+        let count: Option<i64> =
+            sqlx::query_scalar(sql).bind(user_id).bind(campaign_id).fetch_optional(self.pool()).await?;
+        Ok(count.unwrap_or(0))
+    }
+
     /// The campaign's seed whose period holds `now`, if one was started.
     pub async fn current_seed(&self, campaign_id: i64, now: i64) -> StoreResult<Option<SeedRow>> {
         let sql = format!(
@@ -176,6 +209,14 @@ impl Store {
              ORDER BY starts_at DESC LIMIT 1"
         );
         let row = sqlx::query(&sql).bind(campaign_id).bind(now).bind(now).fetch_optional(self.pool()).await?;
+        Ok(row.as_ref().map(seed_row).transpose()?)
+    }
+
+    /// The campaign's latest seed (current or revealed), if it ever had one.
+    pub async fn latest_seed(&self, campaign_id: i64) -> StoreResult<Option<SeedRow>> {
+        let sql =
+            format!("SELECT {SEED_COLUMNS} FROM lottery_seeds WHERE campaign_id = ? ORDER BY starts_at DESC LIMIT 1");
+        let row = sqlx::query(&sql).bind(campaign_id).fetch_optional(self.pool()).await?;
         Ok(row.as_ref().map(seed_row).transpose()?)
     }
 
@@ -324,18 +365,26 @@ impl Store {
         Ok(q.fetch_all(self.pool()).await?.iter().map(campaign_row).collect::<Result<_, _>>()?)
     }
 
-    /// Moves a campaign to `status`, with its audit entry, in one transaction. False when
-    /// the campaign is unknown.
-    pub async fn set_campaign_status(&self, id: i64, status: &str, audit_entry: &AuditEntry) -> StoreResult<bool> {
+    /// Moves a campaign from status `from` to `to`, with its audit entry, in one transaction.
+    /// False when the campaign is unknown or no longer in `from` (someone moved it first).
+    pub async fn set_campaign_status(
+        &self,
+        id: i64,
+        from: &str,
+        to: &str,
+        audit_entry: &AuditEntry,
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("UPDATE lottery_campaigns SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(status)
+        let n = sqlx::query("UPDATE lottery_campaigns SET status = ?, updated_at = ? WHERE id = ? AND status = ?")
+            .bind(to)
             .bind(audit_entry.at)
             .bind(id)
+            .bind(from)
             .execute(tx.conn())
             .await?
             .rows_affected();
         if n != 1 {
+            tx.rollback().await?;
             return Ok(false);
         }
         audit::insert(&mut tx, audit_entry).await?;
@@ -374,8 +423,9 @@ impl Store {
     }
 
     /// A campaign's totals for its statistics: draws, customers, points spent and awarded,
-    /// wins per sector, and draws and customers per business day (the day's start, epoch ms).
-    pub async fn campaign_totals(&self, campaign_id: i64) -> StoreResult<CampaignTotals> {
+    /// wins per sector, and draws and customers per business day (days since 1970-01-01 in a
+    /// time zone `offset_ms` ahead of UTC).
+    pub async fn campaign_totals(&self, campaign_id: i64, offset_ms: i64) -> StoreResult<CampaignTotals> {
         let r = sqlx::query(
             "SELECT COUNT(*) AS draws, COUNT(DISTINCT user_id) AS users, \
              CAST(COALESCE(SUM(points_cost), 0) AS SIGNED) AS spent, \
@@ -393,18 +443,21 @@ impl Store {
                 .iter()
                 .map(|r| Ok((r.try_get("prize_id")?, r.try_get("n")?)))
                 .collect::<Result<Vec<(i64, i64)>, sqlx::Error>>()?;
-        // The business day starts at 00:00 UTC+8; `x - x % day` is the same integer arithmetic in
-        // both dialects.
+        // `x / day` after the offset is the same integer division in both dialects.
         let days = sqlx::query(
-            "SELECT (created_at + 28800000) - ((created_at + 28800000) % 86400000) AS day_start, \
+            "SELECT (created_at + ?) - ((created_at + ?) % 86400000) AS day_start, \
              COUNT(*) AS draws, COUNT(DISTINCT user_id) AS users \
              FROM lottery_draws WHERE campaign_id = ? GROUP BY day_start ORDER BY day_start",
         )
+        .bind(offset_ms)
+        .bind(offset_ms)
         .bind(campaign_id)
         .fetch_all(self.pool())
         .await?
         .iter()
-        .map(|r| Ok((r.try_get::<i64, _>("day_start")? - 28_800_000, r.try_get("draws")?, r.try_get("users")?)))
+        .map(|r| {
+            Ok((r.try_get::<i64, _>("day_start")?.div_euclid(86_400_000), r.try_get("draws")?, r.try_get("users")?))
+        })
         .collect::<Result<Vec<(i64, i64, i64)>, sqlx::Error>>()?;
         Ok(CampaignTotals {
             draws: r.try_get("draws")?,

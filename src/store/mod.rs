@@ -332,26 +332,39 @@ pub(crate) struct WalletUpdate {
 /// believed, or the whole transaction is refused.
 pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], at: i64) -> StoreResult<()> {
     for chunk in wallets.chunks(MAX_ROWS_PER_STATEMENT) {
-        let with_pity = chunk.iter().all(|w| w.pity.is_some());
+        // A group may mix draws of the default campaign (whose pity counter lives here) with
+        // other writes: only the rows that carry a counter set and guard it.
+        let with_pity: Vec<&WalletUpdate> = chunk.iter().filter(|w| w.pity.is_some()).collect();
         let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
-        let guard = if with_pity { "(id = ? AND points = ? AND pity_count = ?)" } else { "(id = ? AND points = ?)" };
-        let guards = vec![guard; chunk.len()].join(" OR ");
-        let pity_set = if with_pity { format!(", pity_count = CASE id {cases} END") } else { String::new() };
+        let guards = chunk
+            .iter()
+            .map(|w| {
+                if w.pity.is_some() {
+                    "(id = ? AND points = ? AND pity_count = ?)"
+                } else {
+                    "(id = ? AND points = ?)"
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let pity_set = if with_pity.is_empty() {
+            String::new()
+        } else {
+            format!(", pity_count = CASE id {} ELSE pity_count END", vec!["WHEN ? THEN ?"; with_pity.len()].join(" "))
+        };
         let sql = format!("UPDATE users SET points = CASE id {cases} END{pity_set}, updated_at = ? WHERE {guards}");
         let mut binds = Vec::with_capacity(chunk.len() * 7 + 1);
         for w in chunk {
             binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_after)]);
         }
-        if with_pity {
-            for w in chunk {
-                binds.extend([Bind::Int(w.user_id), Bind::Int(w.pity.map(|p| p.1).unwrap_or_default())]);
-            }
+        for w in &with_pity {
+            binds.extend([Bind::Int(w.user_id), Bind::Int(w.pity.map(|p| p.1).unwrap_or_default())]);
         }
         binds.push(Bind::Int(at));
         for w in chunk {
             binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_before)]);
-            if with_pity {
-                binds.push(Bind::Int(w.pity.map(|p| p.0).unwrap_or_default()));
+            if let Some((before, _)) = w.pity {
+                binds.push(Bind::Int(before));
             }
         }
         let updated = bind_all(sqlx::query(&sql), binds).execute(tx.conn()).await?.rows_affected();

@@ -17,7 +17,6 @@ use super::{
 };
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::points::LedgerEntry;
-use crate::domain::prize::expires_at;
 use crate::domain::wheel::{demo_sectors, PrizeKind, Sector, WheelSettings};
 use crate::domain::{PageRequest, PointsSource};
 
@@ -52,6 +51,8 @@ pub struct DrawWrite {
     pub redemption_code: Option<String>,
     /// What lets anyone recompute the draw; `None` only for writes made without a seed.
     pub fair: Option<FairDraw>,
+    /// When a won coupon stops being valid (`COUPON_VALID_DAYS` after the win); `None` never.
+    pub expires_at: Option<i64>,
 }
 
 /// A fair draw's own numbers (API.md "Fair draws").
@@ -169,14 +170,22 @@ pub struct DrawTotals {
 }
 
 impl Store {
-    /// The default campaign's current sectors (by angle) and settings; `None` when no wheel is
-    /// configured.
+    /// The default campaign's current sectors (by angle) and settings.
     pub async fn wheel(&self) -> StoreResult<Option<(Vec<Sector>, WheelSettings)>> {
         self.campaign_wheel(DEFAULT_CAMPAIGN_ID).await
     }
 
-    /// A campaign's current sectors (by angle) and settings; `None` when it has no wheel.
+    /// A campaign's current sectors (by angle; none until an admin sets them) and settings;
+    /// `None` when there is no such campaign.
     pub async fn campaign_wheel(&self, campaign_id: i64) -> StoreResult<Option<(Vec<Sector>, WheelSettings)>> {
+        let settings = sqlx::query(
+            "SELECT name AS campaign_name, description, banner_image, min_level, cost_points, pity_enabled, \
+             pity_limit, daily_limit, starts_at, ends_at FROM lottery_campaigns WHERE id = ?",
+        )
+        .bind(campaign_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(s) = settings else { return Ok(None) };
         let sql =
             format!("SELECT {SECTOR_COLUMNS} FROM wheel_prizes WHERE campaign_id = ? AND active = 1 ORDER BY angle");
         let sectors = sqlx::query(&sql)
@@ -186,21 +195,13 @@ impl Store {
             .iter()
             .map(sector_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let settings = sqlx::query(
-            "SELECT name AS campaign_name, cost_points, pity_enabled, pity_limit, daily_limit, starts_at, ends_at \
-             FROM lottery_campaigns WHERE id = ?",
-        )
-        .bind(campaign_id)
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(s) = settings else { return Ok(None) };
-        if sectors.is_empty() {
-            return Ok(None);
-        }
         Ok(Some((
             sectors,
             WheelSettings {
                 campaign_name: s.try_get("campaign_name")?,
+                description: s.try_get("description")?,
+                banner_image: s.try_get("banner_image")?,
+                min_level: s.try_get("min_level")?,
                 cost_points: s.try_get("cost_points")?,
                 pity_enabled: flag(&s, "pity_enabled")?,
                 pity_limit: s.try_get("pity_limit")?,
@@ -218,47 +219,66 @@ impl Store {
         if existing > 0 {
             return Ok(false);
         }
-        insert_sectors(&mut tx, &demo_sectors(), now).await?;
-        write_settings(&mut tx, &WheelSettings::demo(), now).await?;
+        insert_sectors(&mut tx, DEFAULT_CAMPAIGN_ID, &demo_sectors(), now).await?;
+        write_settings(&mut tx, DEFAULT_CAMPAIGN_ID, &WheelSettings::demo(), now).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// Replaces all eight sectors at once; returns them with their new ids.
-    pub async fn replace_sectors(&self, sectors: &[Sector], audit_entry: &AuditEntry) -> StoreResult<Vec<Sector>> {
+    /// Replaces a campaign's eight sectors at once; returns them with their new ids.
+    pub async fn replace_sectors(
+        &self,
+        campaign_id: i64,
+        sectors: &[Sector],
+        audit_entry: &AuditEntry,
+    ) -> StoreResult<Vec<Sector>> {
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE wheel_prizes SET active = 0 WHERE campaign_id = ? AND active = 1")
-            .bind(DEFAULT_CAMPAIGN_ID)
+            .bind(campaign_id)
             .execute(tx.conn())
             .await?;
-        let saved = insert_sectors(&mut tx, sectors, audit_entry.at).await?;
+        let saved = insert_sectors(&mut tx, campaign_id, sectors, audit_entry.at).await?;
         audit::insert(&mut tx, audit_entry).await?;
         tx.commit().await?;
         Ok(saved)
     }
 
-    pub async fn save_wheel_settings(&self, settings: &WheelSettings, audit_entry: &AuditEntry) -> StoreResult<()> {
+    /// A campaign's rules (the caller has read the campaign, so it exists).
+    pub async fn save_wheel_settings(
+        &self,
+        campaign_id: i64,
+        settings: &WheelSettings,
+        audit_entry: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        write_settings(&mut tx, settings, audit_entry.at).await?;
+        write_settings(&mut tx, campaign_id, settings, audit_entry.at).await?;
         audit::insert(&mut tx, audit_entry).await?;
         tx.commit().await
     }
 
-    /// Adds units to a limited sector; returns the new stock_left, or `None` when the sector is
-    /// not current or unlimited.
-    pub async fn add_prize_stock(&self, prize_id: i64, add: i64, audit_entry: &AuditEntry) -> StoreResult<Option<i64>> {
+    /// Adds units to a limited sector of the campaign; returns the new stock_left, or `None`
+    /// when the sector is not one of the campaign's current ones or is unlimited.
+    pub async fn add_prize_stock(
+        &self,
+        campaign_id: i64,
+        prize_id: i64,
+        add: i64,
+        audit_entry: &AuditEntry,
+    ) -> StoreResult<Option<i64>> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE wheel_prizes SET stock_left = stock_left + ?, stock_total = stock_total + ? \
-             WHERE id = ? AND active = 1 AND stock_left IS NOT NULL",
+             WHERE id = ? AND campaign_id = ? AND active = 1 AND stock_left IS NOT NULL",
         )
         .bind(add)
         .bind(add)
         .bind(prize_id)
+        .bind(campaign_id)
         .execute(tx.conn())
         .await?
         .rows_affected();
         if updated != 1 {
+            tx.rollback().await?;
             return Ok(None);
         }
         let left: i64 = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
@@ -323,7 +343,7 @@ impl Store {
                     Bind::OptReal(d.fair.map(|f| f.random_value)),
                     Bind::OptInt(w.seed_id),
                     Bind::Int(d.fair.map_or(0, |f| f.sold_out_mask)),
-                    Bind::OptInt(expires_at(d.prize.kind, w.at)),
+                    Bind::OptInt(d.expires_at),
                 ]);
                 if d.prize.stock_left.is_some() {
                     *prize_units.entry(d.prize.id).or_default() += 1;
@@ -397,10 +417,17 @@ impl Store {
                 user_id: w.user_id,
                 points_before: w.balance_before,
                 points_after: c.balance_after,
-                pity: Some((w.pity_before, c.pity_count)),
+                // The default campaign's counter is kept beside the balance; the others have
+                // their own table.
+                pity: (w.campaign_id == DEFAULT_CAMPAIGN_ID).then_some((w.pity_before, c.pity_count)),
             })
             .collect();
         update_wallets(&mut tx, &wallets, at).await?;
+        for (w, c) in writes.iter().zip(&committed) {
+            if w.campaign_id != DEFAULT_CAMPAIGN_ID {
+                write_campaign_pity(&mut tx, w.user_id, w.campaign_id, w.pity_before, c.pity_count, w.at).await?;
+            }
+        }
         tx.commit().await?;
         Ok(committed)
     }
@@ -440,21 +467,29 @@ impl Store {
         Ok(Some((kind, status, expires)))
     }
 
+    /// A customer's draws in a campaign, newest first (only won coupons and physical prizes
+    /// when `inventory_only`).
     pub async fn draw_page(
         &self,
         user_id: i64,
+        campaign_id: i64,
         inventory_only: bool,
         page: PageRequest,
     ) -> StoreResult<(Vec<DrawRow>, i64)> {
         let filter = if inventory_only { " AND redemption_code IS NOT NULL" } else { "" };
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM lottery_draws WHERE user_id = ?{filter}"))
-            .bind(user_id)
-            .fetch_one(self.pool())
-            .await?;
-        let rows = sqlx::query_as::<_, DrawRow>(&format!(
-            "SELECT {DRAW_COLUMNS} FROM lottery_draws WHERE user_id = ?{filter} ORDER BY id DESC LIMIT ? OFFSET ?"
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND campaign_id = ?{filter}"
         ))
         .bind(user_id)
+        .bind(campaign_id)
+        .fetch_one(self.pool())
+        .await?;
+        let rows = sqlx::query_as::<_, DrawRow>(&format!(
+            "SELECT {DRAW_COLUMNS} FROM lottery_draws WHERE user_id = ? AND campaign_id = ?{filter} \
+             ORDER BY id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(user_id)
+        .bind(campaign_id)
         .bind(page.limit)
         .bind(page.offset())
         .fetch_all(self.pool())
@@ -462,14 +497,16 @@ impl Store {
         Ok((rows, total))
     }
 
-    pub async fn draw_totals(&self, user_id: i64) -> StoreResult<DrawTotals> {
+    /// A customer's draw totals in a campaign.
+    pub async fn draw_totals(&self, user_id: i64, campaign_id: i64) -> StoreResult<DrawTotals> {
         let mut totals = DrawTotals::default();
         let rows = sqlx::query(
             "SELECT prize_type, COUNT(*) AS n, CAST(COALESCE(SUM(points_cost), 0) AS SIGNED) AS spent, \
              CAST(COALESCE(SUM(CASE WHEN prize_type = 'points' THEN prize_value ELSE 0 END), 0) AS SIGNED) AS won \
-             FROM lottery_draws WHERE user_id = ? GROUP BY prize_type",
+             FROM lottery_draws WHERE user_id = ? AND campaign_id = ? GROUP BY prize_type",
         )
         .bind(user_id)
+        .bind(campaign_id)
         .fetch_all(self.pool())
         .await?;
         for r in rows {
@@ -498,7 +535,51 @@ impl Store {
     }
 }
 
-async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> StoreResult<Vec<Sector>> {
+/// Moves a customer's pity counter in a campaign other than the default one from `before` to
+/// `after`, guarded like the wallet: a counter that moved underneath refuses the whole group.
+/// The row appears with the customer's first draw there.
+async fn write_campaign_pity(
+    tx: &mut WriteTx,
+    user_id: i64,
+    campaign_id: i64,
+    before: i64,
+    after: i64,
+    at: i64,
+) -> StoreResult<()> {
+    if before == after {
+        return Ok(());
+    }
+    let moved = sqlx::query(
+        "UPDATE campaign_pity SET pity_count = ?, updated_at = ? WHERE user_id = ? AND campaign_id = ? AND pity_count = ?",
+    )
+    .bind(after)
+    .bind(at)
+    .bind(user_id)
+    .bind(campaign_id)
+    .bind(before)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if moved == 1 {
+        return Ok(());
+    }
+    if before != 0 {
+        return Err(StoreError::Conflict(format!(
+            "the pity counter of user {user_id} in campaign {campaign_id} moved"
+        )));
+    }
+    // A second first row for the same customer and campaign breaks the primary key.
+    sqlx::query("INSERT INTO campaign_pity (user_id, campaign_id, pity_count, updated_at) VALUES (?, ?, ?, ?)")
+        .bind(user_id)
+        .bind(campaign_id)
+        .bind(after)
+        .bind(at)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+async fn insert_sectors(tx: &mut WriteTx, campaign_id: i64, sectors: &[Sector], now: i64) -> StoreResult<Vec<Sector>> {
     let mut saved = Vec::with_capacity(sectors.len());
     for s in sectors {
         let result = sqlx::query(
@@ -517,7 +598,7 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
         .bind(s.is_pity_prize as i64)
         .bind(s.is_fallback as i64)
         .bind(now)
-        .bind(DEFAULT_CAMPAIGN_ID)
+        .bind(campaign_id)
         .bind(s.cash_value_cents)
         .execute(tx.conn())
         .await?;
@@ -527,13 +608,17 @@ async fn insert_sectors(tx: &mut WriteTx, sectors: &[Sector], now: i64) -> Store
     Ok(saved)
 }
 
-/// The default campaign's rules; its row always exists (migration 0011 creates it).
-async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreResult<()> {
+/// A campaign's rules. (Not checked by rows affected: MySQL counts an update that changes
+/// nothing as none.)
+async fn write_settings(tx: &mut WriteTx, campaign_id: i64, s: &WheelSettings, now: i64) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE lottery_campaigns SET name = ?, cost_points = ?, pity_enabled = ?, pity_limit = ?, daily_limit = ?, \
-         starts_at = ?, ends_at = ?, updated_at = ? WHERE id = ?",
+        "UPDATE lottery_campaigns SET name = ?, description = ?, banner_image = ?, min_level = ?, cost_points = ?, \
+         pity_enabled = ?, pity_limit = ?, daily_limit = ?, starts_at = ?, ends_at = ?, updated_at = ? WHERE id = ?",
     )
     .bind(s.campaign_name.clone())
+    .bind(s.description.clone())
+    .bind(s.banner_image.clone())
+    .bind(s.min_level)
     .bind(s.cost_points)
     .bind(s.pity_enabled as i64)
     .bind(s.pity_limit)
@@ -541,7 +626,7 @@ async fn write_settings(tx: &mut WriteTx, s: &WheelSettings, now: i64) -> StoreR
     .bind(s.starts_at)
     .bind(s.ends_at)
     .bind(now)
-    .bind(DEFAULT_CAMPAIGN_ID)
+    .bind(campaign_id)
     .execute(tx.conn())
     .await?;
     Ok(())

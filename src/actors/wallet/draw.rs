@@ -5,12 +5,13 @@
 
 use std::time::Instant;
 
-use super::{redemption_code, Caller, DrawOutcome, WalletState};
-use crate::actors::failure::Reply;
+use super::{redemption_code, Caller, CampaignCounters, DrawOutcome, WalletState};
+use crate::actors::failure::{Failure, Reply};
 use crate::actors::prize_wheel::SpinRequest;
 use crate::actors::reservations::Settled;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::points::LedgerEntry;
+use crate::domain::prize::expires_at;
 use crate::domain::time::now_ms;
 use crate::domain::wheel::{is_notable_win, PrizeKind};
 use crate::events::Committed;
@@ -18,9 +19,10 @@ use crate::notify::event::{LotteryResult, WheelWin};
 use crate::notify::ServerEvent;
 use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite};
 
-/// A draw request: `count` spins paid as one batch.
+/// A draw request: `count` spins paid as one batch, in one campaign.
 #[derive(Debug, Clone)]
 pub struct DrawRequest {
+    pub campaign_id: i64,
     pub count: usize,
     pub idempotency_key: Option<String>,
     /// The customer's own client seed (validated); `None` is the default, their user id.
@@ -30,30 +32,37 @@ pub struct DrawRequest {
 impl WalletState {
     pub(super) async fn draw(&mut self, req: DrawRequest, caller: Caller<'_>) -> Reply<DrawOutcome> {
         let key = req.idempotency_key.as_deref();
+        let campaign_id = req.campaign_id;
+        // Unknown, draft, ended: refused before the per-minute window counts the request.
+        let wheel = self.deps.wheels.for_draw(campaign_id)?;
         self.draw_window.admit(Instant::now())?;
-        let spun = self
-            .deps
-            .wheel
-            .spin(SpinRequest {
-                user_id: self.user_id,
-                first_nonce: self.next_nonce,
-                client_seed: req.client_seed.clone(),
-                count: req.count,
-                pity_count: self.pity_count,
-                // Frozen points cannot be spent: the wheel sees (and refuses with) the available ones.
-                balance: self.available(),
-                drawn_today: self.drawn_today.today(now_ms()),
-                default_daily_limit: self.deps.default_daily_limit,
-            })
-            .await?;
+        let (user_id, balance, level) = (self.user_id, self.available(), self.level);
+        let default_daily_limit = self.deps.default_daily_limit;
+        let tz = self.deps.loyalty.tz.clone();
+        let counters = self.counters(campaign_id).await?;
+        let pity_before = counters.pity_count;
+        let request = SpinRequest {
+            user_id,
+            level,
+            first_nonce: counters.next_nonce,
+            client_seed: req.client_seed.clone(),
+            count: req.count,
+            pity_count: pity_before,
+            // Frozen points cannot be spent: the wheel sees (and refuses with) the available ones.
+            balance,
+            drawn_today: counters.drawn_today.today(&tz, now_ms()),
+            default_daily_limit,
+        };
+        let spun = wheel.spin(request).await?;
         if let Err(gone) = caller.still_waiting(self.user_id) {
-            self.deps.wheel.settle(spun.reservation, Settled::Released);
+            wheel.settle(spun.reservation, Settled::Released);
             return Err(gone);
         }
+        let at = now_ms();
         let write = DrawBatchWrite {
             user_id: self.user_id,
             batch_id: crate::auth::tokens::new_id(),
-            at: now_ms(),
+            at,
             balance_before: self.balance,
             cost_per_draw: spun.cost_per_draw,
             draws: spun
@@ -65,23 +74,26 @@ impl WalletState {
                     is_near_miss: s.is_near_miss,
                     redemption_code: sector.kind.is_inventory().then(redemption_code),
                     fair: Some(*fair),
+                    expires_at: expires_at(sector.kind, at, self.deps.coupon_valid_days),
                 })
                 .collect(),
-            pity_before: self.pity_count,
-            pity_after: spun.spins.last().map(|(_, s, _)| s.pity_after).unwrap_or(self.pity_count),
+            pity_before,
+            pity_after: spun.spins.last().map(|(_, s, _)| s.pity_after).unwrap_or(pity_before),
             pity_limit: spun.pity_limit,
             idempotency_key: req.idempotency_key.clone(),
-            campaign_id: DEFAULT_CAMPAIGN_ID,
+            campaign_id,
             seed_id: Some(spun.seed_id),
             client_seed: req.client_seed,
         };
         let write_at = write.at;
         match self.deps.draws.commit(write).await {
             Ok(batch) => {
-                self.deps.wheel.settle(spun.reservation, Settled::Committed);
-                self.pity_count = batch.pity_count;
-                self.next_nonce += batch.draws.len() as i64;
-                self.drawn_today.add(batch.draws.len() as i64);
+                wheel.settle(spun.reservation, Settled::Committed);
+                if let Ok(counters) = self.counters(campaign_id).await {
+                    counters.pity_count = batch.pity_count;
+                    counters.next_nonce += batch.draws.len() as i64;
+                    counters.drawn_today.add(batch.draws.len() as i64);
+                }
                 self.record_commit(batch.balance_after, req.idempotency_key, batch.clone());
                 self.publish_draw(&batch);
                 let (user_id, at) = (self.user_id, write_at);
@@ -91,10 +103,23 @@ impl WalletState {
                 Ok(DrawOutcome { batch, replayed: false })
             }
             Err(e) => {
-                self.deps.wheel.settle(spun.reservation, Settled::after_failed_commit(&e));
+                wheel.settle(spun.reservation, Settled::after_failed_commit(&e));
                 self.recover(e, key).await
             }
         }
+    }
+
+    /// The customer's counters in the campaign, read from the store at their first draw there.
+    async fn counters(&mut self, campaign_id: i64) -> Reply<&mut CampaignCounters> {
+        if campaign_id == DEFAULT_CAMPAIGN_ID {
+            return Ok(&mut self.default_campaign);
+        }
+        if !self.campaigns.contains_key(&campaign_id) {
+            let loaded =
+                CampaignCounters::load(&self.deps.store, &self.deps.loyalty.tz, self.user_id, campaign_id).await?;
+            self.campaigns.insert(campaign_id, loaded);
+        }
+        self.campaigns.get_mut(&campaign_id).ok_or_else(|| Failure::fault("campaign counters vanished"))
     }
 
     /// After commit: the customer's own updates, and the ticker for everyone.

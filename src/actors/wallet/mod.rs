@@ -20,6 +20,7 @@ mod redeem;
 pub mod registry;
 mod replay;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,9 +32,9 @@ use rand::Rng;
 use super::failure::{caller_gone, Failure, Reply};
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::limits::{DailyDraws, DrawWindow};
+use crate::domain::loyalty::BusinessTz;
 use crate::domain::loyalty::LastCheckin;
 use crate::domain::time::now_ms;
-use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::{DomainError, PointsSource};
 use crate::notify::event::PointsUpdate;
 use crate::notify::ServerEvent;
@@ -180,33 +181,55 @@ pub type OnIdle = Box<dyn Fn(&ActorRef<WalletMessage>) + Send + Sync>;
 pub struct WalletArgs {
     pub user_id: i64,
     pub balance: i64,
-    pub pity_count: i64,
     pub loyalty: crate::store::loyalty::LoyaltyState,
     pub last_checkin: Option<LastCheckin>,
     /// How the live ticker names this customer (masked phone).
     pub display_name: String,
-    /// Draws already made today, as the store counts them.
-    pub drawn_today: i64,
-    /// The nonce of the customer's next draw in the default campaign.
-    pub next_nonce: i64,
+    /// The customer's counters in the default campaign.
+    pub default_campaign: CampaignCounters,
     pub deps: WalletDeps,
     /// Called just before an idle stop, so the registry forgets this actor first.
     pub on_idle: OnIdle,
 }
 
+/// A customer's standing in one campaign (API.md "Campaigns"): pity counter, daily draws and
+/// the nonce of the next fair draw are all per campaign.
+#[derive(Debug, Clone)]
+pub struct CampaignCounters {
+    pub pity_count: i64,
+    pub drawn_today: DailyDraws,
+    /// The nonce of the next draw (API.md "Fair draws"); the store's unique key on
+    /// (campaign, user, nonce) refuses a reuse even if memory were wrong.
+    pub next_nonce: i64,
+}
+
+impl CampaignCounters {
+    /// Read from the store when the wallet first draws in the campaign.
+    pub async fn load(
+        store: &crate::store::Store,
+        tz: &BusinessTz,
+        user_id: i64,
+        campaign_id: i64,
+    ) -> Reply<CampaignCounters> {
+        let now = now_ms();
+        let (drawn_today, next_nonce) = store.draw_counters(user_id, campaign_id, tz.day_start(tz.day(now))).await?;
+        let pity_count = store.campaign_pity(user_id, campaign_id).await?;
+        Ok(CampaignCounters { pity_count, drawn_today: DailyDraws::new(tz, now, drawn_today), next_nonce })
+    }
+}
+
 pub struct WalletState {
     user_id: i64,
     balance: i64,
-    pity_count: i64,
     frozen: i64,
     level: i64,
     lifetime_earned: i64,
     last_checkin: Option<LastCheckin>,
     display_name: String,
-    drawn_today: DailyDraws,
-    /// The nonce of the next draw (API.md "Fair draws"); the store's unique key on
-    /// (campaign, user, nonce) refuses a reuse even if memory were wrong.
-    next_nonce: i64,
+    /// The default campaign's counters, always loaded.
+    default_campaign: CampaignCounters,
+    /// Other campaigns' counters, loaded at the customer's first draw there.
+    campaigns: HashMap<i64, CampaignCounters>,
     draw_window: DrawWindow,
     deps: WalletDeps,
     /// Set after a store failure whose outcome is unknown: reload before the next change.
@@ -231,14 +254,13 @@ impl Actor for WalletActor {
         Ok(WalletState {
             user_id: args.user_id,
             balance: args.balance,
-            pity_count: args.pity_count,
             frozen: args.loyalty.frozen,
             level: args.loyalty.level,
             lifetime_earned: args.loyalty.lifetime_earned,
             last_checkin: args.last_checkin,
             display_name: args.display_name,
-            drawn_today: DailyDraws::new(now_ms(), args.drawn_today),
-            next_nonce: args.next_nonce,
+            default_campaign: args.default_campaign,
+            campaigns: HashMap::new(),
             draw_window: DrawWindow::new(args.deps.draws_per_min),
             deps: args.deps,
             stale: false,
@@ -304,7 +326,7 @@ impl WalletState {
         WalletSnapshot {
             user_id: self.user_id,
             balance: self.balance,
-            pity_count: self.pity_count,
+            pity_count: self.default_campaign.pity_count,
             frozen: self.frozen,
             level: self.level,
             lifetime_earned: self.lifetime_earned,
@@ -315,10 +337,12 @@ impl WalletState {
     async fn refresh_if_stale(&mut self) -> Reply<()> {
         if self.stale {
             let (balance, pity) = self.deps.store.wallet(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
-            let since = local_day_start(local_day(now_ms()));
-            let (_, next_nonce) = self.deps.store.draw_counters(self.user_id, DEFAULT_CAMPAIGN_ID, since).await?;
+            let (_, next_nonce) = self.deps.store.draw_counters(self.user_id, DEFAULT_CAMPAIGN_ID, 0).await?;
             self.balance = balance;
-            self.pity_count = pity;
+            self.default_campaign.pity_count = pity;
+            self.default_campaign.next_nonce = next_nonce;
+            // The other campaigns' counters are read again at the next draw there.
+            self.campaigns.clear();
             let loyalty = self.deps.store.loyalty_state(self.user_id).await?.ok_or(DomainError::UserNotFound)?;
             self.frozen = loyalty.frozen;
             self.lifetime_earned = loyalty.lifetime_earned;
@@ -326,7 +350,6 @@ impl WalletState {
                 self.deps.loyalty.levels().after_earning(loyalty.level.max(self.level), loyalty.lifetime_earned);
             self.last_checkin =
                 self.deps.store.last_checkin(self.user_id).await?.map(|(day, streak)| LastCheckin { day, streak });
-            self.next_nonce = next_nonce;
             self.stale = false;
         }
         Ok(())

@@ -34,17 +34,17 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
 use super::{
-    ApprovalRequest, ChangeOutcome, CheckinOutcome, CheckinRequest, DrawOutcome, DrawRequest, FreezeOutcome,
-    FreezeRequest, PointsChange, RedeemOutcome, RedeemRequest, Started, TaskClaimRequest, WalletActor, WalletArgs,
-    WalletMessage, WalletSnapshot, WalletWrite,
+    ApprovalRequest, CampaignCounters, ChangeOutcome, CheckinOutcome, CheckinRequest, DrawOutcome, DrawRequest,
+    FreezeOutcome, FreezeRequest, PointsChange, RedeemOutcome, RedeemRequest, Started, TaskClaimRequest, WalletActor,
+    WalletArgs, WalletMessage, WalletSnapshot, WalletWrite,
 };
 use crate::actors::failure::{Failure, Reply};
-use crate::actors::prize_wheel::WheelHandle;
 use crate::actors::stock_ledger::StockHandle;
+use crate::actors::wheels::Wheels;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
+use crate::domain::limits::DailyDraws;
 use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
-use crate::domain::wheel::{local_day, local_day_start};
 use crate::domain::DomainError;
 use crate::notify::Hub;
 use crate::store::group_commit::{DrawCommitter, RedemptionCommitter};
@@ -60,7 +60,10 @@ const ATTEMPTS: usize = 3;
 pub struct WalletDeps {
     pub store: Store,
     pub hub: Hub,
-    pub wheel: WheelHandle,
+    /// Every campaign's running wheel.
+    pub wheels: Wheels,
+    /// How long a won coupon can be used (`COUPON_VALID_DAYS`).
+    pub coupon_valid_days: i64,
     pub stock: StockHandle,
     /// Draw batches and redemptions are written through group commit.
     pub draws: DrawCommitter,
@@ -243,20 +246,22 @@ impl Wallets {
             .await
             .map_err(failed)?
             .map(|(day, streak)| crate::domain::loyalty::LastCheckin { day, streak });
-        let (drawn_today, next_nonce) = store
-            .draw_counters(user_id, DEFAULT_CAMPAIGN_ID, local_day_start(local_day(now_ms())))
-            .await
-            .map_err(failed)?;
+        let (tz, now) = (&self.inner.deps.loyalty.tz, now_ms());
+        let (drawn_today, next_nonce) =
+            store.draw_counters(user_id, DEFAULT_CAMPAIGN_ID, tz.day_start(tz.day(now))).await.map_err(failed)?;
+        let default_campaign = CampaignCounters {
+            pity_count: user.pity_count,
+            drawn_today: DailyDraws::new(tz, now, drawn_today),
+            next_nonce,
+        };
         let slots = self.inner.slots.clone();
         let args = WalletArgs {
             user_id,
             balance: user.points,
-            pity_count: user.pity_count,
             loyalty,
             last_checkin,
             display_name: mask_phone(&user.phone),
-            drawn_today,
-            next_nonce,
+            default_campaign,
             deps: self.inner.deps.clone(),
             on_idle: Box::new(move |me| forget(&slots, user_id, me.get_id())),
         };
