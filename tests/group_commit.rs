@@ -155,4 +155,46 @@ async fn one_bad_redemption_is_refused_alone(backend: Backend) {
     assert!(report.violations.is_empty(), "{:?}", report.violations);
 }
 
-both_backends!(one_bad_write_is_refused_alone, one_bad_redemption_is_refused_alone);
+/// A write abandoned half way (an early return, an error, a caller that gave up) rolls back
+/// before the next writer gets the database: on SQLite the next write must never find the lock
+/// still held ("database is locked"), and nothing of the abandoned writes remains.
+async fn an_abandoned_write_never_blocks_the_next_one(backend: Backend) {
+    let (store, _db) = fresh_store(backend).await;
+    let rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log").fetch_one(store.pool()).await.expect("count")
+    };
+    let before = rows().await;
+    for i in 0..40 {
+        let mut abandoned = store.begin_write().await.expect("begin");
+        restaurant_lottery::store::audit::insert(&mut abandoned, &entry(&format!("abandoned {i}")))
+            .await
+            .expect("insert");
+        drop(abandoned);
+        let mut next = store.begin_write().await.expect("the next write begins");
+        restaurant_lottery::store::audit::insert(&mut next, &entry(&format!("kept {i}")))
+            .await
+            .expect("the next write writes");
+        next.commit().await.expect("the next write commits");
+    }
+    assert_eq!(rows().await, before + 40, "only the committed writes remain");
+}
+
+fn entry(action: &str) -> AuditEntry {
+    AuditEntry {
+        actor_kind: "admin",
+        actor_id: 1,
+        actor_name: "test".into(),
+        action: action.into(),
+        target_type: "test",
+        target_id: "0".into(),
+        before: None,
+        after: None,
+        at: 0,
+    }
+}
+
+both_backends!(
+    one_bad_write_is_refused_alone,
+    one_bad_redemption_is_refused_alone,
+    an_abandoned_write_never_blocks_the_next_one
+);

@@ -99,29 +99,50 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A write transaction; for SQLite it also holds the writer gate until it ends. Dropped without
-/// `commit`, it rolls back.
+/// `commit` (an early return, an error, a caller that gave up), it rolls back.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _gate: Option<OwnedMutexGuard<()>>,
+    /// `None` once committed or rolled back.
+    tx: Option<Transaction<'static, Any>>,
+    gate: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
     /// The transaction's connection, to run statements on: `.execute(tx.conn())`.
     pub fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        // Only `commit` and `rollback` take the transaction, and both consume `self`.
+        self.tx.as_deref_mut().expect("a WriteTx holds its transaction until it ends")
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
+    pub async fn commit(mut self) -> StoreResult<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.commit().await?;
+        }
         Ok(())
     }
 
-    /// Ends a write that changed nothing worth keeping. Dropping the transaction instead would
-    /// release the SQLite gate at once while its rollback waits for the connection's next use, so
-    /// the next writer could find the write lock still held and fail as "database is locked".
-    pub async fn rollback(self) -> StoreResult<()> {
-        self.tx.rollback().await?;
+    /// Ends a write that changed nothing worth keeping, at once.
+    pub async fn rollback(mut self) -> StoreResult<()> {
+        if let Some(tx) = self.tx.take() {
+            tx.rollback().await?;
+        }
         Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    /// sqlx rolls a dropped transaction back only at the connection's next use. Releasing the
+    /// SQLite gate before that would let the next writer find the write lock still held and fail
+    /// as "database is locked", so the gate goes only after the rollback has run.
+    fn drop(&mut self) {
+        let (Some(tx), Some(gate)) = (self.tx.take(), self.gate.take()) else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = tx.rollback().await {
+                    tracing::warn!(error = %e, "rolling back an abandoned write failed");
+                }
+                drop(gate);
+            });
+        }
     }
 }
 
@@ -222,7 +243,7 @@ impl Store {
             None => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _gate: gate })
+        Ok(WriteTx { tx: Some(tx), gate })
     }
 
     /// A cheap round trip, for `/health`.
