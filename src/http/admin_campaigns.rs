@@ -71,78 +71,37 @@ async fn list(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> 
     Ok(ok(AdminCampaigns { campaigns: rows.iter().map(CampaignInfo::of).collect() }))
 }
 
-/// A new campaign; it starts as a draft.
-#[derive(Deserialize, ToSchema)]
-struct NewCampaign {
-    /// 1–64 characters.
-    name: Option<String>,
-    /// Up to 1000 characters.
-    description: Option<String>,
-    #[schema(value_type = Option<TimeInput>)]
-    starts_at: Option<TimeInput>,
-    /// After `starts_at`.
-    #[schema(value_type = Option<TimeInput>)]
-    ends_at: Option<TimeInput>,
-    /// 1–100000 (default 100).
-    cost_points: Option<i64>,
-    /// 0–10000; 0 = the server's default.
-    daily_limit: Option<i64>,
-    /// 1–5 (default 1).
-    min_level: Option<i64>,
-    pity_enabled: Option<bool>,
-    /// 2–1000 (default 10).
-    pity_limit: Option<i64>,
-    /// Up to 512 characters.
-    banner_image: Option<String>,
-}
-
 /// Create a campaign
 ///
 /// Answers the campaign, created as a draft.
 ///
 /// Errors: 1003 1003/413 2004
 #[utoipa::path(post, path = "/campaigns", tag = "admin", security(("bearerAuth" = [])),
-    request_body = NewCampaign,
+    request_body = CampaignPatch,
     responses((status = 200, description = "The new draft", body = Envelope<CampaignInfo>)))]
 async fn create(
     State(state): State<AppState>,
     admin: AdminUser,
-    ApiJson(body): ApiJson<NewCampaign>,
+    ApiJson(body): ApiJson<CampaignPatch>,
 ) -> Answer<CampaignInfo> {
-    let name = clean_text("name", body.name.as_deref().unwrap_or_default(), 1, 64)?;
-    let description = clean_text("description", body.description.as_deref().unwrap_or_default(), 0, 1000)?;
-    let banner_image = clean_text("banner_image", body.banner_image.as_deref().unwrap_or_default(), 0, 512)?;
-    let min_level = body.min_level.unwrap_or(1);
-    if !(1..=5).contains(&min_level) {
-        return Err(ApiError::bad("min_level", "must be 1-5"));
+    if body.name.is_none() {
+        return Err(ApiError::bad("name", "is required"));
     }
-    // The wheel's own rules say what a cost, a pity limit, a cap and a window may be.
-    let rules = WheelSettings {
-        campaign_name: name.clone(),
-        description: description.clone(),
-        banner_image: banner_image.clone(),
-        min_level,
-        cost_points: body.cost_points.unwrap_or(100),
-        pity_enabled: body.pity_enabled.unwrap_or(true),
-        pity_limit: body.pity_limit.unwrap_or(10),
-        daily_limit: body.daily_limit.unwrap_or(0),
-        starts_at: parse_time("starts_at", body.starts_at)?,
-        ends_at: parse_time("ends_at", body.ends_at)?,
-    };
-    rules.validate()?;
+    let defaults = WheelSettings { campaign_name: String::new(), ..WheelSettings::demo() };
+    let rules = body.apply_to(&defaults)?;
     let mut row = CampaignRow {
         id: 0,
-        name,
-        description,
+        name: rules.campaign_name.clone(),
+        description: rules.description.clone(),
         status: CampaignStatus::Draft.as_str().into(),
         starts_at: rules.starts_at,
         ends_at: rules.ends_at,
         cost_points: rules.cost_points,
         daily_limit: rules.daily_limit,
-        min_level,
+        min_level: rules.min_level,
         pity_enabled: rules.pity_enabled,
         pity_limit: rules.pity_limit,
-        banner_image,
+        banner_image: rules.banner_image.clone(),
     };
     let mut entry = audit(&admin, "campaign.create", String::new());
     entry.after = Some(json!({ "name": row.name, "cost_points": row.cost_points, "min_level": row.min_level }));
@@ -215,7 +174,9 @@ async fn follow(state: &AppState, row: &CampaignRow) {
     }
 }
 
-/// The rules to change; an absent field keeps its value.
+/// A campaign's rules: all of them for a new campaign (only `name` is required; the others
+/// default to 100 points a draw, pity after 10, no daily limit, level 1, no window), or the
+/// ones to change (an absent field keeps its value).
 #[derive(Deserialize, ToSchema)]
 struct CampaignPatch {
     /// 1–64 characters.
@@ -243,6 +204,35 @@ struct CampaignPatch {
     banner_image: Option<String>,
 }
 
+impl CampaignPatch {
+    /// `current` with the fields sent, checked by the wheel's own rules (1003 naming the field).
+    fn apply_to(self, current: &WheelSettings) -> Result<WheelSettings, ApiError> {
+        let mut next = current.clone();
+        if let Some(name) = self.name {
+            next.campaign_name = clean_text("name", &name, 1, 64)?;
+        }
+        if let Some(text) = self.description {
+            next.description = clean_text("description", &text, 0, 1000)?;
+        }
+        if let Some(banner) = self.banner_image {
+            next.banner_image = clean_text("banner_image", &banner, 0, 512)?;
+        }
+        if let Some(t) = self.starts_at {
+            next.starts_at = parse_time("starts_at", t)?;
+        }
+        if let Some(t) = self.ends_at {
+            next.ends_at = parse_time("ends_at", t)?;
+        }
+        next.cost_points = self.cost_points.unwrap_or(next.cost_points);
+        next.daily_limit = self.daily_limit.unwrap_or(next.daily_limit);
+        next.min_level = self.min_level.unwrap_or(next.min_level);
+        next.pity_enabled = self.pity_enabled.unwrap_or(next.pity_enabled);
+        next.pity_limit = self.pity_limit.unwrap_or(next.pity_limit);
+        next.validate()?;
+        Ok(next)
+    }
+}
+
 /// Change a campaign
 ///
 /// Only the fields sent change; answers the campaign. A running campaign's new rules apply
@@ -263,28 +253,7 @@ async fn update(
     let current = state.wheels.view(id).await?.ok_or(DomainError::WheelClosed)?;
     still_open(&current)?;
     let before = current.settings;
-    let mut next = before.clone();
-    if let Some(name) = body.name {
-        next.campaign_name = clean_text("name", &name, 1, 64)?;
-    }
-    if let Some(text) = body.description {
-        next.description = clean_text("description", &text, 0, 1000)?;
-    }
-    if let Some(banner) = body.banner_image {
-        next.banner_image = clean_text("banner_image", &banner, 0, 512)?;
-    }
-    if let Some(t) = body.starts_at {
-        next.starts_at = parse_time("starts_at", t)?;
-    }
-    if let Some(t) = body.ends_at {
-        next.ends_at = parse_time("ends_at", t)?;
-    }
-    next.cost_points = body.cost_points.unwrap_or(next.cost_points);
-    next.daily_limit = body.daily_limit.unwrap_or(next.daily_limit);
-    next.min_level = body.min_level.unwrap_or(next.min_level);
-    next.pity_enabled = body.pity_enabled.unwrap_or(next.pity_enabled);
-    next.pity_limit = body.pity_limit.unwrap_or(next.pity_limit);
-    next.validate()?;
+    let next = body.apply_to(&before)?;
     let mut entry = audit(&admin, "campaign.update", id.to_string());
     entry.before = Some(rules_json(&before));
     entry.after = Some(rules_json(&next));
