@@ -232,6 +232,12 @@ async fn rules_odds_and_stock_change_while_a_campaign_runs(backend: Backend) {
     let ended = assert_ok(&server.get(&format!("/api/lottery/campaigns/{id}"), Some(&c.token)).await);
     assert_eq!(ended["campaign"]["status"], json!("ended"));
     assert_eq!(ended["me"]["total_draws"], json!(3), "{ended}");
+    // The console reads the same as an administrator: the commitment and seeds, no `me`.
+    let seen = assert_ok(&server.get(&format!("/api/lottery/campaigns/{id}"), Some(&admin)).await);
+    assert_eq!(seen["me"], Value::Null, "{seen}");
+    assert_eq!(seen["fairness"], ended["fairness"]);
+    let seeds_seen = assert_ok(&server.get(&format!("/api/lottery/campaigns/{id}/seeds"), Some(&admin)).await);
+    assert_eq!(seeds_seen["seeds"], seeds["seeds"]);
 
     // Unknown campaigns are 3004 everywhere.
     assert_error(&draw_in(&server, &c, 999, "single").await, 409, 3004);

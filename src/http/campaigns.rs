@@ -156,19 +156,28 @@ struct CampaignDetail {
     campaign: CampaignInfo,
     wheel: WheelConfig,
     fairness: Option<Fairness>,
-    me: Me,
+    /// The caller's standing; null when an administrator asks.
+    me: Option<Me>,
 }
 
 /// A campaign: its wheel, fairness commitment and the caller's standing
 ///
 /// `fairness` is the seed in use (a period starts at the first look or draw of the day), or
-/// the campaign's last one once it no longer runs; null before its first seed.
+/// the campaign's last one once it no longer runs; null before its first seed. An
+/// administrator may ask too (the console shows the commitment); `me` is then null.
 ///
 /// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/campaigns/{id}", tag = "lottery", security(("bearerAuth" = [])),
     params(("id" = i64, Path, description = "The campaign")),
     responses((status = 200, description = "The campaign", body = Envelope<CampaignDetail>)))]
-async fn campaign(State(state): State<AppState>, user: AuthUser, ApiPath(id): ApiPath<i64>) -> Answer<CampaignDetail> {
+async fn campaign(
+    State(state): State<AppState>,
+    user: Result<AuthUser, ApiError>,
+    admin: Result<AdminUser, ApiError>,
+    path: Result<ApiPath<i64>, ApiError>,
+) -> Answer<CampaignDetail> {
+    let customer = customer_or_admin(user, admin)?;
+    let ApiPath(id) = path?;
     let row = visible_campaign(&state, id).await?;
     let view = visible_wheel(&state, id).await?;
     let seed = match state.wheels.running(id) {
@@ -177,11 +186,17 @@ async fn campaign(State(state): State<AppState>, user: AuthUser, ApiPath(id): Ap
         }
         _ => state.store.latest_seed(id).await?.map(|s| (s.commitment, s.period.starts_at, s.period.ends_at)),
     };
-    let tz = &state.config.business_tz;
-    let since = tz.day_start(tz.day(now_ms()));
-    let (draws_today, _) = state.store.draw_counters(user.user_id, row.id, since).await?;
-    let total_draws = state.store.draw_totals(user.user_id, row.id).await?.draws;
-    let pity = pity_count(&state, user.user_id, row.id).await?;
+    let me = match customer {
+        Some(user_id) => {
+            let tz = &state.config.business_tz;
+            let since = tz.day_start(tz.day(now_ms()));
+            let (draws_today, _) = state.store.draw_counters(user_id, row.id, since).await?;
+            let total_draws = state.store.draw_totals(user_id, row.id).await?.draws;
+            let count = pity_count(&state, user_id, row.id).await?;
+            Some(Me { draws_today, total_draws, pity: PityCount { count, limit: view.settings.pity_limit } })
+        }
+        None => None,
+    };
     Ok(ok(CampaignDetail {
         campaign: CampaignInfo::of(&row),
         wheel: WheelConfig::of(&view),
@@ -189,7 +204,7 @@ async fn campaign(State(state): State<AppState>, user: AuthUser, ApiPath(id): Ap
             seed_commitment,
             seed_period: SeedPeriodInfo { starts_at: Timestamp(starts_at), ends_at: Timestamp(ends_at) },
         }),
-        me: Me { draws_today, total_draws, pity: PityCount { count: pity, limit: view.settings.pity_limit } },
+        me,
     }))
 }
 
@@ -237,7 +252,7 @@ struct SeedList {
 /// A campaign's revealed seeds
 ///
 /// Every seed period that is over, newest first, with its seed: with it anyone can recompute
-/// the period's draws.
+/// the period's draws. Customers and administrators may ask.
 ///
 /// Errors: 1003 2005 3004
 #[utoipa::path(get, path = "/campaigns/{id}/seeds", tag = "lottery", security(("bearerAuth" = [])),
@@ -245,10 +260,13 @@ struct SeedList {
     responses((status = 200, description = "One page of revealed seeds", body = Envelope<SeedList>)))]
 async fn seeds(
     State(state): State<AppState>,
-    _user: AuthUser,
-    ApiPath(id): ApiPath<i64>,
+    user: Result<AuthUser, ApiError>,
+    admin: Result<AdminUser, ApiError>,
+    path: Result<ApiPath<i64>, ApiError>,
     q: ApiQuery,
 ) -> Answer<SeedList> {
+    customer_or_admin(user, admin)?;
+    let ApiPath(id) = path?;
     let page = q.page()?;
     let row = visible_campaign(&state, id).await?;
     let (rows, total) = state.store.revealed_seeds(row.id, now_ms(), page).await?;
@@ -307,12 +325,7 @@ async fn verify(
     admin: Result<AdminUser, ApiError>,
     path: Result<ApiPath<i64>, ApiError>,
 ) -> Answer<DrawProofInfo> {
-    let caller = match (user, admin) {
-        (Ok(u), _) => Some(u.user_id),
-        (_, Ok(_)) => None,
-        (Err(e), Err(_)) => return Err(e),
-    };
-    // Who asks is settled before what they ask about, as everywhere else.
+    let caller = customer_or_admin(user, admin)?;
     let ApiPath(draw_id) = path?;
     let not_found = || ApiError::from(DomainError::NotFound("抽奖记录"));
     let proof = state.store.draw_proof(draw_id).await?.ok_or_else(not_found)?;
@@ -338,6 +351,16 @@ async fn verify(
             .map(|i| IntervalInfo { prize_id: i.prize_id, from: i.from, to: i.to })
             .collect(),
     }))
+}
+
+/// A customer (their id) or an administrator (`None`) may ask; who asks is settled before
+/// what they ask about, as everywhere else.
+fn customer_or_admin(user: Result<AuthUser, ApiError>, admin: Result<AdminUser, ApiError>) -> Result<Option<i64>, ApiError> {
+    match (user, admin) {
+        (Ok(u), _) => Ok(Some(u.user_id)),
+        (_, Ok(_)) => Ok(None),
+        (Err(e), Err(_)) => Err(e),
+    }
 }
 
 /// The campaign a request acts on: `campaign_id` when sent, else the default one.
