@@ -211,16 +211,23 @@ impl Browser {
     }
 
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        // Scrolled into view first: a phone-width layout may have it below the fold.
-        self.client
-            .execute(
-                "arguments[0].scrollIntoView({block: 'center'});",
-                vec![serde_json::to_value(&e).unwrap_or(Value::Null)],
-            )
-            .await
-            .ok();
-        e.click().await.unwrap_or_else(|err| panic!("click {css}: {err}"));
+        // A list the page re-renders (a search answering after the first load) can replace the
+        // element between finding and clicking it: find it again then, as a user's next click would.
+        let mut tries = 0;
+        loop {
+            let e = self.find(css).await;
+            // Scrolled into view first: a phone-width layout may have it below the fold.
+            let at = serde_json::to_value(&e).unwrap_or(Value::Null);
+            let _ = self.client.execute("arguments[0].scrollIntoView({block: 'center'});", vec![at]).await;
+            match e.click().await {
+                Ok(()) => return,
+                Err(err) if tries < 5 && err.to_string().contains("stale") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("click {css}: {err}"),
+            }
+        }
     }
 
     /// `confirm()` answers yes from now on (the page asks before delisting, banning, ending).
@@ -232,6 +239,8 @@ impl Browser {
     /// `<name>-desktop.png` and `<name>-phone.png`. Answers the desktop one's path.
     pub async fn screenshots(&self, name: &str) -> PathBuf {
         let mut desktop = PathBuf::new();
+        // From the top: the header and the notice line are part of what a page shows.
+        self.script("window.scrollTo(0, 0);").await;
         for (label, (w, h)) in [("phone", PHONE), ("desktop", DESKTOP)] {
             self.client.set_window_size(w, h).await.unwrap_or_else(|e| panic!("resize: {e}"));
             // A moment for the layout to follow the new width.
