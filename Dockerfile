@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# The console's pages are compiled into the binary.
+COPY console ./console
 COPY benches ./benches
 RUN cargo build --release --locked --bin restaurant-lottery
 

@@ -96,6 +96,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/admin/campaigns/{id}/prizes"),
     ("post", "/api/admin/campaigns/{id}/prizes/{prize_id}/stock"),
     ("get", "/api/admin/campaigns/{id}/stats"),
+    ("get", "/api/admin/products"),
     ("post", "/api/admin/products"),
     ("put", "/api/admin/products/{id}"),
     ("delete", "/api/admin/products/{id}"),
@@ -121,6 +122,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/docs"),
     ("get", "/api/docs/openapi.json"),
     ("get", "/ws"),
+    ("get", "/console"),
+    ("get", "/console/"),
+    ("get", "/console/{file}"),
 ];
 
 /// The operations that need no token.
@@ -136,6 +140,9 @@ const PUBLIC: &[&str] = &[
     "/files/{key}",
     "/api/docs",
     "/api/docs/openapi.json",
+    "/console",
+    "/console/",
+    "/console/{file}",
 ];
 
 const TEST_HOOKS: &str = "/api/admin/test-hooks/";
@@ -166,7 +173,10 @@ fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
 
 /// A documented path with its parameters filled in, as a request path.
 fn concrete(path: &str) -> String {
-    path.replace("{upload_id}", "1").replace("{id}", "1").replace("{key}", "receipts/2026/01/x.jpg")
+    path.replace("{upload_id}", "1")
+        .replace("{id}", "1")
+        .replace("{key}", "receipts/2026/01/x.jpg")
+        .replace("{file}", "app.js")
 }
 
 fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {

@@ -1,4 +1,4 @@
-//! `/api/admin/products`: create, edit, delist and restock. Changes go through the StockLedger,
+//! `/api/admin/products`: list (delisted ones too), create, edit, delist and restock. Changes go through the StockLedger,
 //! which publishes `stock_update` after each commit; all are audited.
 
 use axum::extract::State;
@@ -10,14 +10,15 @@ use utoipa_axum::routes;
 
 use super::envelope::{ok, Answer, Envelope, Timestamp};
 use super::error::ApiError;
-use super::extract::{AdminUser, ApiJson, ApiPath};
+use super::extract::{AdminUser, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
+use crate::domain::page::{Page, PageParams};
 use crate::domain::shop::{Product, ProductInput};
 use crate::domain::time::now_ms;
 use crate::store::audit::AuditEntry;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create)).routes(routes!(update, delist)).routes(routes!(restock))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(update, delist)).routes(routes!(restock))
 }
 
 fn audit(admin: &AdminUser, action: &str, id: i64) -> AuditEntry {
@@ -91,6 +92,34 @@ impl ShopProduct {
             created_at: Timestamp(p.created_at),
         }
     }
+}
+
+/// One page of every product, delisted ones included.
+#[derive(Debug, Serialize, ToSchema)]
+struct ShopProducts {
+    products: Vec<ShopProduct>,
+    pagination: Page,
+}
+
+/// Every product (for the console)
+///
+/// Listed, sold-out and delisted products alike, by `sort_order` then id; the customer's
+/// catalogue (`/api/exchange/products`) shows the listed ones only.
+///
+/// Errors: 1003 2004
+#[utoipa::path(get, path = "/products", tag = "admin", security(("bearerAuth" = [])),
+    params(PageParams),
+    responses((status = 200, description = "One page of products", body = Envelope<ShopProducts>)))]
+async fn list(State(state): State<AppState>, _admin: AdminUser, q: ApiQuery) -> Answer<ShopProducts> {
+    let page = q.page()?;
+    // A shop has tens of products: one read of them all, paged here, keeps the store untouched.
+    let mut all = state.store.products_for_ledger().await?;
+    all.sort_by_key(|p| (p.sort_order, p.id));
+    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let take = usize::try_from(page.limit).unwrap_or(0);
+    let products = all.into_iter().skip(skip).take(take).map(ShopProduct::of).collect();
+    Ok(ok(ShopProducts { products, pagination: page.of(total) }))
 }
 
 /// Add a product

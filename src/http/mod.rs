@@ -9,12 +9,14 @@ pub mod admin_loyalty;
 pub mod admin_shop;
 pub mod auth;
 pub mod campaigns;
+pub mod console;
 pub mod docs;
 pub mod envelope;
 pub mod error;
 pub mod exchange;
 pub mod extract;
 pub mod limits;
+pub mod live;
 pub mod lottery;
 pub mod loyalty;
 pub mod merchant;
@@ -142,7 +144,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route with its documentation, and the finished OpenAPI document. The per-IP limiter
 /// covers the `/api` areas, the socket, `/health`, `/metrics` and `/files` (each costs a store
-/// read or more); only the docs stay outside it.
+/// read or more); only the docs and the console's files stay outside it.
 pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Value) {
     let api = OpenApiRouter::new()
         .nest("/api/auth", auth::router().merge(wechat::router()))
@@ -166,6 +168,8 @@ pub fn documented_routes(state: &AppState) -> (Router<AppState>, serde_json::Val
                 .merge(ws::router())
                 .layer(middleware::from_fn_with_state(state.clone(), limits::per_ip)),
         )
+        // Static files compiled in: outside the per-IP limiter, like the docs.
+        .merge(console::router())
         .split_for_parts();
     let document = docs::finish(openapi, ws::documentation());
     (routes, document)

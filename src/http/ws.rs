@@ -80,7 +80,7 @@ impl Close {
     }
 
     /// The reason sent in the close frame.
-    fn reason(self) -> &'static str {
+    pub(super) fn reason(self) -> &'static str {
         match self {
             Close::Shutdown => "server shutting down",
             Close::TooSlow => "too slow: message queue overflowed",
@@ -215,6 +215,11 @@ pub fn documentation() -> Value {
 /// gone (logout, logout-all, family revoked, ban, merchant role lost: within 1 s; the access
 /// token's expiry: at expiry), reconnect with a fresh token. Not behind the per-IP limiter.
 ///
+/// Admins (the console): a socket opened with an admin token gets `connected`, then
+/// `live_stats {draws_per_minute, draws_since_open, open_sockets, server_time}` every 2 s, and
+/// answers `ping`; it gets no customer events and no broadcasts, and closes with 4003 when the
+/// admin's session is revoked or its token expires.
+///
 /// Errors: 1003 2005
 #[utoipa::path(
     get,
@@ -241,6 +246,8 @@ pub async fn upgrade(
     };
     let claims = match state.tokens.verify_access(token) {
         Ok(c) if c.kind == SubjectKind::User => c,
+        // The console's live figures (`live_stats`); see `super::live`.
+        Ok(c) if c.kind == SubjectKind::Admin => return super::live::upgrade(state, c, ws).await,
         _ => return ApiError::TokenInvalid.into_response(),
     };
     if state.banned.contains(&claims.user_id) {
@@ -362,12 +369,12 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
 
 /// Sends one message; false when it failed or the client did not take it within `timeout` (a
 /// client that stops reading would otherwise make the send pend forever).
-async fn send(tx: &mut SplitSink<WebSocket, Message>, timeout: std::time::Duration, m: Message) -> bool {
+pub(super) async fn send(tx: &mut SplitSink<WebSocket, Message>, timeout: std::time::Duration, m: Message) -> bool {
     matches!(tokio::time::timeout(timeout, tx.send(m)).await, Ok(Ok(())))
 }
 
 /// The instant of an epoch-ms time (now, when it has passed; far away, when it is `i64::MAX`).
-fn until(at_ms: i64) -> tokio::time::Instant {
+pub(super) fn until(at_ms: i64) -> tokio::time::Instant {
     let left = u64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(0);
     // Capped at a year: `Instant + Duration` must not overflow.
     tokio::time::Instant::now() + std::time::Duration::from_millis(left.min(365 * 24 * 3600 * 1000))

@@ -54,6 +54,23 @@ pub enum ServerEvent {
     /// prize_stock_update, wheel_win), each item exactly the message it would have been alone,
     /// in one frame; a customer's own messages still come one by one, at once
     Batch(#[schema(inline)] BatchItems),
+    /// Admins only (a socket opened with an admin token gets nothing else but connected, pong and
+    /// error): every 2 s, the live figures the console shows
+    LiveStats(#[schema(inline)] LiveStats),
+}
+
+/// The console's live figures. Read from what the server already keeps (the Hub's socket count,
+/// the committed-facts stream), so they cost the draw path nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LiveStats {
+    /// Draws committed in the last 60 s (a decade counts 10), counted since this socket opened:
+    /// the first minute after opening shows only what that socket has seen.
+    pub draws_per_minute: i64,
+    /// Draws committed since this socket opened.
+    pub draws_since_open: i64,
+    /// Customer and merchant sockets open on this server now.
+    pub open_sockets: i64,
+    pub server_time: Timestamp,
 }
 
 /// The messages of one `batch`, each `{type, data, timestamp, message_id}` as it would have come
@@ -160,6 +177,7 @@ impl ServerEvent {
             ServerEvent::TaskCompleted(_) => "task_completed",
             ServerEvent::CampaignUpdate(_) => "campaign_update",
             ServerEvent::Batch(_) => "batch",
+            ServerEvent::LiveStats(_) => "live_stats",
         }
     }
 
@@ -401,6 +419,12 @@ pub(crate) mod tests {
                 timestamp: Timestamp(0),
                 message_id: "m1".into(),
             }])),
+            ServerEvent::LiveStats(LiveStats {
+                draws_per_minute: 12,
+                draws_since_open: 30,
+                open_sockets: 4,
+                server_time: Timestamp(0),
+            }),
         ]
     }
 
@@ -411,13 +435,14 @@ pub(crate) mod tests {
             assert_eq!(serde_json::to_value(e).unwrap()["type"], json!(e.kind()), "{e:?}");
         }
         let kinds: std::collections::BTreeSet<&str> = events.iter().map(ServerEvent::kind).collect();
-        assert_eq!(kinds.len(), 15, "one event of each of the 15 kinds");
+        assert_eq!(kinds.len(), 16, "one event of each of the 16 kinds");
     }
 
     #[test]
     fn data_keeps_the_published_field_names_and_formats() {
         let events = every_event();
-        let [_, _, points, result, stock, prize, win, review, _, _, subscribed, _, _, _, batch] = &events[..] else {
+        let [_, _, points, result, stock, prize, win, review, _, _, subscribed, _, _, _, batch, live] = &events[..]
+        else {
             unreachable!()
         };
         assert_eq!(
@@ -448,6 +473,11 @@ pub(crate) mod tests {
             serde_json::to_value(batch).unwrap()["data"],
             json!([{ "type": "prize_stock_update", "data": { "prize_id": 3, "stock_left": 2 },
                      "timestamp": "1970-01-01T00:00:00.000Z", "message_id": "m1" }])
+        );
+        assert_eq!(
+            serde_json::to_value(live).unwrap()["data"],
+            json!({ "draws_per_minute": 12, "draws_since_open": 30, "open_sockets": 4,
+                    "server_time": "1970-01-01T00:00:00.000Z" })
         );
     }
 
