@@ -26,7 +26,8 @@
 //! days the server's clock moves on a day through the test hook `POST
 //! /api/admin/test-hooks/clock`, so the server must run with `ENABLE_TEST_HOOKS=1` (development
 //! only; `scripts/bench` sets it). It reports check-ins/s and latency over all days, and checks
-//! that every customer holds exactly one `checkin` ledger record per day.
+//! that every customer holds exactly as many `checkin` ledger records as check-ins the server
+//! acknowledged to them (one a day unless a request failed, which the errors column shows).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -378,7 +379,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(mismatches == 0, "{mismatches} balances disagree with the acknowledged responses");
     if let Some(c) = report.get("checkin") {
         let wrong = c["record_mismatches"].as_u64().unwrap_or(u64::MAX);
-        anyhow::ensure!(wrong == 0, "{wrong} customers do not hold exactly one check-in per day");
+        anyhow::ensure!(wrong == 0, "{wrong} customers' check-in records differ from the acknowledged check-ins");
     }
     Ok(())
 }
@@ -621,6 +622,8 @@ async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyh
     let n = shared.customers.len();
     let series = &shared.series["checkin"];
     series.reset();
+    // Check-ins acknowledged to each customer (by index): what their ledger must hold.
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let mut seconds = 0.0;
     let mut per_day = Vec::new();
     for day in 0..days {
@@ -641,7 +644,7 @@ async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyh
         let started = Instant::now();
         let mut workers = Vec::new();
         for _ in 0..shared.args.concurrency.min(n) {
-            let (shared, next, base) = (shared.clone(), next.clone(), base.to_string());
+            let (shared, next, base, acked) = (shared.clone(), next.clone(), base.to_string(), acked.clone());
             workers.push(tokio::spawn(async move {
                 let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
                 loop {
@@ -652,6 +655,7 @@ async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyh
                     let _ = h.record(t0.elapsed().as_micros().max(1) as u64);
                     shared.series["checkin"].count(code);
                     if code == Some(0) {
+                        acked[i].fetch_add(1, Ordering::Relaxed);
                         let credited = v["data"]["points_awarded"].as_i64().unwrap_or(0)
                             + v["data"]["bonus_points"].as_i64().unwrap_or(0);
                         c.net.fetch_add(credited, Ordering::Relaxed);
@@ -671,13 +675,14 @@ async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyh
             .push(json!({ "day": day + 1, "ok": ok, "seconds": secs, "checkins_per_s": ok as f64 / secs.max(1e-9) }));
     }
 
-    // Exactly once: each customer's ledger holds one check-in per day.
+    // Exactly once: each customer's ledger holds one check-in per acknowledged check-in.
     println!("checking {n} customers' check-in records …");
     let gate = Arc::new(Semaphore::new(64));
     let wrong = Arc::new(AtomicU64::new(0));
     let mut joins = Vec::new();
     for i in 0..n {
         let (shared, gate, wrong, base) = (shared.clone(), gate.clone(), wrong.clone(), base.to_string());
+        let expected = acked[i].load(Ordering::Relaxed) as i64;
         joins.push(tokio::spawn(async move {
             let _p = gate.acquire().await;
             let c = &shared.customers[i];
@@ -686,9 +691,9 @@ async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyh
                 Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["data"]["pagination"]["total"].as_i64()),
                 Err(_) => None,
             };
-            if total != Some(i64::from(days)) {
+            if total != Some(expected) {
                 wrong.fetch_add(1, Ordering::Relaxed);
-                eprintln!("CHECK-INS user {}: {total:?} records for {days} days", c.id);
+                eprintln!("CHECK-INS user {}: {total:?} records, {expected} acknowledged", c.id);
             }
         }));
     }
@@ -700,7 +705,7 @@ async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyh
     out["customers"] = json!(n);
     out["per_day"] = json!(per_day);
     out["record_mismatches"] = json!(wrong.load(Ordering::Relaxed));
-    println!("  {} customers without exactly {days} check-in records", wrong.load(Ordering::Relaxed));
+    println!("  {} customers whose check-in records differ from the acknowledged", wrong.load(Ordering::Relaxed));
     Ok(out)
 }
 
