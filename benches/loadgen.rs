@@ -20,6 +20,14 @@
 //! series of restocks to every socket), and the RSS per socket. Open files: the sockets need one
 //! descriptor each on both sides; `scripts/bench` raises the limit (`ulimit -n`) for the server
 //! and this process, and the limits in force are checked before sockets are opened.
+//!
+//! The `checkin` scenario is the morning rush of the daily check-in: every customer checks in at
+//! once (`--concurrency` in flight), once per business day for `--checkin-days` days; between
+//! days the server's clock moves on a day through the test hook `POST
+//! /api/admin/test-hooks/clock`, so the server must run with `ENABLE_TEST_HOOKS=1` (development
+//! only; `scripts/bench` sets it). It reports check-ins/s and latency over all days, and checks
+//! that every customer holds exactly as many `checkin` ledger records as check-ins the server
+//! acknowledged to them (one a day unless a request failed, which the errors column shows).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,6 +86,9 @@ struct Args {
     /// Restocks timed to every socket in the live scenario (for the CPU per delivered message).
     #[arg(long, default_value_t = 5)]
     restocks: usize,
+    /// Business days of the checkin scenario (every customer checks in once a day).
+    #[arg(long, default_value_t = 3)]
+    checkin_days: u32,
     /// Passed by `cargo bench` to every bench target; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -90,6 +101,8 @@ enum Scenario {
     Fanout,
     /// Draws without sockets, then the same with every socket listening.
     Live,
+    /// Every customer checks in at once, once per (hooked) business day.
+    Checkin,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +298,7 @@ async fn main() -> anyhow::Result<()> {
         series.insert(name, Series::new());
     }
     series.insert("exchange", Series::new());
+    series.insert("checkin", Series::new());
     let shared = Arc::new(Shared {
         args: args.clone(),
         http: http.clone(),
@@ -337,6 +351,9 @@ async fn main() -> anyhow::Result<()> {
     if let (true, Some(pid)) = (args.scenarios.contains(&Scenario::Fanout), bench_product) {
         report.insert("fanout".into(), fanout(&shared, &base, &admin_token, pid).await);
     }
+    if args.scenarios.contains(&Scenario::Checkin) {
+        report.insert("checkin".into(), checkin_scenario(&shared, &base, &admin_token).await?);
+    }
     // Let the last socket messages arrive before reading the delivery histogram.
     tokio::time::sleep(Duration::from_millis(500)).await;
     {
@@ -360,6 +377,10 @@ async fn main() -> anyhow::Result<()> {
         println!("results written to {} (chart: {})", path.display(), svg.display());
     }
     anyhow::ensure!(mismatches == 0, "{mismatches} balances disagree with the acknowledged responses");
+    if let Some(c) = report.get("checkin") {
+        let wrong = c["record_mismatches"].as_u64().unwrap_or(u64::MAX);
+        anyhow::ensure!(wrong == 0, "{wrong} customers' check-in records differ from the acknowledged check-ins");
+    }
     Ok(())
 }
 
@@ -592,6 +613,100 @@ async fn burst(shared: &Arc<Shared>, base: &str, length: Duration, work: Work) -
     }
     progress.abort();
     started.elapsed().as_secs_f64()
+}
+
+/// The checkin scenario (see the module documentation).
+async fn checkin_scenario(shared: &Arc<Shared>, base: &str, admin: &str) -> anyhow::Result<Value> {
+    const DAY_MS: i64 = 86_400_000;
+    let days = shared.args.checkin_days.max(1);
+    let n = shared.customers.len();
+    let series = &shared.series["checkin"];
+    series.reset();
+    // Check-ins acknowledged to each customer (by index): what their ledger must hold.
+    let acked: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let mut seconds = 0.0;
+    let mut per_day = Vec::new();
+    for day in 0..days {
+        if day > 0 {
+            // Exactly a day on from the wall clock, whatever time it is: each day is a new one.
+            let (code, v) = post(
+                &shared.http,
+                format!("{base}/api/admin/test-hooks/clock"),
+                Some(admin),
+                json!({ "offset_ms": i64::from(day) * DAY_MS }),
+            )
+            .await;
+            anyhow::ensure!(code == Some(0), "moving the clock failed ({v}): run the server with ENABLE_TEST_HOOKS=1");
+        }
+        println!("check-in day {}: {n} customers, {} in flight …", day + 1, shared.args.concurrency);
+        let ok_before = series.ok.load(Ordering::Relaxed);
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..shared.args.concurrency.min(n) {
+            let (shared, next, base, acked) = (shared.clone(), next.clone(), base.to_string(), acked.clone());
+            workers.push(tokio::spawn(async move {
+                let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = shared.customers.get(i) else { break };
+                    let t0 = Instant::now();
+                    let (code, v) = post(&shared.http, format!("{base}/api/checkin"), Some(&c.token), json!({})).await;
+                    let _ = h.record(t0.elapsed().as_micros().max(1) as u64);
+                    shared.series["checkin"].count(code);
+                    if code == Some(0) {
+                        acked[i].fetch_add(1, Ordering::Relaxed);
+                        let credited = v["data"]["points_awarded"].as_i64().unwrap_or(0)
+                            + v["data"]["bonus_points"].as_i64().unwrap_or(0);
+                        c.net.fetch_add(credited, Ordering::Relaxed);
+                    }
+                }
+                let _ = shared.series["checkin"].hist.lock().unwrap_or_else(|p| p.into_inner()).add(&h);
+            }));
+        }
+        for w in workers {
+            let _ = w.await;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        seconds += secs;
+        let ok = series.ok.load(Ordering::Relaxed) - ok_before;
+        println!("  {ok} of {n} checked in in {secs:.2} s ({:.0} check-ins/s)", ok as f64 / secs.max(1e-9));
+        per_day
+            .push(json!({ "day": day + 1, "ok": ok, "seconds": secs, "checkins_per_s": ok as f64 / secs.max(1e-9) }));
+    }
+
+    // Exactly once: each customer's ledger holds one check-in per acknowledged check-in.
+    println!("checking {n} customers' check-in records …");
+    let gate = Arc::new(Semaphore::new(64));
+    let wrong = Arc::new(AtomicU64::new(0));
+    let mut joins = Vec::new();
+    for i in 0..n {
+        let (shared, gate, wrong, base) = (shared.clone(), gate.clone(), wrong.clone(), base.to_string());
+        let expected = acked[i].load(Ordering::Relaxed) as i64;
+        joins.push(tokio::spawn(async move {
+            let _p = gate.acquire().await;
+            let c = &shared.customers[i];
+            let url = format!("{base}/api/user/points-records?source=checkin");
+            let total = match shared.http.get(url).bearer_auth(&c.token).send().await {
+                Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["data"]["pagination"]["total"].as_i64()),
+                Err(_) => None,
+            };
+            if total != Some(expected) {
+                wrong.fetch_add(1, Ordering::Relaxed);
+                eprintln!("CHECK-INS user {}: {total:?} records, {expected} acknowledged", c.id);
+            }
+        }));
+    }
+    for j in joins {
+        let _ = j.await;
+    }
+    let mut out = series.summary(seconds);
+    out["days"] = json!(days);
+    out["customers"] = json!(n);
+    out["per_day"] = json!(per_day);
+    out["record_mismatches"] = json!(wrong.load(Ordering::Relaxed));
+    println!("  {} customers whose check-in records differ from the acknowledged", wrong.load(Ordering::Relaxed));
+    Ok(out)
 }
 
 /// A product with stock for the whole exchange burst.

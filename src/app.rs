@@ -19,7 +19,7 @@ use crate::auth::wechat::Wechat;
 use crate::auth::{sms, BanList, SignInCodes, Tokens};
 use crate::config::Config;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, wall_ms};
 use crate::http::{self, limits::IpLimiter, AppState, Services};
 use crate::notify::{CloseReason, Hub};
 use crate::objects::ObjectStore;
@@ -49,7 +49,7 @@ impl Application {
         }
 
         let tokens = Tokens::new(&config);
-        for (fam, until) in store.revoked_token_families(now_ms()).await? {
+        for (fam, until) in store.revoked_token_families(wall_ms()).await? {
             tokens.mark_revoked_until(&fam, until);
         }
         let banned = BanList::from_store(store.banned_user_ids().await?);
@@ -349,7 +349,8 @@ async fn housekeeping(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "expiring idempotency records failed"),
         }
         // Revoked families stay in memory only while some token of theirs could be presented.
-        let now = now_ms();
+        // Sessions run on the wall clock, like the tokens' `exp` (see crate::domain::time).
+        let now = wall_ms();
         state.tokens.prune(now);
         match state.store.delete_expired_tokens(now).await {
             Ok(n) if n > 0 => tracing::debug!(removed = n, "deleted expired token families and refresh tokens"),

@@ -83,6 +83,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/test-hooks/stock-ledger/panic"),
     ("post", "/api/admin/test-hooks/wallets/{id}/block"),
     ("post", "/api/admin/test-hooks/{actor}/block"),
+    ("post", "/api/admin/test-hooks/clock"),
     ("get", "/api/admin/lottery/prizes"),
     ("put", "/api/admin/lottery/prizes"),
     ("get", "/api/admin/lottery/settings"),
@@ -1148,6 +1149,10 @@ async fn admin_answers_match_the_document(backend: Backend) {
     api.ok("post", "/api/admin/test-hooks/{actor}/block", &busy);
     let nobody = server.post("/api/admin/test-hooks/review-queue/block", a, json!({ "ms": 1 })).await;
     api.refused("post", "/api/admin/test-hooks/{actor}/block", &nobody, 404, 9004);
+    let clock = server.post("/api/admin/test-hooks/clock", a, json!({ "offset_ms": 0 })).await;
+    api.ok("post", "/api/admin/test-hooks/clock", &clock);
+    let too_far = server.post("/api/admin/test-hooks/clock", a, json!({ "offset_ms": i64::MAX })).await;
+    api.refused("post", "/api/admin/test-hooks/clock", &too_far, 400, 1003);
 
     api.ok("get", "/health", &server.get("/health", None).await);
     let metrics = server.http.get(server.url("/metrics")).send().await.expect("request");

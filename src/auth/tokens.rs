@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::domain::time::now_ms;
+use crate::domain::time::wall_ms;
 
 pub const REFRESH_TTL_S: i64 = 7 * 24 * 60 * 60;
 const ISSUER: &str = "restaurant-lottery";
@@ -136,7 +136,8 @@ impl Tokens {
 
     /// Issues a pair in family `fam`.
     pub fn issue(&self, subject: &Subject, fam: &str) -> Result<TokenPair, jsonwebtoken::errors::Error> {
-        let now_s = now_ms() / 1000;
+        // The wall clock: `jsonwebtoken` checks `exp` against it (see crate::domain::time).
+        let now_s = wall_ms() / 1000;
         let access = AccessClaims {
             sub: subject.id.to_string(),
             user_id: subject.id,
@@ -208,7 +209,7 @@ impl Tokens {
     /// Revoked now: every token of the family was issued before now, so none outlives a refresh
     /// lifetime from now.
     pub fn mark_revoked(&self, fam: &str) {
-        self.mark_revoked_until(fam, now_ms() + REFRESH_TTL_S * 1000);
+        self.mark_revoked_until(fam, wall_ms() + REFRESH_TTL_S * 1000);
     }
 
     /// Revoked; its tokens all expire by `until_ms` (the family's `expires_at` in the store).

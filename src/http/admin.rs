@@ -37,7 +37,7 @@ use crate::actors::PointsChange;
 use crate::auth::SubjectKind;
 use crate::domain::page::{Page, PageParams};
 use crate::domain::phone::mask_phone;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, set_offset_ms, MAX_OFFSET_MS};
 use crate::domain::{DomainError, PointsSource};
 use crate::store::audit::AuditEntry;
 use crate::store::reviews::ApplicationDecision;
@@ -62,6 +62,7 @@ pub fn router(test_hooks: bool) -> OpenApiRouter<AppState> {
             .routes(routes!(inject_stock_panic))
             .routes(routes!(block_wallet))
             .routes(routes!(block_actor))
+            .routes(routes!(shift_clock))
     } else {
         r
     }
@@ -617,4 +618,39 @@ async fn block_actor(
         _ => return Err(DomainError::NotFound("actor").into()),
     }
     Ok(ok(Blocked { blocked: true, ms: body.ms }))
+}
+
+/// How far business time runs ahead of (or behind) the wall clock.
+#[derive(Debug, Deserialize, ToSchema)]
+struct ClockOffset {
+    /// Milliseconds, at most ten years either way; 0 puts the clock back.
+    offset_ms: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ClockShifted {
+    offset_ms: i64,
+    /// Business time now, with the offset.
+    now: Timestamp,
+}
+
+/// Test hook: shift the business clock
+///
+/// Only with `ENABLE_TEST_HOOKS=1`, never in production: from now on the server dates every fact
+/// (check-ins, task rounds, leaderboard periods, daily draw counts, ledger times) at the wall
+/// clock plus `offset_ms`, so a test can cross midnight, a week or a month in `BUSINESS_TZ`
+/// without waiting. The offset replaces the previous one. Sessions stay on the wall clock: tokens
+/// already held keep working and new ones are not born expired.
+///
+/// Errors: 1003 2004 9004
+#[utoipa::path(post, path = "/test-hooks/clock", tag = "admin", security(("bearerAuth" = [])),
+    request_body = ClockOffset,
+    responses((status = 200, description = "The clock is shifted", body = Envelope<ClockShifted>)))]
+async fn shift_clock(_admin: AdminUser, ApiJson(body): ApiJson<ClockOffset>) -> Answer<ClockShifted> {
+    if !(-MAX_OFFSET_MS..=MAX_OFFSET_MS).contains(&body.offset_ms) {
+        return Err(ApiError::bad("offset_ms", "must be within ten years either way"));
+    }
+    let offset_ms = set_offset_ms(body.offset_ms);
+    tracing::warn!(offset_ms, "test hook: business clock shifted");
+    Ok(ok(ClockShifted { offset_ms, now: Timestamp(now_ms()) }))
 }

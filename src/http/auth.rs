@@ -21,7 +21,7 @@ use crate::auth::tokens::{new_id, Subject};
 use crate::auth::{passwords, SubjectKind, TokenPair};
 use crate::domain::phone::mask_phone;
 use crate::domain::points::SIGN_UP_GRANT;
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, wall_ms};
 use crate::domain::Phone;
 use crate::store::tokens::Rotation;
 use crate::store::users::UserRow;
@@ -263,7 +263,7 @@ pub(crate) async fn open_session(state: &AppState, subject: &Subject) -> Result<
             subject.kind.as_str(),
             subject.id,
             &pair.refresh_jti,
-            now_ms(),
+            wall_ms(),
             pair.refresh_expires_at_ms,
         )
         .await?;
@@ -320,7 +320,7 @@ async fn refresh(
             &claims.fam,
             &claims.jti,
             &pair.refresh_jti,
-            now_ms(),
+            wall_ms(),
             pair.refresh_expires_at_ms,
             state.config.sessions.refresh_max_age,
         )
@@ -391,7 +391,7 @@ struct SignedOut;
     responses((status = 200, description = "Signed out; `data` is null", body = Envelope<SignedOut>)))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Answer<SignedOut> {
     let claims = verify_access(&state, &headers)?;
-    state.store.revoke_token_family(&claims.fam, "logout", now_ms()).await?;
+    state.store.revoke_token_family(&claims.fam, "logout", wall_ms()).await?;
     state.tokens.mark_revoked(&claims.fam);
     if claims.kind == SubjectKind::User {
         state.hub.close_family(claims.user_id, &claims.fam);
@@ -419,7 +419,7 @@ pub(crate) async fn revoke_everywhere(
     subject_id: i64,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let revoked = state.store.revoke_subject_families(kind.as_str(), subject_id, reason, now_ms()).await?;
+    let revoked = state.store.revoke_subject_families(kind.as_str(), subject_id, reason, wall_ms()).await?;
     for (family, until) in &revoked {
         state.tokens.mark_revoked_until(family, *until);
     }

@@ -2,7 +2,7 @@
 //! whose failures become 1003 envelopes naming the field, the authenticated customer or admin,
 //! the client's address and the idempotency key.
 
-use crate::domain::time::now_ms;
+use crate::domain::time::wall_ms;
 use crate::domain::DomainError;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -156,7 +156,7 @@ impl FromRequestParts<AppState> for AdminUser {
         }
         // The admin may have been removed, or its password reset by `create-admin` in another
         // process (which revokes its families in the store only): ask the store, now and then.
-        let now = now_ms();
+        let now = wall_ms();
         if !state.tokens.admin_recently_confirmed(&claims.fam, now) {
             let live = state.store.admin(claims.user_id).await?.is_some()
                 && state.store.token_family_live(&claims.fam).await?;

@@ -34,7 +34,7 @@ use super::error::ApiError;
 use super::extract::{bearer, ApiQuery};
 use super::AppState;
 use crate::auth::SubjectKind;
-use crate::domain::time::{now_ms, Timestamp};
+use crate::domain::time::{now_ms, wall_ms, Timestamp};
 use crate::domain::DomainError;
 use crate::notify::event::{BadMessage, Connected, Pong, Subscribed};
 use crate::notify::{CloseReason, Grant, Listen, Outbox, ServerEvent, ServerMessage, Topic, Topics, WsServerMessage};
@@ -373,9 +373,10 @@ pub(super) async fn send(tx: &mut SplitSink<WebSocket, Message>, timeout: std::t
     matches!(tokio::time::timeout(timeout, tx.send(m)).await, Ok(Ok(())))
 }
 
-/// The instant of an epoch-ms time (now, when it has passed; far away, when it is `i64::MAX`).
+/// The instant of an epoch-ms time on the wall clock, as token expiry is (now, when it has
+/// passed; far away, when it is `i64::MAX`).
 pub(super) fn until(at_ms: i64) -> tokio::time::Instant {
-    let left = u64::try_from(at_ms.saturating_sub(now_ms())).unwrap_or(0);
+    let left = u64::try_from(at_ms.saturating_sub(wall_ms())).unwrap_or(0);
     // Capped at a year: `Instant + Duration` must not overflow.
     tokio::time::Instant::now() + std::time::Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
 }
