@@ -355,7 +355,10 @@ async fn verify(
 
 /// A customer (their id) or an administrator (`None`) may ask; who asks is settled before
 /// what they ask about, as everywhere else.
-fn customer_or_admin(user: Result<AuthUser, ApiError>, admin: Result<AdminUser, ApiError>) -> Result<Option<i64>, ApiError> {
+fn customer_or_admin(
+    user: Result<AuthUser, ApiError>,
+    admin: Result<AdminUser, ApiError>,
+) -> Result<Option<i64>, ApiError> {
     match (user, admin) {
         (Ok(u), _) => Ok(Some(u.user_id)),
         (_, Ok(_)) => Ok(None),
