@@ -79,6 +79,8 @@ async function campaigns(main) {
 }
 
 /** The 8-sector odds editor over GET/PUT `url` (the shape of /api/admin/lottery/prizes). */
+const DEFAULT_PRIZES = '/api/admin/lottery/prizes';
+
 function wheelEditor(box, url, stockUrl) {
   let prizes = [];
   const sum = h('output', { id: 'prob-sum', class: 'sum', 'aria-live': 'polite' });
@@ -132,6 +134,12 @@ function wheelEditor(box, url, stockUrl) {
   async function load() {
     const d = await api('GET', url);
     prizes = d.prizes.map((p) => ({ ...p }));
+    if (!prizes.length && url !== DEFAULT_PRIZES) {
+      // A new campaign has no sectors yet: start from the default wheel's eight, to edit and save.
+      const base = await api('GET', DEFAULT_PRIZES);
+      prizes = base.prizes.map(({ id, stock_left, ...p }) => ({ ...p }));
+      notice('该活动尚未配置奖项：已从默认转盘复制，修改后请保存');
+    }
     render();
     return d;
   }

@@ -7,8 +7,9 @@
 //!   balance and ledger show it), rejects one, batch-approves, is shown the API's `msg` for a
 //!   refused amount, verifies an exchange code (and is shown the refusal the second time), and
 //!   reads the statistics;
-//! - an admin signs in by username and password, creates and starts a campaign and reads its
-//!   stats chart, saves wheel odds that do not sum to 1 (the page shows the API's refusal and
+//! - an admin signs in by username and password, creates and starts a campaign, gives it its
+//!   own eight sectors (the editor starts from the default wheel's) and reads its stats chart,
+//!   saves wheel odds that do not sum to 1 (the page shows the API's refusal and
 //!   nothing changes) and then odds that do, creates, edits, restocks (a customer's socket gets
 //!   `stock_update`) and delists a product, adjusts a customer's points, freezes some, makes them
 //!   a merchant and bans them, approves a merchant application, edits levels and a task reward,
@@ -17,7 +18,6 @@
 //!
 //! Every page is photographed at desktop and phone width into `target/console-screenshots/`
 //! (or `$CONSOLE_SCREENSHOTS`); at phone width no page may be wider than the screen.
-//! Per-campaign prize editing (`/api/admin/campaigns/:id/prizes`) is not exercised here yet.
 
 #[path = "common/browser.rs"]
 mod browser;
@@ -232,6 +232,18 @@ async fn admin_runs_the_promotion(backend: Backend) {
     photograph(&b, "admin-campaigns").await;
     b.route(&format!("#/a/campaign/{id}"), "#odds-chart").await;
     b.find("#by-day-chart").await;
+    // A new campaign's editor starts from the default wheel's eight sectors; saved, they are the
+    // campaign's own (new ids), and the default wheel is untouched.
+    b.text_contains("#prob-sum", "1.000000").await;
+    b.click("#save-prizes").await;
+    b.notice_says("ok", "奖项已保存").await;
+    let own = assert_ok(&server.get(&format!("/api/admin/campaigns/{id}/prizes"), Some(&admin)).await);
+    let default_wheel = assert_ok(&server.get("/api/admin/lottery/prizes", Some(&admin)).await);
+    let ids = |w: &serde_json::Value| -> Vec<i64> {
+        w["prizes"].as_array().map(|ps| ps.iter().filter_map(|p| p["id"].as_i64()).collect()).unwrap_or_default()
+    };
+    assert_eq!(ids(&own).len(), 8, "{own}");
+    assert!(ids(&own).iter().all(|i| !ids(&default_wheel).contains(i)), "{own} / {default_wheel}");
     photograph(&b, "admin-campaign").await;
 
     // The default wheel: odds that do not sum to 1 are refused with the API's msg, and nothing
