@@ -143,7 +143,7 @@ impl Watch {
         self.headroom.insert((user_id, m), left.map_or(Headroom::Settled, Headroom::AtLeast));
     }
 
-    /// Forgets everything: after missed facts (the bound would be too low) or when the day turns.
+    /// Forgets everything, when the business day turns (rounds start again).
     fn clear(&mut self) {
         self.headroom.clear();
     }
@@ -163,10 +163,13 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
         loop {
             let event = match rx.recv().await {
                 Ok(e) => e,
-                // Missed events only mean missed notifications; progress itself is in the store.
+                // Missed events only delay notifications; progress itself is in the store. The
+                // watch is kept: a customer whose facts were missed is read again once the facts
+                // that follow use up their bound. (Forgetting it instead made every customer's
+                // next fact a read, so a watcher that fell behind under a burst fell further
+                // behind, over and over.)
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the task watcher fell behind");
-                    watch.clear();
                     continue;
                 }
                 Err(RecvError::Closed) => return,
