@@ -30,9 +30,24 @@ pub struct TaskView {
 
 /// The customer's tasks at `now`.
 pub async fn board(store: &Store, tz: &BusinessTz, user_id: i64, now: i64) -> StoreResult<Vec<TaskView>> {
+    board_of(store, tz, user_id, now, None).await
+}
+
+/// The customer's tasks at `now`; with `only`, just the tasks that measure moves (the watcher
+/// needs no other, and each task costs a query).
+async fn board_of(
+    store: &Store,
+    tz: &BusinessTz,
+    user_id: i64,
+    now: i64,
+    only: Option<TaskMeasure>,
+) -> StoreResult<Vec<TaskView>> {
     let claims: HashSet<(String, String)> = store.task_claims(user_id).await?.into_iter().collect();
     let mut out = Vec::new();
     for task in store.tasks().await? {
+        if only.is_some() && TaskMeasure::of(&task.task_key) != only {
+            continue;
+        }
         let round = task.period().round(tz, now);
         let progress = match TaskMeasure::of(&task.task_key) {
             Some(m) => measure(store, user_id, m, &round).await?,
@@ -68,6 +83,72 @@ fn moved(event: &Committed) -> Option<TaskMeasure> {
     }
 }
 
+/// How much a committed fact moves its measure, when that is a sum (the check-in streak is not:
+/// a streak can restart, so its progress is always read again).
+fn amount(event: &Committed) -> Option<i64> {
+    match *event {
+        Committed::Drew { count, .. } => Some(count),
+        Committed::Spent { points, .. } => Some(points),
+        Committed::ReceiptApproved { .. } | Committed::Exchanged { .. } => Some(1),
+        Committed::CheckedIn { .. } | Committed::Earned { .. } => None,
+    }
+}
+
+/// What the watcher knows of one customer's measure since it last read their board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Headroom {
+    /// Every task the measure moves is completed or claimed in its round: nothing left to
+    /// announce today (progress never goes back inside a round, and rounds turn only when the
+    /// business day does).
+    Settled,
+    /// The nearest unfinished task needs at least this much more of the measure. An upper bound
+    /// on the progress made since the read is subtracted as facts arrive (see [`Watch::moved`]).
+    AtLeast(i64),
+}
+
+/// The watcher's memory of the day: per customer and measure, how far the nearest completion is.
+/// Without it every committed fact re-read the customer's whole task board (about eight queries
+/// per draw), and under a draw burst the watcher alone kept the database busy for longer than the
+/// burst lasted.
+#[derive(Debug, Default)]
+struct Watch {
+    headroom: HashMap<(i64, TaskMeasure), Headroom>,
+}
+
+impl Watch {
+    /// Whether `event` (moving measure `m` of `user_id`) may have completed a task, i.e. whether
+    /// the board must be read. Why the bound is safe: the board is read after the commit of the
+    /// fact being handled, so it holds every fact committed before the read; a fact committed
+    /// after the read is published after it, hence handled after this one and subtracted here.
+    /// Facts committed before the read but handled after it are subtracted too although the read
+    /// already counted them: that only brings the next read forward, it never misses a completion.
+    fn moved(&mut self, user_id: i64, m: TaskMeasure, event: &Committed) -> bool {
+        match (self.headroom.get_mut(&(user_id, m)), amount(event)) {
+            (Some(Headroom::Settled), _) => false,
+            (Some(Headroom::AtLeast(left)), Some(a)) => {
+                *left -= a;
+                *left <= 0
+            }
+            _ => true,
+        }
+    }
+
+    /// After reading the board: what is left of the measure's unfinished tasks.
+    fn read(&mut self, user_id: i64, m: TaskMeasure, tasks: &[TaskView]) {
+        let left = tasks
+            .iter()
+            .filter(|t| TaskMeasure::of(&t.task.task_key) == Some(m) && t.status == TaskStatus::InProgress)
+            .map(|t| t.task.target - t.progress)
+            .min();
+        self.headroom.insert((user_id, m), left.map_or(Headroom::Settled, Headroom::AtLeast));
+    }
+
+    /// Forgets everything, when the business day turns (rounds start again).
+    fn clear(&mut self) {
+        self.headroom.clear();
+    }
+}
+
 /// Follows the event stream and pushes `task_completed` once per task round that a committed
 /// fact completes (and the customer has not claimed yet). It only reads; it never writes.
 pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) {
@@ -77,16 +158,16 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
         // once more of a task they completed but have not claimed.
         // Cleared when the business day turns, so it holds one day's announcements at most.
         let mut told: HashMap<i64, HashSet<(String, String)>> = HashMap::new();
-        // Measures with nothing left to announce to a customer today: every task they move is
-        // completed or claimed in its round, and progress never goes back inside a round (rounds
-        // turn only when the business day does). Without this, every draw of a busy customer
-        // re-read their whole task board from the store (about eight queries per committed fact).
-        let mut settled: HashSet<(i64, TaskMeasure)> = HashSet::new();
+        let mut watch = Watch::default();
         let mut today = 0;
         loop {
             let event = match rx.recv().await {
                 Ok(e) => e,
-                // Missed events only mean missed notifications; progress itself is in the store.
+                // Missed events only delay notifications; progress itself is in the store. The
+                // watch is kept: a customer whose facts were missed is read again once the facts
+                // that follow use up their bound. (Forgetting it instead made every customer's
+                // next fact a read, so a watcher that fell behind under a burst fell further
+                // behind, over and over.)
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the task watcher fell behind");
                     continue;
@@ -106,22 +187,19 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
             if tz.day(at) != today {
                 today = tz.day(at);
                 told.clear();
-                settled.clear();
+                watch.clear();
             }
-            if settled.contains(&(user_id, m)) {
+            if !watch.moved(user_id, m, &event) {
                 continue;
             }
-            let tasks = match board(&store, &tz, user_id, at).await {
+            let tasks = match board_of(&store, &tz, user_id, at, Some(m)).await {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(user_id, error = %e, "could not read task progress");
                     continue;
                 }
             };
-            let moved_by_m = |t: &&TaskView| TaskMeasure::of(&t.task.task_key) == Some(m);
-            if tasks.iter().filter(moved_by_m).all(|t| t.status != TaskStatus::InProgress) {
-                settled.insert((user_id, m));
-            }
+            watch.read(user_id, m, &tasks);
             let seen = told.entry(user_id).or_default();
             for t in tasks {
                 if t.status != TaskStatus::Completed || TaskMeasure::of(&t.task.task_key) != Some(m) {
@@ -152,5 +230,58 @@ mod tests {
         assert_eq!(moved(&Committed::Drew { user_id: 1, count: 3, at: 0 }), Some(TaskMeasure::Draws));
         assert_eq!(moved(&Committed::Spent { user_id: 1, points: 300, at: 0 }), Some(TaskMeasure::PointsSpent));
         assert_eq!(moved(&Committed::Earned { user_id: 1, points: 300, at: 0 }), None);
+    }
+
+    fn view(key: &str, target: i64, progress: i64) -> TaskView {
+        let task = TaskRow {
+            id: 1,
+            task_key: key.into(),
+            name: key.into(),
+            description: String::new(),
+            period: "daily".into(),
+            target,
+            points: 10,
+        };
+        let round = TaskRound { key: "d".into(), from: 0, until: i64::MAX, resets_at: None };
+        TaskView { task, progress, status: task_status(progress, target, false), round }
+    }
+
+    fn drew(count: i64) -> Committed {
+        Committed::Drew { user_id: 7, count, at: 0 }
+    }
+
+    #[test]
+    fn the_board_is_read_again_only_when_the_nearest_task_may_be_done() {
+        let mut w = Watch::default();
+        assert!(w.moved(7, TaskMeasure::Draws, &drew(1)), "nothing known yet: read");
+        // first_draw is done (1/1), daily_draw needs two more draws.
+        w.read(7, TaskMeasure::Draws, &[view("first_draw", 1, 1), view("daily_draw", 3, 1)]);
+        assert!(!w.moved(7, TaskMeasure::Draws, &drew(1)));
+        assert!(w.moved(7, TaskMeasure::Draws, &drew(1)), "two draws may have finished daily_draw");
+        // Another customer and another measure are read on their own.
+        assert!(w.moved(8, TaskMeasure::Draws, &drew(1)));
+        assert!(w.moved(7, TaskMeasure::PointsSpent, &Committed::Spent { user_id: 7, points: 100, at: 0 }));
+        // A batch larger than the headroom reads at once.
+        w.read(7, TaskMeasure::Draws, &[view("daily_draw", 3, 0)]);
+        assert!(w.moved(7, TaskMeasure::Draws, &drew(10)));
+    }
+
+    #[test]
+    fn a_settled_measure_is_not_read_until_the_watch_is_cleared() {
+        let mut w = Watch::default();
+        w.read(7, TaskMeasure::Draws, &[view("first_draw", 1, 1), view("daily_draw", 3, 3)]);
+        assert!(!w.moved(7, TaskMeasure::Draws, &drew(10)));
+        w.clear();
+        assert!(w.moved(7, TaskMeasure::Draws, &drew(1)));
+    }
+
+    #[test]
+    fn a_streak_is_read_on_every_check_in_until_it_is_settled() {
+        let mut w = Watch::default();
+        let checkin = Committed::CheckedIn { user_id: 7, streak: 2, at: 0 };
+        w.read(7, TaskMeasure::CheckinStreak, &[view("checkin_streak_7", 7, 2)]);
+        assert!(w.moved(7, TaskMeasure::CheckinStreak, &checkin));
+        w.read(7, TaskMeasure::CheckinStreak, &[view("checkin_streak_7", 7, 7)]);
+        assert!(!w.moved(7, TaskMeasure::CheckinStreak, &checkin));
     }
 }

@@ -2,8 +2,8 @@
 //! typed `data` (each handler names its own, so the OpenAPI document knows every answer's
 //! shape); a refusal or fault is an [`ErrorEnvelope`], built only by `ApiError`.
 
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -21,9 +21,18 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
+/// Room for a typical answer (a draw's envelope is about 400 bytes), so rendering it does not
+/// grow the buffer several times over as `Json`'s 128-byte start would.
+const RENDER_CAPACITY: usize = 1024;
+
 impl<T: Serialize> IntoResponse for Envelope<T> {
     fn into_response(self) -> Response {
-        Json(self).into_response()
+        let mut body = Vec::with_capacity(RENDER_CAPACITY);
+        match serde_json::to_writer(&mut body, &self) {
+            Ok(()) => ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response(),
+            // Only a type whose Serialize fails could get here; the answer is still an envelope.
+            Err(e) => ApiError::internal("rendering an answer", e).into_response(),
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub const MAX_GROUP: usize = 256;
 const ID_BLOCK: i64 = 10_000;
 
 /// A kind of write that can be committed many at a time.
-pub trait GroupWrite: Clone + Send + Sync + 'static {
+pub trait GroupWrite: Sized + Send + Sync + 'static {
     type Output: Send + 'static;
     /// Commits all of `writes` in one transaction, or none of them.
     fn commit_group<'a>(store: &'a Store, writes: &'a [Self]) -> BoxFuture<'a, StoreResult<Vec<Self::Output>>>;
@@ -89,49 +89,54 @@ impl<W: GroupWrite> Committer<W> {
 }
 
 async fn commit_loop<W: GroupWrite>(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job<W>>>>) {
+    // Reused from group to group: the writes are moved out of their jobs (not cloned: a draw
+    // batch owns its sectors' names and codes) and their reply channels kept beside them.
+    let mut writes: Vec<W> = Vec::with_capacity(MAX_GROUP);
+    let mut replies: Vec<oneshot::Sender<StoreResult<W::Output>>> = Vec::with_capacity(MAX_GROUP);
     loop {
-        let mut jobs = Vec::new();
         {
             // One committer waits for work at a time; whoever holds the queue takes all it can.
             let mut queue = rx.lock().await;
-            match queue.recv().await {
-                Some(job) => jobs.push(job),
-                None => return,
-            }
-            while jobs.len() < MAX_GROUP {
+            let Some(first) = queue.recv().await else { return };
+            writes.push(first.write);
+            replies.push(first.reply);
+            while writes.len() < MAX_GROUP {
                 match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(job) => {
+                        writes.push(job.write);
+                        replies.push(job.reply);
+                    }
                     Err(_) => break,
                 }
             }
         }
-        metrics::histogram!("group_commit_size").record(jobs.len() as f64);
-        let writes: Vec<W> = jobs.iter().map(|j| j.write.clone()).collect();
+        metrics::histogram!("group_commit_size").record(writes.len() as f64);
         match W::commit_group(&store, &writes).await {
             Ok(done) => {
-                for (job, output) in jobs.into_iter().zip(done) {
+                for (reply, output) in replies.drain(..).zip(done) {
                     // A dropped receiver means the wallet gave up waiting; the write is committed.
-                    let _ = job.reply.send(Ok(output));
+                    let _ = reply.send(Ok(output));
                 }
             }
-            Err(e) if jobs.len() == 1 => {
-                let _ = jobs.pop().map(|j| j.reply.send(Err(e)));
+            Err(e) if writes.len() == 1 => {
+                let _ = replies.pop().map(|r| r.send(Err(e)));
             }
             Err(StoreError::Unavailable(e)) => {
-                tracing::warn!(error = %e, size = jobs.len(), "group commit failed: the store is unreachable");
-                for job in jobs {
-                    let _ = job.reply.send(Err(StoreError::Unavailable(same_failure(&e))));
+                tracing::warn!(error = %e, size = writes.len(), "group commit failed: the store is unreachable");
+                for reply in replies.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(same_failure(&e))));
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, size = jobs.len(), "group commit failed; committing its writes one by one");
-                for job in jobs {
-                    let result =
-                        W::commit_group(&store, std::slice::from_ref(&job.write)).await.map(|mut v| v.remove(0));
-                    let _ = job.reply.send(result);
+                tracing::warn!(error = %e, size = writes.len(), "group commit failed; committing its writes one by one");
+                for (write, reply) in writes.iter().zip(replies.drain(..)) {
+                    let result = W::commit_group(&store, std::slice::from_ref(write)).await.map(|mut v| v.remove(0));
+                    let _ = reply.send(result);
                 }
             }
         }
+        writes.clear();
+        replies.clear();
     }
 }
 
