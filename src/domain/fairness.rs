@@ -202,10 +202,8 @@ pub fn intervals(sectors: &[Sector], mask: i64) -> Vec<Interval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::wheel::sampling_checks::{chi_square_of, shapes, CHI2_7_P001};
     use crate::domain::wheel::{demo_sectors, spin, Pity};
-
-    /// χ² critical value for 7 degrees of freedom at p = 0.001 (as the wheel's own tests).
-    const CHI2_7_P001: f64 = 24.322;
 
     fn seed(n: u8) -> ServerSeed {
         ServerSeed::from_bytes([n; SEED_BYTES])
@@ -336,32 +334,7 @@ mod tests {
             let user = 1 + nonce % 1000;
             counts[table.sample(sampler.value(1, user, ClientSeed::UserId, 1 + nonce / 1000))] += 1;
         }
-        let mut chi = 0.0;
-        for (i, &c) in counts.iter().enumerate() {
-            let e = expected_p[i] * n as f64;
-            if e == 0.0 {
-                assert_eq!(c, 0, "sector {i} has probability 0 but was drawn");
-                continue;
-            }
-            chi += (c as f64 - e).powi(2) / e;
-        }
-        chi
-    }
-
-    fn shapes() -> Vec<(&'static str, Vec<Sector>)> {
-        let demo = demo_sectors();
-        let mut uniform = demo_sectors();
-        for s in &mut uniform {
-            s.probability = 0.125;
-        }
-        let mut with_zero = demo_sectors();
-        with_zero[4].probability = 0.0;
-        with_zero[7].probability += 0.05;
-        let mut skewed = demo_sectors();
-        for (s, p) in skewed.iter_mut().zip([0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.01, 0.05]) {
-            s.probability = p;
-        }
-        vec![("demo", demo), ("uniform", uniform), ("with a zero sector", with_zero), ("skewed", skewed)]
+        chi_square_of(&counts, expected_p, n as f64)
     }
 
     #[test]

@@ -349,14 +349,53 @@ pub fn demo_sectors() -> Vec<Sector> {
     ]
 }
 
+/// What the wheel's sampler and the fair sampler are both held to in their tests: the wheel
+/// shapes, and the χ² statistic of observed counts against configured odds.
+#[cfg(test)]
+pub(crate) mod sampling_checks {
+    use super::{demo_sectors, Sector};
+
+    /// χ² critical value for 7 degrees of freedom at p = 0.001.
+    pub const CHI2_7_P001: f64 = 24.322;
+
+    /// χ² of `counts` (n draws in all) against `expected_p`; a sector of probability 0 must
+    /// never have been drawn.
+    pub fn chi_square_of(counts: &[usize], expected_p: &[f64], n: f64) -> f64 {
+        let mut chi = 0.0;
+        for (i, &c) in counts.iter().enumerate() {
+            let e = expected_p[i] * n;
+            if e == 0.0 {
+                assert_eq!(c, 0, "sector {i} has probability 0 but was drawn");
+                continue;
+            }
+            chi += (c as f64 - e).powi(2) / e;
+        }
+        chi
+    }
+
+    pub fn shapes() -> Vec<(&'static str, Vec<Sector>)> {
+        let demo = demo_sectors();
+        let mut uniform = demo_sectors();
+        for s in &mut uniform {
+            s.probability = 0.125;
+        }
+        let mut with_zero = demo_sectors();
+        with_zero[4].probability = 0.0; // 八八折券 never
+        with_zero[7].probability += 0.05;
+        let mut skewed = demo_sectors();
+        for (s, p) in skewed.iter_mut().zip([0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.01, 0.05]) {
+            s.probability = p;
+        }
+        vec![("demo", demo), ("uniform", uniform), ("with a zero sector", with_zero), ("skewed", skewed)]
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::sampling_checks::{chi_square_of, shapes, CHI2_7_P001};
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_pcg::Pcg64Mcg;
-
-    /// χ² critical value for 7 degrees of freedom at p = 0.001.
-    const CHI2_7_P001: f64 = 24.322;
 
     #[test]
     fn prize_kinds_are_spelled_one_way_in_the_store_and_on_the_wire() {
@@ -375,32 +414,7 @@ mod tests {
         for _ in 0..n {
             counts[table.sample(rng.random::<f64>())] += 1;
         }
-        let mut chi = 0.0;
-        for (i, &c) in counts.iter().enumerate() {
-            let e = expected_p[i] * n as f64;
-            if e == 0.0 {
-                assert_eq!(c, 0, "sector {i} has probability 0 but was drawn");
-                continue;
-            }
-            chi += (c as f64 - e).powi(2) / e;
-        }
-        chi
-    }
-
-    fn shapes() -> Vec<(&'static str, Vec<Sector>)> {
-        let demo = demo_sectors();
-        let mut uniform = demo_sectors();
-        for s in &mut uniform {
-            s.probability = 0.125;
-        }
-        let mut with_zero = demo_sectors();
-        with_zero[4].probability = 0.0; // 八八折券 never
-        with_zero[7].probability += 0.05;
-        let mut skewed = demo_sectors();
-        for (s, p) in skewed.iter_mut().zip([0.5, 0.2, 0.1, 0.05, 0.05, 0.04, 0.01, 0.05]) {
-            s.probability = p;
-        }
-        vec![("demo", demo), ("uniform", uniform), ("with a zero sector", with_zero), ("skewed", skewed)]
+        chi_square_of(&counts, expected_p, n as f64)
     }
 
     #[test]
