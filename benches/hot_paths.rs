@@ -103,6 +103,7 @@ fn wallet_round_trip(c: &mut Criterion) {
             seed: Some(1),
             reservation_ttl: ttl,
             business_tz: Default::default(),
+            stock_node: None,
         };
         let wheels = Wheels::start(args, wait).await.expect("wheels");
         let args = StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: ttl };
@@ -125,6 +126,7 @@ fn wallet_round_trip(c: &mut Criterion) {
                 Default::default(),
             )),
             call_timeout: wait,
+            cluster: None,
         })
         .await
         .expect("wallets");

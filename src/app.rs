@@ -17,6 +17,7 @@ use crate::actors::stock_ledger::StockLedgerArgs;
 use crate::actors::{ReviewHandle, StockHandle, WalletDeps, Wallets, Wheels};
 use crate::auth::wechat::Wechat;
 use crate::auth::{sms, BanList, SignInCodes, Tokens};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::domain::draw::DEFAULT_CAMPAIGN_ID;
 use crate::domain::time::{now_ms, wall_ms};
@@ -63,6 +64,10 @@ impl Application {
         }
         let hub = Hub::with_ticker(config.ws.queue, config.ws.ticker_per_sec, config.ws.flush_every);
         let actors = config.actors;
+        let cluster = match &config.cluster {
+            Some(settings) => Some(Cluster::join(settings, store.clone(), actors.call_timeout).await?),
+            None => None,
+        };
         let wheels = Wheels::start(
             PrizeWheelArgs {
                 campaign_id: DEFAULT_CAMPAIGN_ID,
@@ -71,6 +76,7 @@ impl Application {
                 seed: config.wheel_seed,
                 reservation_ttl: actors.reservation_ttl,
                 business_tz: config.business_tz.clone(),
+                stock_node: cluster.as_ref().map(|c| c.node_arc()),
             },
             actors.call_timeout,
         )
@@ -107,8 +113,35 @@ impl Application {
             coupon_valid_days: config.coupon_valid_days,
             idle_after: config.wallet_idle,
             call_timeout: actors.call_timeout,
+            cluster: cluster.clone(),
         })
         .await?;
+        let tokens = Arc::new(tokens);
+        let banned = Arc::new(banned);
+        if let Some(cluster) = &cluster {
+            let (on_lapse, forwarded, lapsed_wheels) = (wallets.clone(), wallets.clone(), wheels.clone());
+            cluster.on_lapse(move || {
+                on_lapse.drop_all();
+                // Its stock blocks may have gone back to the pools meanwhile.
+                lapsed_wheels.reload_all();
+            });
+            cluster
+                .serve_wallet_calls(move |user_id, call| {
+                    let wallets = forwarded.clone();
+                    async move { wallets.serve_forwarded(user_id, call).await }
+                })
+                .await?;
+            let local = crate::cluster::relay::Local {
+                hub: hub.clone(),
+                events: events.clone(),
+                tokens: tokens.clone(),
+                banned: banned.clone(),
+                wheels: wheels.clone(),
+                shop: stock.clone(),
+            };
+            crate::cluster::relay::Relay::start(cluster.name(), cluster.nats().clone(), local).await?;
+            cluster.spawn_heartbeat();
+        }
         let outbound = reqwest::Client::builder()
             .connect_timeout(OUTBOUND_CONNECT_TIMEOUT)
             .timeout(OUTBOUND_TIMEOUT)
@@ -152,10 +185,11 @@ impl Application {
             hub,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
-            tokens: Arc::new(tokens),
+            tokens,
+            cluster,
             codes: Arc::new(codes),
             wechat,
-            banned: Arc::new(banned),
+            banned,
             metrics: telemetry::metrics_handle(),
             health: http::ops::HealthCache::default(),
             started: Instant::now(),
@@ -196,6 +230,9 @@ impl Application {
         state.wheels.stop();
         state.stock.stop();
         state.reviews.stop();
+        if let Some(cluster) = &state.cluster {
+            cluster.leave().await;
+        }
         state.store.close().await;
         tracing::info!("server stopped");
         Ok(())

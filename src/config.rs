@@ -111,6 +111,19 @@ pub struct Config {
     pub business_tz: crate::domain::loyalty::BusinessTz,
     /// `CHECKIN_BASE` (10): a check-in earns this × min(streak, 7) × the level multiplier.
     pub checkin_base: i64,
+    /// Cluster mode (`CLUSTER_NATS_URL`); `None` = the single node.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// One node of several (DESIGN.md "Cluster"): `CLUSTER_NATS_URL`, `NODE_ID` (default: the host
+/// name), `CLUSTER_LEASE_MS` (5000: how long a silent node keeps its customers), `CLUSTER_NAME`
+/// (`rl`: the first token of every NATS subject, so several deployments can share one NATS).
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub nats_url: String,
+    pub name: String,
+    pub node_id: String,
+    pub lease: Duration,
 }
 
 /// The mini-program's credentials, for `jscode2session`, `cgi-bin/token` and the phone number.
@@ -265,6 +278,16 @@ const MIN_DISTINCT_CHARS: usize = 10;
 /// Character entropy times length: random base64 of 32 characters measures 125 bits and more.
 const MIN_SECRET_BITS: f64 = 96.0;
 
+/// A name that can stand as one token of a NATS subject.
+fn subject_token(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether a `DATABASE_URL` (unset = the SQLite default) names SQLite.
+fn database_is_sqlite(url: Option<&str>) -> bool {
+    url.is_none_or(|u| u.starts_with("sqlite:"))
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -333,7 +356,39 @@ impl Config {
             return Err(ConfigError::NoSignInPath { missing });
         }
 
+        let cluster = match var("CLUSTER_NATS_URL") {
+            None => None,
+            Some(nats_url) => {
+                if database_is_sqlite(var("DATABASE_URL").as_deref()) {
+                    return Err(ConfigError::Invalid {
+                        name: "CLUSTER_NATS_URL",
+                        reason: "cluster mode needs a shared MySQL/MariaDB (or TiDB) DATABASE_URL, not SQLite".into(),
+                    });
+                }
+                let node_id = var("NODE_ID").or_else(|| var("HOSTNAME")).ok_or(ConfigError::Missing("NODE_ID"))?;
+                if !subject_token(&node_id) {
+                    return Err(ConfigError::Invalid {
+                        name: "NODE_ID",
+                        reason: "1-64 characters of letters, digits, - and _ (it is part of NATS subjects)".into(),
+                    });
+                }
+                let lease_ms: u64 = positive(&var, "CLUSTER_LEASE_MS", 5000)?;
+                if lease_ms < 500 {
+                    return Err(ConfigError::Invalid { name: "CLUSTER_LEASE_MS", reason: "at least 500".into() });
+                }
+                let name = var("CLUSTER_NAME").unwrap_or_else(|| "rl".into());
+                if !subject_token(&name) {
+                    return Err(ConfigError::Invalid {
+                        name: "CLUSTER_NAME",
+                        reason: "1-64 characters of letters, digits, - and _ (it starts every NATS subject)".into(),
+                    });
+                }
+                Some(ClusterSettings { nats_url, name, node_id, lease: Duration::from_millis(lease_ms) })
+            }
+        };
+
         Ok(Config {
+            cluster,
             business_tz,
             checkin_base: i64::from(positive::<u32>(&var, "CHECKIN_BASE", 10)?),
             host: var("HOST").unwrap_or_else(|| "0.0.0.0".into()),

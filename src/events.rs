@@ -4,13 +4,17 @@
 //! ring that never blocks, and a consumer that falls behind is told how much it missed and
 //! rebuilds from the store instead of slowing anyone down.
 
+use std::sync::{Arc, OnceLock};
+
 use tokio::sync::broadcast;
+
+use crate::cluster::relay::Relay;
 
 /// How many events a slow consumer may fall behind before it must rebuild from the store.
 const CAPACITY: usize = 1 << 16;
 
 /// A committed fact about one customer, stamped with the commit's time (epoch ms).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Committed {
     /// Points earned: any credit except an admin's adjustment or a refund (experience,
     /// leaderboards).
@@ -40,24 +44,57 @@ impl Committed {
     }
 }
 
-/// The publishing end; cheap to clone. Consumers [`subscribe`](EventBus::subscribe).
+/// The publishing end; cheap to clone. Consumers [`subscribe`](EventBus::subscribe) to this
+/// node's facts, or [`subscribe_everywhere`](EventBus::subscribe_everywhere) to every node's.
 #[derive(Clone)]
-pub struct EventBus(broadcast::Sender<Committed>);
+pub struct EventBus(Arc<Channels>);
+
+struct Channels {
+    /// Facts committed by this node (task progress: announced by the node that owns the wallet).
+    here: broadcast::Sender<Committed>,
+    /// Facts committed by any node (the leaderboards, which every node serves).
+    everywhere: broadcast::Sender<Committed>,
+    /// Cluster mode: this node's facts also go to the other nodes.
+    relay: OnceLock<Relay>,
+}
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus(broadcast::channel(CAPACITY).0)
+        EventBus(Arc::new(Channels {
+            here: broadcast::channel(CAPACITY).0,
+            everywhere: broadcast::channel(CAPACITY).0,
+            relay: OnceLock::new(),
+        }))
     }
 }
 
 impl EventBus {
     /// Never blocks; with no consumer the event is simply dropped.
     pub fn publish(&self, event: Committed) {
-        let _ = self.0.send(event);
+        let _ = self.0.here.send(event);
+        let _ = self.0.everywhere.send(event);
+        if let Some(relay) = self.0.relay.get() {
+            relay.fact(&event);
+        }
     }
 
+    /// A fact another node committed.
+    pub fn publish_from_elsewhere(&self, event: Committed) {
+        let _ = self.0.everywhere.send(event);
+    }
+
+    pub fn set_relay(&self, relay: Relay) {
+        let _ = self.0.relay.set(relay);
+    }
+
+    /// This node's facts.
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        self.0.subscribe()
+        self.0.here.subscribe()
+    }
+
+    /// Every node's facts (the same as [`EventBus::subscribe`] on a single node).
+    pub fn subscribe_everywhere(&self) -> broadcast::Receiver<Committed> {
+        self.0.everywhere.subscribe()
     }
 }
 

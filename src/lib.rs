@@ -21,12 +21,16 @@
 //!   OpenAPI document, one module per API area, and the WebSocket. Handlers parse, send one
 //!   message, render the reply.
 //! - [`telemetry`] sets up logging and the Prometheus metrics.
+//! - [`cluster`] is cluster mode (`CLUSTER_NATS_URL`): the node's lease, which node owns each
+//!   customer's wallet (with a fencing number every wallet write carries), wallet calls forwarded
+//!   to the owner over NATS, and socket events and facts relayed between nodes.
 //! - [`app`] wires it all together from a [`config::Config`]; `main.rs`, the tests and the benches
 //!   all build the server through it.
 
 pub mod actors;
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod events;

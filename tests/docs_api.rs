@@ -82,6 +82,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/test-hooks/wheel/panic"),
     ("post", "/api/admin/test-hooks/stock-ledger/panic"),
     ("post", "/api/admin/test-hooks/wallets/{id}/block"),
+    ("post", "/api/admin/test-hooks/wallets/{id}/hold-next-write"),
     ("post", "/api/admin/test-hooks/{actor}/block"),
     ("post", "/api/admin/test-hooks/clock"),
     ("get", "/api/admin/lottery/prizes"),

@@ -30,6 +30,7 @@ async fn write_for(store: &Store, user_id: i64, balance: i64) -> DrawBatchWrite 
         user_id,
         batch_id: format!("b{user_id}"),
         balance_before: balance,
+        fence: 0,
         cost_per_draw: 100,
         draws: vec![DrawWrite {
             prize,
@@ -47,6 +48,7 @@ async fn write_for(store: &Store, user_id: i64, balance: i64) -> DrawBatchWrite 
         campaign_id: 1,
         seed_id: None,
         client_seed: None,
+        stock_node: None,
     }
 }
 
@@ -96,11 +98,11 @@ async fn one_bad_write_is_refused_alone(backend: Backend) {
 async fn one_bad_redemption_is_refused_alone(backend: Backend) {
     let (store, _db) = fresh_store(backend).await;
     let audit = AuditEntry {
-        actor_kind: "admin",
+        actor_kind: "admin".into(),
         actor_id: 1,
         actor_name: "test".into(),
         action: "product.create".into(),
-        target_type: "product",
+        target_type: "product".into(),
         target_id: "0".into(),
         before: None,
         after: None,
@@ -120,6 +122,7 @@ async fn one_bad_redemption_is_refused_alone(backend: Backend) {
         writes.push(RedemptionWrite {
             user_id: u.id,
             balance_before: if i == 3 { 990 } else { 1000 },
+            fence: 0,
             product_id: product.id,
             product_name: product.name.clone(),
             quantity: 1,
@@ -181,11 +184,11 @@ async fn an_abandoned_write_never_blocks_the_next_one(backend: Backend) {
 
 fn entry(action: &str) -> AuditEntry {
     AuditEntry {
-        actor_kind: "admin",
+        actor_kind: "admin".into(),
         actor_id: 1,
         actor_name: "test".into(),
         action: action.into(),
-        target_type: "test",
+        target_type: "test".into(),
         target_id: "0".into(),
         before: None,
         after: None,

@@ -21,6 +21,11 @@ pub enum Failure {
     /// the work was skipped, or released before anything was committed.
     #[error("{0}")]
     TimedOut(String),
+    /// Cluster mode: the customer's wallet is another node's, and that node could not take the
+    /// call, or the wallet moved while it was being called. Nothing was done; the caller may ask
+    /// again (the client sees "try again").
+    #[error("{0}")]
+    Elsewhere(String),
     /// Anything else: an actor that died or did not answer, a failed query, a broken invariant.
     #[error("{context}")]
     Fault {
@@ -33,6 +38,19 @@ pub enum Failure {
 impl Failure {
     pub fn fault(context: impl Into<String>) -> Failure {
         Failure::Fault { context: context.into(), source: None }
+    }
+
+    /// True when the failed call certainly changed nothing: a rule refused it, or the store
+    /// refused or never began the write. (A timeout or a broken connection may have committed.)
+    pub fn nothing_written(&self) -> bool {
+        match self {
+            Failure::Refused(_) | Failure::Elsewhere(_) => true,
+            Failure::StoreUnavailable(e) => e.nothing_written(),
+            Failure::Fault { source: Some(source), .. } => {
+                source.downcast_ref::<StoreError>().is_some_and(StoreError::nothing_written)
+            }
+            Failure::TimedOut(_) | Failure::Fault { source: None, .. } => false,
+        }
     }
 
     pub fn caused_by(context: impl Into<String>, source: impl Into<BoxError>) -> Failure {

@@ -130,7 +130,7 @@ impl Leaderboard {
 
     /// Rebuilds from the ledger, then follows `events` in a task of its own.
     pub async fn start(store: Store, events: &EventBus, tz: BusinessTz) -> StoreResult<Leaderboard> {
-        let rx = events.subscribe();
+        let rx = events.subscribe_everywhere();
         let board = Leaderboard::empty(tz, now_ms());
         board.rebuild(&store).await?;
         tokio::spawn(board.clone().follow(store, rx));

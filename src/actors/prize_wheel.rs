@@ -11,6 +11,8 @@
 //! Work whose caller stopped waiting is skipped; a reservation whose answer cannot be delivered
 //! is released at once, and one never settled expires (see [`super::reservations`]).
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -104,6 +106,9 @@ pub enum PrizeWheelMessage {
     /// Periodic: expire reservations never settled, and resync from the store when memory may
     /// have fallen behind it.
     Sweep,
+    /// Cluster mode: another node changed this campaign (odds, rules, status, stock): read it
+    /// all again from the store.
+    Reload,
     View(RpcReplyPort<Reply<WheelView>>),
     /// The current seed's commitment and period, starting a period when none is running.
     Fairness(RpcReplyPort<Reply<SeedView>>),
@@ -140,6 +145,7 @@ impl PrizeWheelMessage {
             PrizeWheelMessage::SetStatus { reply, .. } => caller_gone(reply, "prize_wheel"),
             PrizeWheelMessage::Settle { .. }
             | PrizeWheelMessage::Sweep
+            | PrizeWheelMessage::Reload
             | PrizeWheelMessage::InjectPanic
             | PrizeWheelMessage::Block(_) => false,
         }
@@ -161,6 +167,39 @@ pub struct PrizeWheelArgs {
     pub reservation_ttl: Duration,
     /// Seeds rotate at its midnight.
     pub business_tz: BusinessTz,
+    /// Cluster mode: this node's id; its wins of limited prizes come out of its own stock
+    /// blocks. `None` on a single node (wins come out of the pool).
+    pub stock_node: Option<Arc<str>>,
+}
+
+/// Cluster mode: the most units of a prize a node takes into its block at a time.
+const TAKE_AT_MOST: i64 = 50;
+
+/// Cluster mode: this node's share of the campaign's limited stock (see `store::cluster`). The
+/// wheel's `stock_left` of a limited sector is then this node's block, less what it holds.
+struct Blocks {
+    node: Arc<str>,
+    /// Prizes whose pool was found empty: not asked again before the next sweep.
+    pool_empty: HashSet<i64>,
+    /// Per prize, units outside this node's block as last seen (the pool and other nodes'
+    /// blocks); only for the stock customers are shown.
+    elsewhere: HashMap<i64, i64>,
+}
+
+impl Blocks {
+    /// Turns sectors read from the store (whole stock) into this node's view: its blocks.
+    async fn mine(&mut self, store: &Store, sectors: &mut [Sector]) -> crate::store::StoreResult<()> {
+        let limited: Vec<i64> = sectors.iter().filter(|s| s.stock_left.is_some()).map(|s| s.id).collect();
+        let mine = store.prize_blocks(&self.node, &limited).await?;
+        for s in sectors.iter_mut() {
+            if let Some(left) = s.stock_left.as_mut() {
+                let block = mine.get(&s.id).copied().unwrap_or(0);
+                self.elsewhere.insert(s.id, *left - block);
+                *left = block;
+            }
+        }
+        Ok(())
+    }
 }
 
 pub struct PrizeWheelState {
@@ -185,6 +224,8 @@ pub struct PrizeWheelState {
     resynced_at: Instant,
     store: Store,
     hub: Hub,
+    /// Cluster mode only.
+    blocks: Option<Blocks>,
 }
 
 impl Actor for PrizeWheel {
@@ -198,12 +239,17 @@ impl Actor for PrizeWheel {
         args: PrizeWheelArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let campaign_id = args.campaign_id;
-        let (sectors, settings) = match args.store.campaign_wheel(campaign_id).await? {
+        let (mut sectors, settings) = match args.store.campaign_wheel(campaign_id).await? {
             Some(found) => found,
             // Migration 0011 makes the default campaign; anything else must exist to run.
             None if campaign_id == DEFAULT_CAMPAIGN_ID => (Vec::new(), WheelSettings::demo()),
             None => return Err(format!("campaign {campaign_id} does not exist").into()),
         };
+        let mut blocks =
+            args.stock_node.clone().map(|node| Blocks { node, pool_empty: HashSet::new(), elsewhere: HashMap::new() });
+        if let Some(b) = blocks.as_mut() {
+            b.mine(&args.store, &mut sectors).await?;
+        }
         let wheel = (!sectors.is_empty()).then(|| {
             let table = SamplingTable::build(&sectors);
             (sectors, table)
@@ -238,6 +284,7 @@ impl Actor for PrizeWheel {
             resynced_at: Instant::now(),
             store: args.store,
             hub: args.hub,
+            blocks,
         })
     }
 
@@ -252,6 +299,7 @@ impl Actor for PrizeWheel {
         }
         match msg {
             PrizeWheelMessage::Spin { request, reply } => {
+                state.refill().await;
                 let now = now_ms();
                 let result = match state.ensure_seed(now).await {
                     Ok(()) => state.spin(request, now, Instant::now()).map_err(Failure::from),
@@ -275,13 +323,25 @@ impl Actor for PrizeWheel {
             }
             PrizeWheelMessage::Settle { reservation, outcome } => state.settle(reservation, outcome).await,
             PrizeWheelMessage::Sweep => state.sweep(Instant::now()).await,
+            PrizeWheelMessage::Reload => state.reload().await,
             PrizeWheelMessage::Block(pause) => tokio::time::sleep(pause).await,
             PrizeWheelMessage::View(reply) => {
                 let _ = reply.send(state.view().map_err(Failure::from));
             }
             PrizeWheelMessage::Replace(sectors, audit, reply) => {
                 let result = match state.store.replace_sectors(state.campaign_id, &sectors, &audit).await {
-                    Ok(saved) => {
+                    Ok(mut saved) => {
+                        if let Some(b) = state.blocks.as_mut() {
+                            // New sectors: their stock is all in the pool; this node takes
+                            // blocks of it as it draws.
+                            for s in saved.iter_mut() {
+                                if let Some(left) = s.stock_left.as_mut() {
+                                    b.elsewhere.insert(s.id, *left);
+                                    *left = 0;
+                                }
+                            }
+                            b.pool_empty.clear();
+                        }
                         let table = SamplingTable::build(&saved);
                         state.wheel = Some((saved, table));
                         // Reservations of retired sectors no longer return units to the wheel.
@@ -290,6 +350,7 @@ impl Actor for PrizeWheel {
                         state.end_seed().await;
                         // New odds on a live campaign are announced.
                         state.announce();
+                        state.tell_other_nodes();
                         state.view().map_err(Failure::from)
                     }
                     Err(e) => Err(e.into()),
@@ -305,6 +366,7 @@ impl Actor for PrizeWheel {
                             state.end_seed().await;
                             // New rules on a live campaign are announced, as new odds are.
                             state.announce();
+                            state.tell_other_nodes();
                             Ok(())
                         }
                         Err(e) => Err(e.into()),
@@ -314,10 +376,16 @@ impl Actor for PrizeWheel {
             }
             PrizeWheelMessage::AddStock { prize_id, add, audit, reply } => {
                 let result = state.add_stock(prize_id, add, &audit).await;
+                if result.is_ok() {
+                    state.tell_other_nodes();
+                }
                 let _ = reply.send(result);
             }
             PrizeWheelMessage::SetStatus { to, audit, reply } => {
                 let result = state.set_status(to, *audit).await;
+                if result.is_ok() {
+                    state.tell_other_nodes();
+                }
                 let _ = reply.send(result);
             }
             PrizeWheelMessage::InjectPanic => panic!("test hook: injected panic in the prize wheel"),
@@ -327,6 +395,61 @@ impl Actor for PrizeWheel {
 }
 
 impl PrizeWheelState {
+    /// Cluster mode: the other nodes' wheels of this campaign read it again.
+    fn tell_other_nodes(&self) {
+        if let Some(relay) = self.hub.relay() {
+            relay.catalog(crate::cluster::relay::CatalogChange::Campaign { campaign_id: self.campaign_id });
+        }
+    }
+
+    /// Everything from the store again (another node changed the campaign). Units this wheel
+    /// still holds for draws being committed stay subtracted, as in [`Self::resync`]; the seed
+    /// in use ends, as after an edit here.
+    async fn reload(&mut self) {
+        let (mut sectors, settings) = match self.store.campaign_wheel(self.campaign_id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, campaign_id = self.campaign_id, "could not reload the campaign; the next sweep resyncs");
+                self.behind = true;
+                return;
+            }
+        };
+        if let Some(b) = self.blocks.as_mut() {
+            b.pool_empty.clear();
+            if let Err(e) = b.mine(&self.store, &mut sectors).await {
+                tracing::warn!(error = %e, campaign_id = self.campaign_id, "could not read this node's stock blocks; the next sweep resyncs");
+                self.behind = true;
+                return;
+            }
+        }
+        if let Ok(Some(row)) = self.store.campaign(self.campaign_id).await {
+            if let Some(status) = CampaignStatus::parse(&row.status) {
+                self.status = status;
+            }
+        }
+        let held: Vec<i64> = self.holds.held().flatten().copied().collect();
+        for s in sectors.iter_mut() {
+            if let Some(left) = s.stock_left.as_mut() {
+                *left -= held.iter().filter(|id| **id == s.id).count() as i64;
+            }
+        }
+        let odds_changed = self.settings != settings
+            || self.wheel.as_ref().is_none_or(|(old, _)| {
+                old.len() != sectors.len()
+                    || old.iter().zip(&sectors).any(|(a, b)| a.id != b.id || a.probability != b.probability)
+            });
+        self.settings = settings;
+        self.wheel = (!sectors.is_empty()).then(|| {
+            let table = SamplingTable::build(&sectors);
+            (sectors, table)
+        });
+        if odds_changed {
+            self.end_seed().await;
+        }
+        self.publish_all_stock();
+    }
+
     fn view(&self) -> Result<WheelView, DomainError> {
         Ok(WheelView {
             campaign_id: self.campaign_id,
@@ -476,6 +599,9 @@ impl PrizeWheelState {
 
     /// Drops reservations nobody settled, then catches up with the store if memory may be behind.
     async fn sweep(&mut self, now: Instant) {
+        if let Some(b) = self.blocks.as_mut() {
+            b.pool_empty.clear();
+        }
         let expired = self.holds.expire(now, self.ttl);
         if expired.iter().any(|prizes| !prizes.is_empty()) {
             tracing::warn!(count = expired.len(), "prize reservations expired unsettled; re-reading the store");
@@ -489,13 +615,19 @@ impl PrizeWheelState {
     /// Limited stock = the store's minus what this instance still holds. Left `behind` (and
     /// retried at the next sweep) when the store cannot be read.
     async fn resync(&mut self) {
-        let stored = match self.store.campaign_wheel(self.campaign_id).await {
+        let mut stored = match self.store.campaign_wheel(self.campaign_id).await {
             Ok(w) => w.map(|(sectors, _)| sectors).unwrap_or_default(),
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-read prize stock; will retry");
                 return;
             }
         };
+        if let Some(b) = self.blocks.as_mut() {
+            if let Err(e) = b.mine(&self.store, &mut stored).await {
+                tracing::warn!(error = %e, "could not re-read this node's stock blocks; will retry");
+                return;
+            }
+        }
         let held: Vec<i64> = self.holds.held().flatten().copied().collect();
         let mut changed = Vec::new();
         if let Some((sectors, table)) = &mut self.wheel {
@@ -518,6 +650,40 @@ impl PrizeWheelState {
         self.resynced_at = Instant::now();
     }
 
+    /// Cluster mode, before a spin: every limited sector whose block ran out takes another
+    /// block from its pool (an eighth of what the pool holds, 1–50 units), unless the pool was
+    /// found empty since the last sweep.
+    async fn refill(&mut self) {
+        let (Some(b), Some((sectors, table))) = (self.blocks.as_mut(), self.wheel.as_mut()) else {
+            return;
+        };
+        let mut took = Vec::new();
+        for s in sectors.iter_mut() {
+            let Some(left) = s.stock_left.as_mut() else { continue };
+            if *left > 0 || b.pool_empty.contains(&s.id) {
+                continue;
+            }
+            match self.store.take_prize_block(s.id, &b.node, TAKE_AT_MOST).await {
+                Ok((0, _)) => {
+                    b.pool_empty.insert(s.id);
+                }
+                Ok((n, pool)) => {
+                    *left += n;
+                    let others = b.elsewhere.entry(s.id).or_default();
+                    *others = (*others - n).max(pool);
+                    took.push(s.id);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, prize_id = s.id, "could not take a stock block; the prize stays sold out here until the next sweep");
+                    b.pool_empty.insert(s.id);
+                }
+            }
+        }
+        if !took.is_empty() {
+            *table = SamplingTable::build(sectors);
+        }
+    }
+
     fn give_back(&mut self, prizes: Vec<i64>) {
         let Some((sectors, table)) = &mut self.wheel else {
             return;
@@ -538,23 +704,33 @@ impl PrizeWheelState {
 
     async fn add_stock(&mut self, prize_id: i64, add: i64, audit: &AuditEntry) -> Reply<i64> {
         let Some((sectors, _)) = &self.wheel else {
-            return Err(DomainError::NotFound("奖品").into());
+            return Err(DomainError::NotFound("奖品".into()).into());
         };
         let Some(sector) = sectors.iter().find(|s| s.id == prize_id) else {
-            return Err(DomainError::NotFound("奖品").into());
+            return Err(DomainError::NotFound("奖品".into()).into());
         };
         if sector.stock_left.is_none() {
             return Err(DomainError::invalid("prize_id", "this prize has unlimited stock").into());
         }
         let mut audit = audit.clone();
-        audit.before = Some(json!({ "stock_left": sector.stock_left }));
+        // The whole stock left (cluster mode: this node's block and what it last saw elsewhere).
+        let elsewhere = self.blocks.as_ref().and_then(|b| b.elsewhere.get(&prize_id)).copied().unwrap_or(0);
+        audit.before = Some(json!({ "stock_left": sector.stock_left.map(|l| l + elsewhere) }));
         audit.after = Some(json!({ "add": add }));
-        self.store
+        let total = self
+            .store
             .add_prize_stock(self.campaign_id, prize_id, add, &audit)
             .await?
-            .ok_or(DomainError::NotFound("奖品"))?;
+            .ok_or(DomainError::NotFound("奖品".into()))?;
+        if let Some(b) = self.blocks.as_mut() {
+            // Cluster mode: the units went to the pool; this node takes blocks of them as it draws.
+            *b.elsewhere.entry(prize_id).or_default() += add;
+            b.pool_empty.remove(&prize_id);
+            self.publish_stock(prize_id);
+            return Ok(total);
+        }
         let Some((sectors, table)) = &mut self.wheel else {
-            return Err(DomainError::NotFound("奖品").into());
+            return Err(DomainError::NotFound("奖品".into()).into());
         };
         let mut left = 0;
         if let Some(s) = sectors.iter_mut().find(|s| s.id == prize_id) {
@@ -573,9 +749,11 @@ impl PrizeWheelState {
             return;
         };
         if let Some(s) = sectors.iter().find(|s| s.id == prize_id) {
+            // Cluster mode: this node's block and what it last saw of the rest.
+            let elsewhere = self.blocks.as_ref().and_then(|b| b.elsewhere.get(&s.id)).copied().unwrap_or(0);
             self.hub.broadcast_latest(ServerEvent::PrizeStockUpdate(PrizeStockUpdate {
                 prize_id: s.id,
-                stock_left: s.stock_left,
+                stock_left: s.stock_left.map(|left| left + elsewhere),
             }));
         }
     }
@@ -643,6 +821,11 @@ impl WheelHandle {
     /// Test hook: keeps the wheel busy for `pause`.
     pub fn block(&self, pause: Duration) -> Reply<()> {
         self.actor.cast(PrizeWheelMessage::Block(pause))
+    }
+
+    /// Cluster mode: another node changed this campaign.
+    pub fn reload(&self) {
+        self.actor.deliver(PrizeWheelMessage::Reload);
     }
 
     pub fn stop(&self) {

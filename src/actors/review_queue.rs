@@ -226,8 +226,24 @@ impl ReviewQueueState {
         }
     }
 
+    /// The uploader of a pending upload. One this queue has not seen was taken in by another
+    /// node (cluster mode): the store says whether it still waits. Deciding it here is safe:
+    /// the store moves an upload out of `pending` once, whichever node asks first.
+    async fn pending_owner(&mut self, upload_id: i64) -> Reply<Option<i64>> {
+        if let Some(&user_id) = self.pending.get(&upload_id) {
+            return Ok(Some(user_id));
+        }
+        Ok(match self.args.store.upload(upload_id).await? {
+            Some(u) if u.status.parse() == Ok(ReviewStatus::Pending) => {
+                self.pending.insert(upload_id, u.user_id);
+                Some(u.user_id)
+            }
+            _ => None,
+        })
+    }
+
     async fn decide(&mut self, d: Decision) -> Reply<Decided> {
-        let Some(&user_id) = self.pending.get(&d.upload_id) else {
+        let Some(user_id) = self.pending_owner(d.upload_id).await? else {
             return Err(self.not_pending(d.upload_id).await);
         };
         may_decide(d.reviewer_id, user_id)?;
@@ -249,6 +265,10 @@ impl ReviewQueueState {
                         if let Ok(Some(u)) = self.args.store.upload(d.upload_id).await {
                             if u.status.parse() != Ok(ReviewStatus::Pending) {
                                 self.pending.remove(&d.upload_id);
+                                // Decided by another node meanwhile: the merchant hears who won.
+                                if e.nothing_written() {
+                                    return Err(DomainError::AlreadyReviewed { current_status: u.status }.into());
+                                }
                             }
                         }
                         return Err(e);
@@ -295,8 +315,8 @@ impl ReviewQueueState {
     }
 
     async fn withdraw(&mut self, upload_id: i64, user_id: i64) -> Reply<String> {
-        match self.pending.get(&upload_id) {
-            Some(owner) if *owner == user_id => {}
+        match self.pending_owner(upload_id).await? {
+            Some(owner) if owner == user_id => {}
             Some(_) => return Err(DomainError::ReviewNotFound.into()),
             None => {
                 return match self.args.store.upload(upload_id).await? {

@@ -47,6 +47,8 @@ pub enum StockLedgerMessage {
     /// Periodic: expire reservations never settled, and resync from the store when memory may
     /// have fallen behind it.
     Sweep,
+    /// Cluster mode: another node changed the shop (a product, a restock): read it again.
+    Resync,
     Create(Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
     Update(i64, Box<ProductPatch>, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
     Delist(i64, Box<AuditEntry>, RpcReplyPort<Reply<Product>>),
@@ -68,6 +70,7 @@ impl StockLedgerMessage {
             StockLedgerMessage::Restock(_, _, _, r) => caller_gone(r, "stock_ledger"),
             StockLedgerMessage::Settle { .. }
             | StockLedgerMessage::Sweep
+            | StockLedgerMessage::Resync
             | StockLedgerMessage::InjectPanic
             | StockLedgerMessage::Block(_) => false,
         }
@@ -150,6 +153,10 @@ impl Actor for StockLedger {
             }
             StockLedgerMessage::Settle { reservation, outcome } => state.settle(reservation, outcome).await,
             StockLedgerMessage::Sweep => state.sweep(Instant::now()).await,
+            StockLedgerMessage::Resync => {
+                state.behind = true;
+                state.resync().await;
+            }
             StockLedgerMessage::Block(pause) => tokio::time::sleep(pause).await,
             StockLedgerMessage::Create(patch, audit, reply) => {
                 let result = match state.store.create_product(&patch, &audit).await {
@@ -160,6 +167,18 @@ impl Actor for StockLedger {
                     }
                     Err(e) => Err(e.into()),
                 };
+                if result.is_ok() {
+                    state.tell_other_nodes();
+                }
+                if result.is_ok() {
+                    state.tell_other_nodes();
+                }
+                if result.is_ok() {
+                    state.tell_other_nodes();
+                }
+                if result.is_ok() {
+                    state.tell_other_nodes();
+                }
                 let _ = reply.send(result);
             }
             StockLedgerMessage::Update(id, patch, audit, reply) => {
@@ -255,6 +274,13 @@ impl StockLedgerState {
                 self.behind = true;
                 self.resync().await;
             }
+        }
+    }
+
+    /// Cluster mode: the other nodes' ledgers read the shop again.
+    fn tell_other_nodes(&self) {
+        if let Some(relay) = self.hub.relay() {
+            relay.catalog(crate::cluster::relay::CatalogChange::Shop);
         }
     }
 
@@ -370,6 +396,11 @@ impl StockHandle {
     /// Test hook: keeps the stock ledger busy for `pause`.
     pub fn block(&self, pause: Duration) -> Reply<()> {
         self.actor.cast(StockLedgerMessage::Block(pause))
+    }
+
+    /// Cluster mode: another node changed the shop.
+    pub fn resync(&self) {
+        self.actor.deliver(StockLedgerMessage::Resync);
     }
 
     pub fn stop(&self) {

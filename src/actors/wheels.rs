@@ -119,6 +119,37 @@ impl Wheels {
         }
     }
 
+    /// Cluster mode: another node changed the campaign. Its wheel here starts, stops or reads
+    /// it again, as its row now says.
+    pub async fn changed_elsewhere(&self, campaign_id: i64) {
+        if campaign_id != DEFAULT_CAMPAIGN_ID {
+            match self.inner.template.store.campaign(campaign_id).await {
+                Ok(Some(row)) => {
+                    if let Err(e) = self.follow(&row).await {
+                        tracing::warn!(error = %e, campaign_id, "could not follow a campaign changed on another node");
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, campaign_id, "could not read a campaign changed on another node");
+                    return;
+                }
+            }
+        }
+        if let Some(wheel) = self.running(campaign_id) {
+            wheel.reload();
+        }
+    }
+
+    /// Every running wheel reads its campaign again (cluster mode: this node's lease lapsed, so
+    /// its stock blocks may have been returned).
+    pub fn reload_all(&self) {
+        self.inner.default.reload();
+        for wheel in self.inner.running.read().unwrap_or_else(|p| p.into_inner()).values() {
+            wheel.reload();
+        }
+    }
+
     /// The campaign's wheel as it is now: from its actor when it runs, else from the store.
     /// `None` when there is no such campaign.
     pub async fn view(&self, campaign_id: i64) -> Reply<Option<WheelView>> {

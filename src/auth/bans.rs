@@ -6,22 +6,42 @@
 //! copy, so changes are applied to the copy in the order the store committed them: two admins
 //! toggling the same customer at once cannot leave the copy holding the loser's value.
 //!
-//! One server process owns the copy; it is loaded from the store at start.
+//! Each server process keeps a copy, loaded from the store at start. In a cluster a change is
+//! also relayed to the other nodes' copies (`cluster::relay`), which apply it within moments.
+
+use std::sync::OnceLock;
 
 use dashmap::DashSet;
 use tokio::sync::{Mutex, MutexGuard};
+
+use crate::cluster::relay::Relay;
 
 #[derive(Debug)]
 pub struct BanList {
     banned: DashSet<i64>,
     /// Held across a change's store write and its copy, so changes never interleave.
     changing: Mutex<()>,
+    relay: OnceLock<Relay>,
 }
 
 impl BanList {
     /// The copy as the store has it at start.
     pub fn from_store(banned: impl IntoIterator<Item = i64>) -> BanList {
-        BanList { banned: banned.into_iter().collect(), changing: Mutex::new(()) }
+        BanList { banned: banned.into_iter().collect(), changing: Mutex::new(()), relay: OnceLock::new() }
+    }
+
+    /// Cluster mode: changes also go to the other nodes (set once, at start).
+    pub fn set_relay(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// A change another node committed.
+    pub fn set_here(&self, user_id: i64, banned: bool) {
+        if banned {
+            self.banned.insert(user_id);
+        } else {
+            self.banned.remove(&user_id);
+        }
     }
 
     pub fn contains(&self, user_id: &i64) -> bool {
@@ -44,10 +64,9 @@ pub struct BanChange<'a> {
 impl BanChange<'_> {
     /// The store now holds `banned` for `user_id`.
     pub fn set(&self, user_id: i64, banned: bool) {
-        if banned {
-            self.list.banned.insert(user_id);
-        } else {
-            self.list.banned.remove(&user_id);
+        self.list.set_here(user_id, banned);
+        if let Some(relay) = self.list.relay.get() {
+            relay.ban(user_id, banned);
         }
     }
 }

@@ -106,6 +106,8 @@ pub struct Tokens {
     revoked_families: DashMap<String, i64>,
     /// Admin family → when the store last confirmed it (epoch ms).
     admin_confirmed: DashMap<String, i64>,
+    /// Cluster mode: revocations also go to the other nodes.
+    relay: std::sync::OnceLock<crate::cluster::relay::Relay>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -131,6 +133,7 @@ impl Tokens {
             access_ttl_s: i64::try_from(config.sessions.access_ttl.as_secs()).unwrap_or(2 * 60 * 60),
             revoked_families: DashMap::new(),
             admin_confirmed: DashMap::new(),
+            relay: std::sync::OnceLock::new(),
         }
     }
 
@@ -214,6 +217,19 @@ impl Tokens {
 
     /// Revoked; its tokens all expire by `until_ms` (the family's `expires_at` in the store).
     pub fn mark_revoked_until(&self, fam: &str, until_ms: i64) {
+        self.mark_revoked_here(fam, until_ms);
+        if let Some(relay) = self.relay.get() {
+            relay.revoke(fam, until_ms);
+        }
+    }
+
+    /// Cluster mode: revocations also go to the other nodes (set once, at start).
+    pub fn set_relay(&self, relay: crate::cluster::relay::Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// A revocation another node made.
+    pub fn mark_revoked_here(&self, fam: &str, until_ms: i64) {
         self.admin_confirmed.remove(fam);
         self.revoked_families.entry(fam.to_string()).and_modify(|u| *u = (*u).max(until_ms)).or_insert(until_ms);
     }

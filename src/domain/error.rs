@@ -3,7 +3,9 @@
 //! code in one table (`http/error.rs`). A `DomainError` never means the server is broken: faults
 //! (the store is down, an actor died) are `Failure`s of their own and never take this type.
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Serializable: a refusal on the node that owns a customer's wallet travels back to the node
+/// that took the request (cluster mode).
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum DomainError {
     /// A request field breaks a rule; `field` names it for the client (1003).
     #[error("invalid input in `{field}`: {reason}")]
@@ -95,7 +97,7 @@ pub enum DomainError {
     #[error("user not found")]
     UserNotFound,
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(std::borrow::Cow<'static, str>),
 }
 
 impl DomainError {

@@ -246,14 +246,14 @@ pub const MONTH_BONUS_AT: i64 = 20;
 pub const STREAK_CAP: i64 = 7;
 
 /// The customer's previous check-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastCheckin {
     pub day: i64,
     pub streak: i64,
 }
 
 /// What a check-in earns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checkin {
     pub day: i64,
     pub streak: i64,

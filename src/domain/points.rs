@@ -9,7 +9,7 @@ use std::str::FromStr;
 pub const SIGN_UP_GRANT: i64 = 1000;
 
 /// A ledger row's `source` (the wire's `reason` in `points_update`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PointsSource {
     /// The sign-up grant.

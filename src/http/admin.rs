@@ -61,6 +61,7 @@ pub fn router(test_hooks: bool) -> OpenApiRouter<AppState> {
             .routes(routes!(inject_wheel_panic))
             .routes(routes!(inject_stock_panic))
             .routes(routes!(block_wallet))
+            .routes(routes!(hold_wallet_write))
             .routes(routes!(block_actor))
             .routes(routes!(shift_clock))
     } else {
@@ -70,11 +71,11 @@ pub fn router(test_hooks: bool) -> OpenApiRouter<AppState> {
 
 fn audit(admin: &AdminUser, action: &str, target_type: &'static str, target_id: String) -> AuditEntry {
     AuditEntry {
-        actor_kind: "admin",
+        actor_kind: "admin".into(),
         actor_id: admin.admin_id,
         actor_name: admin.username.clone(),
         action: action.to_string(),
-        target_type,
+        target_type: target_type.into(),
         target_id,
         before: None,
         after: None,
@@ -247,7 +248,7 @@ async fn ban(
     let entry = audit(&admin, action, "user", user_id.to_string());
     let change = state.banned.change().await;
     let before = match state.store.set_user_flag(user_id, UserFlag::Banned, banned, entry).await {
-        Ok(before) => before.ok_or(ApiError::Refused(DomainError::NotFound("用户")))?,
+        Ok(before) => before.ok_or(ApiError::Refused(DomainError::NotFound("用户".into())))?,
         Err(e) => {
             // The commit may have happened before the error: copy what the store now holds.
             if let Ok(Some(user)) = state.store.user(user_id).await {
@@ -304,7 +305,7 @@ async fn merchant(
         .store
         .set_user_flag(user_id, UserFlag::Merchant, on, entry)
         .await?
-        .ok_or(ApiError::Refused(DomainError::NotFound("用户")))?;
+        .ok_or(ApiError::Refused(DomainError::NotFound("用户".into())))?;
     state.hub.set_merchant(user_id, on);
     Ok(ok(MerchantRoleChanged { user_id, is_merchant: on, was_merchant: before }))
 }
@@ -448,7 +449,7 @@ async fn decide_application(state: &AppState, admin: &AdminUser, id: i64, approv
             }
             Ok(ok(ApplicationDecided { application_id: id, user_id, status, is_merchant: approve }))
         }
-        ApplicationDecision::NotFound => Err(ApiError::Refused(DomainError::NotFound("申请"))),
+        ApplicationDecision::NotFound => Err(ApiError::Refused(DomainError::NotFound("申请".into()))),
         ApplicationDecision::AlreadyDecided(status) => {
             Err(DomainError::AlreadyReviewed { current_status: status }.into())
         }
@@ -596,6 +597,28 @@ async fn block_wallet(
     Ok(ok(Blocked { blocked: true, ms: body.ms }))
 }
 
+/// Test hook: hold a customer's next write half-way
+///
+/// Only with `ENABLE_TEST_HOOKS=1`, never in production: the wallet's next write waits `ms`
+/// after it began (its checks done, its commit not yet sent), as a process paused at the worst
+/// moment would. The cluster tests pause the node meanwhile, so that another node takes the
+/// customer and the held write meets the fence.
+///
+/// Errors: 1003 2004 9004
+#[utoipa::path(post, path = "/test-hooks/wallets/{id}/hold-next-write", tag = "admin", security(("bearerAuth" = [])),
+    params(("id" = i64, Path, description = "The customer")),
+    request_body = BlockFor,
+    responses((status = 200, description = "The next write will wait", body = Envelope<Blocked>)))]
+async fn hold_wallet_write(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    ApiPath(user_id): ApiPath<i64>,
+    ApiJson(body): ApiJson<BlockFor>,
+) -> Answer<Blocked> {
+    state.wallets.hold_next_write(user_id, body.pause()?).await?;
+    Ok(ok(Blocked { blocked: true, ms: body.ms }))
+}
+
 /// Test hook: keep the PrizeWheel or the StockLedger busy
 ///
 /// Only with `ENABLE_TEST_HOOKS=1`: the actor handles nothing else for `ms`.
@@ -615,7 +638,7 @@ async fn block_actor(
     match actor.as_str() {
         "wheel" => state.wheels.default_wheel().block(pause)?,
         "stock-ledger" => state.stock.block(pause)?,
-        _ => return Err(DomainError::NotFound("actor").into()),
+        _ => return Err(DomainError::NotFound("actor".into()).into()),
     }
     Ok(ok(Blocked { blocked: true, ms: body.ms }))
 }

@@ -42,11 +42,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn audit(admin: &AdminUser, action: &str, target_id: String) -> AuditEntry {
     AuditEntry {
-        actor_kind: "admin",
+        actor_kind: "admin".into(),
         actor_id: admin.admin_id,
         actor_name: admin.username.clone(),
         action: action.to_string(),
-        target_type: "campaign",
+        target_type: "campaign".into(),
         target_id,
         before: None,
         after: None,

@@ -30,11 +30,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn audit(admin: &AdminUser, action: &str, target_id: String) -> AuditEntry {
     AuditEntry {
-        actor_kind: "admin",
+        actor_kind: "admin".into(),
         actor_id: admin.admin_id,
         actor_name: admin.username.clone(),
         action: action.to_string(),
-        target_type: "wheel",
+        target_type: "wheel".into(),
         target_id,
         before: None,
         after: None,
@@ -370,7 +370,7 @@ pub(super) async fn restock(
         None => {
             let view = state.wheels.view(campaign_id).await?.ok_or(DomainError::WheelClosed)?;
             still_open(&view)?;
-            let sector = view.sectors.iter().find(|s| s.id == prize_id).ok_or(DomainError::NotFound("奖品"))?;
+            let sector = view.sectors.iter().find(|s| s.id == prize_id).ok_or(DomainError::NotFound("奖品".into()))?;
             if sector.stock_left.is_none() {
                 return Err(ApiError::bad("prize_id", "this prize has unlimited stock"));
             }
@@ -381,7 +381,7 @@ pub(super) async fn restock(
                 .store
                 .add_prize_stock(campaign_id, prize_id, add, &entry)
                 .await?
-                .ok_or(DomainError::NotFound("奖品"))?
+                .ok_or(DomainError::NotFound("奖品".into()))?
         }
     };
     Ok(PrizeRestocked { prize_id, stock_left })

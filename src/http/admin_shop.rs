@@ -23,11 +23,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn audit(admin: &AdminUser, action: &str, id: i64) -> AuditEntry {
     AuditEntry {
-        actor_kind: "admin",
+        actor_kind: "admin".into(),
         actor_id: admin.admin_id,
         actor_name: admin.username.clone(),
         action: action.to_string(),
-        target_type: "product",
+        target_type: "product".into(),
         target_id: id.to_string(),
         before: None,
         after: None,

@@ -327,7 +327,7 @@ async fn verify(
 ) -> Answer<DrawProofInfo> {
     let caller = customer_or_admin(user, admin)?;
     let ApiPath(draw_id) = path?;
-    let not_found = || ApiError::from(DomainError::NotFound("抽奖记录"));
+    let not_found = || ApiError::from(DomainError::NotFound("抽奖记录".into()));
     let proof = state.store.draw_proof(draw_id).await?.ok_or_else(not_found)?;
     if caller.is_some_and(|u| u != proof.user_id) {
         // Someone else's draw answers as if it did not exist.

@@ -317,6 +317,10 @@ impl From<Failure> for ApiError {
                 tracing::warn!(%context, "gave up waiting for an actor");
                 ApiError::TimedOut
             }
+            Failure::Elsewhere(context) => {
+                tracing::warn!(%context, "the customer's wallet could not be reached on its node");
+                ApiError::TimedOut
+            }
             Failure::Fault { context, source } => ApiError::Internal { during: Operation::Request, context, source },
         }
     }
@@ -386,7 +390,7 @@ mod tests {
             D::TaskNotFound,
             D::TooManyUploads { retry_after_ms: 60_000 },
             D::UserNotFound,
-            D::NotFound("商品"),
+            D::NotFound("商品".into()),
             D::PhoneLocked { retry_after_ms: 1000 },
             D::AdminLocked { retry_after_ms: 1000 },
         ];

@@ -104,7 +104,7 @@ fn live_stats(state: &AppState, window: &mut DrawWindow) -> ServerEvent {
 
 async fn run(socket: WebSocket, state: AppState, claims: AccessClaims) {
     // Subscribed before anything is sent, so no draw committed after `connected` is missed.
-    let mut events = state.events.subscribe();
+    let mut events = state.events.subscribe_everywhere();
     let (mut tx, mut rx) = socket.split();
     let ws = &state.config.ws;
     let write_timeout = ws.write_timeout;

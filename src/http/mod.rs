@@ -96,6 +96,8 @@ pub struct Services {
     /// Every WebSocket task, so shutdown can wait for them.
     pub sockets: TaskTracker,
     pub tokens: Arc<Tokens>,
+    /// Cluster mode: this node's lease and the other nodes; `None` on a single node.
+    pub cluster: Option<crate::cluster::Cluster>,
     pub codes: Arc<SignInCodes>,
     /// WeChat sign-in, when `WECHAT_APPID` and `WECHAT_SECRET` are set.
     pub wechat: Option<Arc<Wechat>>,

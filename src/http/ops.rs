@@ -31,20 +31,34 @@ const HEALTH_FRESH: Duration = Duration::from_secs(1);
 /// The last checks and when they ran. Callers that arrive while a check runs wait for it and
 /// share its result.
 #[derive(Default)]
-pub struct HealthCache(tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>);
+pub struct HealthCache(tokio::sync::Mutex<Option<(std::time::Instant, Checked)>>);
+
+/// What one round of checks found.
+#[derive(Clone)]
+struct Checked {
+    store_ok: bool,
+    objects_ok: bool,
+    /// Cluster mode: the membership table as the database has it (`None` if unreadable).
+    nodes: Option<Vec<crate::store::cluster::NodeRow>>,
+}
 
 impl HealthCache {
-    async fn checks(&self, state: &AppState) -> (bool, bool) {
+    async fn checks(&self, state: &AppState) -> Checked {
         let mut last = self.0.lock().await;
-        if let Some((at, store_ok, objects_ok)) = *last {
+        if let Some((at, checked)) = &*last {
             if at.elapsed() < HEALTH_FRESH {
-                return (store_ok, objects_ok);
+                return checked.clone();
             }
         }
         let store_ok = tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()).await.is_ok_and(|r| r.is_ok());
         let objects_ok = tokio::time::timeout(CHECK_TIMEOUT, state.objects.healthy()).await.unwrap_or(false);
-        *last = Some((std::time::Instant::now(), store_ok, objects_ok));
-        (store_ok, objects_ok)
+        let nodes = match &state.cluster {
+            Some(c) => tokio::time::timeout(CHECK_TIMEOUT, c.view()).await.ok().and_then(Result::ok),
+            None => None,
+        };
+        let checked = Checked { store_ok, objects_ok, nodes };
+        *last = Some((std::time::Instant::now(), checked.clone()));
+        checked
     }
 }
 
@@ -57,7 +71,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "snake_case")]
 enum HealthStatus {
     Ok,
-    /// The store is unreachable (the answer is then 503).
+    /// The store is unreachable, or (cluster) this node's lease lapsed or NATS is disconnected;
+    /// the answer is then 503.
     Degraded,
 }
 
@@ -82,10 +97,37 @@ struct HealthChecks {
     object_storage: ObjectStorageCheck,
 }
 
+/// This node's view of the cluster (cluster mode only).
+#[derive(Debug, Serialize, ToSchema)]
+struct ClusterView {
+    /// This node (`NODE_ID`).
+    node_id: String,
+    /// Grows at every start of a node with this id.
+    epoch: i64,
+    /// Whether this node's lease runs: without it the node serves no customer's wallet (and
+    /// `/health` answers 503, so the balancer sends nobody here).
+    lease_valid: bool,
+    nats_connected: bool,
+    /// Every node that ever joined, as the database has it now.
+    nodes: Vec<NodeView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct NodeView {
+    node_id: String,
+    epoch: i64,
+    /// Its lease runs now (database clock).
+    alive: bool,
+    /// Milliseconds since it last renewed its lease.
+    renewed_ms_ago: i64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 struct Health {
     status: HealthStatus,
     checks: HealthChecks,
+    /// `null` on a single node.
+    cluster: Option<ClusterView>,
     /// Seconds since the server started.
     uptime_s: u64,
     #[schema(example = "0.1.0")]
@@ -104,7 +146,8 @@ struct Degraded {
 
 /// Health check
 ///
-/// 200 while the store answers; 503 (code 1000, with the same `data`) when it does not. Object
+/// 200 while the store answers (and, in a cluster, while this node's lease runs and NATS is
+/// connected); 503 (code 1000, with the same `data`) when not. Object
 /// storage is reported but does not decide the status. Results are reused for about a second.
 ///
 /// Errors: 9001
@@ -114,9 +157,23 @@ struct Degraded {
         (status = 503, description = "The store is unreachable", body = Degraded),
     ))]
 async fn health(State(state): State<AppState>) -> Response {
-    let (store_ok, objects_ok) = state.health.checks(&state).await;
+    let Checked { store_ok, objects_ok, nodes } = state.health.checks(&state).await;
+    let cluster = state.cluster.as_ref().map(|c| ClusterView {
+        node_id: c.node_id().to_string(),
+        epoch: c.epoch(),
+        lease_valid: c.lease_valid(),
+        nats_connected: c.nats_connected(),
+        nodes: nodes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| NodeView { node_id: n.node_id, epoch: n.epoch, alive: n.alive, renewed_ms_ago: n.renewed_ms_ago })
+            .collect(),
+    });
+    let serving = cluster.as_ref().is_none_or(|c| c.lease_valid && c.nats_connected);
+    let healthy = store_ok && serving;
     let health = Health {
-        status: if store_ok { HealthStatus::Ok } else { HealthStatus::Degraded },
+        cluster,
+        status: if healthy { HealthStatus::Ok } else { HealthStatus::Degraded },
         checks: HealthChecks {
             store: if store_ok { StoreCheck::Ok } else { StoreCheck::Unreachable },
             object_storage: if objects_ok { ObjectStorageCheck::Ok } else { ObjectStorageCheck::Unavailable },
@@ -124,7 +181,7 @@ async fn health(State(state): State<AppState>) -> Response {
         uptime_s: state.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION"),
     };
-    if store_ok {
+    if healthy {
         ok(health).into_response()
     } else {
         let body = Degraded { code: 1000, msg: "系统异常，请稍后重试", data: health };

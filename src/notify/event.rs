@@ -224,7 +224,7 @@ pub struct TaskCompleted {
     pub points: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Deserialize)]
 pub struct CampaignUpdate {
     pub campaign_id: i64,
     pub status: CampaignStatus,
@@ -274,7 +274,7 @@ pub struct LotteryResult {
 }
 
 /// Why a product's stock changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StockChange {
     Purchase,
@@ -282,7 +282,7 @@ pub enum StockChange {
     AdminAdjust,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Deserialize)]
 pub struct StockUpdate {
     pub product_id: i64,
     /// Units left to redeem.
@@ -290,14 +290,14 @@ pub struct StockUpdate {
     pub operation: StockChange,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Deserialize)]
 pub struct PrizeStockUpdate {
     pub prize_id: i64,
     /// Units left to win; null for an unlimited prize.
     pub stock_left: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, Deserialize)]
 pub struct WheelWin {
     /// The winner's phone number, masked (`138****0000`).
     #[schema(example = "138****0000")]

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use super::event::{ServerEvent, Topic, Topics};
 use super::message::{batch_frame, ServerMessage};
 use super::ticker::Ticker;
+use crate::cluster::relay::{Broadcast, Relay, SocketControl};
 use crate::domain::time::now_ms;
 
 /// At most this many live sockets per customer; a new one closes the oldest.
@@ -283,6 +284,8 @@ struct Inner {
     by_user: DashMap<i64, Vec<Arc<Outbox>>>,
     next_id: AtomicU64,
     capacity: usize,
+    /// Cluster mode: where what this node publishes goes to reach the other nodes' sockets.
+    relay: OnceLock<Relay>,
     /// Broadcasts waiting for the next flush. Publishing only records the event (not even
     /// rendered); the flusher renders each once and visits every socket once per interval,
     /// however many values changed meanwhile.
@@ -314,6 +317,7 @@ impl Hub {
                 by_user: DashMap::new(),
                 next_id: AtomicU64::new(1),
                 capacity: capacity.max(1),
+                relay: OnceLock::new(),
                 pending: Mutex::new(Pending {
                     latest: HashMap::new(),
                     order: Vec::new(),
@@ -321,6 +325,16 @@ impl Hub {
                 }),
             }),
         }
+    }
+
+    /// Cluster mode: what this node publishes also goes to the other nodes (set once, at start).
+    pub fn set_relay(&self, relay: Relay) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    /// Cluster mode: the way to the other nodes (`None` on a single node).
+    pub fn relay(&self) -> Option<&Relay> {
+        self.inner.relay.get()
     }
 
     /// Registers a socket with no family and no expiry (for tests of delivery alone).
@@ -348,6 +362,11 @@ impl Hub {
         });
         self.inner.sockets.insert(outbox.id, outbox.clone());
         let mut mine = self.inner.by_user.entry(user_id).or_default();
+        if mine.is_empty() {
+            if let Some(relay) = self.inner.relay.get() {
+                relay.watch(user_id);
+            }
+        }
         mine.push(outbox.clone());
         while mine.len() > SOCKETS_PER_USER {
             let oldest = mine.remove(0);
@@ -361,20 +380,41 @@ impl Hub {
         if let Some(mut mine) = self.inner.by_user.get_mut(&outbox.user_id) {
             mine.retain(|o| o.id != outbox.id);
         }
-        self.inner.by_user.remove_if(&outbox.user_id, |_, v| v.is_empty());
+        if self.inner.by_user.remove_if(&outbox.user_id, |_, v| v.is_empty()).is_some() {
+            if let Some(relay) = self.inner.relay.get() {
+                relay.unwatch(outbox.user_id);
+            }
+        }
     }
 
     pub fn sockets(&self) -> usize {
         self.inner.sockets.len()
     }
 
-    /// To every socket of one customer, in order. Not rendered at all when the customer has no
-    /// socket open, which is most of the time.
+    /// To every socket of one customer, in order, on every node. Not rendered at all when the
+    /// customer has no socket open here and there are no other nodes, which is most of the time.
     pub fn to_user(&self, user_id: i64, event: ServerEvent) {
-        if let Some(mine) = self.inner.by_user.get(&user_id) {
-            let msg = ServerMessage::from(event);
+        let relay = self.inner.relay.get();
+        let mine = self.inner.by_user.get(&user_id);
+        if mine.is_none() && relay.is_none() {
+            return;
+        }
+        let msg = ServerMessage::from(event);
+        if let Some(mine) = mine {
             for o in mine.iter() {
                 o.push(msg.text.clone());
+            }
+        }
+        if let Some(relay) = relay {
+            relay.to_user(user_id, &msg.text);
+        }
+    }
+
+    /// A customer's message rendered on another node, to this node's sockets of that customer.
+    pub fn to_user_here(&self, user_id: i64, text: Utf8Bytes) {
+        if let Some(mine) = self.inner.by_user.get(&user_id) {
+            for o in mine.iter() {
+                o.push(text.clone());
             }
         }
     }
@@ -390,6 +430,16 @@ impl Hub {
     /// (With ten thousand sockets, sending every stock change to every socket as it happens would
     /// cost more than the purchases themselves.)
     pub fn broadcast_latest(&self, event: ServerEvent) {
+        if let Some(relay) = self.inner.relay.get() {
+            if let Some(b) = Broadcast::of(&event) {
+                relay.broadcast(&b);
+            }
+        }
+        self.broadcast_here(event);
+    }
+
+    /// [`Hub::broadcast_latest`] on this node's sockets only (a broadcast from another node).
+    pub fn broadcast_here(&self, event: ServerEvent) {
         let at = now_ms();
         if event.topic() == Some(Topic::Ticker) {
             self.pending().ticker.offer(event, at);
@@ -451,16 +501,48 @@ impl Hub {
         })
     }
 
-    /// To merchants' sockets only.
+    /// To merchants' sockets only, on every node.
     pub fn to_merchants(&self, event: ServerEvent) {
         let msg = ServerMessage::from(event);
+        if let Some(relay) = self.inner.relay.get() {
+            relay.to_merchants(&msg.text);
+        }
+        self.to_merchants_here(msg.text);
+    }
+
+    pub fn to_merchants_here(&self, text: Utf8Bytes) {
         for o in self.inner.sockets.iter().filter(|o| o.is_merchant()) {
-            o.push(msg.text.clone());
+            o.push(text.clone());
         }
     }
 
-    /// Closes every socket of one customer (sign-out everywhere, a ban). Returns how many.
+    /// A revocation decided on another node, applied to this node's sockets.
+    pub fn control_here(&self, c: SocketControl) {
+        match c {
+            SocketControl::CloseUser { user_id } => {
+                self.close_user_here(user_id);
+            }
+            SocketControl::CloseFamily { user_id, family } => {
+                self.close_family_here(user_id, &family);
+            }
+            SocketControl::SetMerchant { user_id, on } => self.set_merchant_here(user_id, on),
+        }
+    }
+
+    fn relay_control(&self, c: SocketControl) {
+        if let Some(relay) = self.inner.relay.get() {
+            relay.control(&c);
+        }
+    }
+
+    /// Closes every socket of one customer (sign-out everywhere, a ban), on every node. Returns
+    /// how many were open on this node.
     pub fn close_user(&self, user_id: i64) -> usize {
+        self.relay_control(SocketControl::CloseUser { user_id });
+        self.close_user_here(user_id)
+    }
+
+    fn close_user_here(&self, user_id: i64) -> usize {
         let mine = self.inner.by_user.get(&user_id).map(|m| m.clone()).unwrap_or_default();
         for o in &mine {
             o.close(CloseReason::Revoked);
@@ -471,6 +553,11 @@ impl Hub {
     /// Closes the sockets opened with tokens of one family (a sign-out, a reused refresh token).
     /// `user_id` narrows the search to that customer's sockets. Returns how many.
     pub fn close_family(&self, user_id: i64, family: &str) -> usize {
+        self.relay_control(SocketControl::CloseFamily { user_id, family: family.to_string() });
+        self.close_family_here(user_id, family)
+    }
+
+    fn close_family_here(&self, user_id: i64, family: &str) -> usize {
         let Some(mine) = self.inner.by_user.get(&user_id).map(|m| m.clone()) else { return 0 };
         let mut closed = 0;
         for o in mine.iter().filter(|o| o.family == family) {
@@ -484,6 +571,11 @@ impl Hub {
     /// sockets that were receiving it (the client reconnects as a customer); gaining it lets the
     /// open sockets receive `new_review` from now on.
     pub fn set_merchant(&self, user_id: i64, on: bool) {
+        self.relay_control(SocketControl::SetMerchant { user_id, on });
+        self.set_merchant_here(user_id, on);
+    }
+
+    fn set_merchant_here(&self, user_id: i64, on: bool) {
         let mine = self.inner.by_user.get(&user_id).map(|m| m.clone()).unwrap_or_default();
         for o in &mine {
             let was = o.is_merchant.swap(on, Ordering::Relaxed);

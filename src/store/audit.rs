@@ -1,5 +1,7 @@
 //! The audit log: every admin mutation, written in the same transaction as the change itself.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use sqlx::FromRow;
 
@@ -7,13 +9,14 @@ use super::{Store, StoreResult, WriteTx};
 use crate::domain::PageRequest;
 
 /// Who did what to which thing, with the state before and after.
-#[derive(Debug, Clone)]
+/// Serializable so that a change forwarded to the node owning the customer's wallet carries it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
-    pub actor_kind: &'static str,
+    pub actor_kind: Cow<'static, str>,
     pub actor_id: i64,
     pub actor_name: String,
     pub action: String,
-    pub target_type: &'static str,
+    pub target_type: Cow<'static, str>,
     pub target_id: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
@@ -54,11 +57,11 @@ pub async fn insert(tx: &mut WriteTx, e: &AuditEntry) -> StoreResult<()> {
         "INSERT INTO audit_log (actor_kind, actor_id, actor_name, action, target_type, target_id, before_state, after_state, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(e.actor_kind)
+    .bind(e.actor_kind.as_ref())
     .bind(e.actor_id)
     .bind(e.actor_name.clone())
     .bind(e.action.clone())
-    .bind(e.target_type)
+    .bind(e.target_type.as_ref())
     .bind(e.target_id.clone())
     .bind(render(&e.before))
     .bind(render(&e.after))

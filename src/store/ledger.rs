@@ -16,6 +16,9 @@ use crate::domain::{PageRequest, PointsSource, RecordDirection};
 pub struct PointsChangeWrite {
     pub user_id: i64,
     pub balance_before: i64,
+    /// The fence of the wallet actor that made this write (`users.owner_fence` when it started):
+    /// a wallet that lost its customer to another node can never commit.
+    pub fence: i64,
     pub delta: i64,
     pub source: PointsSource,
     pub description: String,
@@ -78,11 +81,12 @@ impl Store {
     pub async fn commit_points_change(&self, w: &PointsChangeWrite) -> StoreResult<CommittedChange> {
         let balance_after = w.balance_before + w.delta;
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
+        let updated = sqlx::query(super::GUARDED_BALANCE_UPDATE)
             .bind(balance_after)
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
+            .bind(w.fence)
             .execute(tx.conn())
             .await?
             .rows_affected();

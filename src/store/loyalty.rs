@@ -39,6 +39,9 @@ pub enum CreditRecord {
 pub struct CreditWrite {
     pub user_id: i64,
     pub balance_before: i64,
+    /// The fence of the wallet actor that made this write (`users.owner_fence` when it started):
+    /// a wallet that lost its customer to another node can never commit.
+    pub fence: i64,
     pub points: i64,
     pub source: PointsSource,
     pub description: String,
@@ -51,6 +54,9 @@ pub struct CreditWrite {
 pub struct FreezeWrite {
     pub user_id: i64,
     pub frozen_before: i64,
+    /// The fence of the wallet actor that made this write (`users.owner_fence` when it started):
+    /// a wallet that lost its customer to another node can never commit.
+    pub fence: i64,
     pub points: i64,
     pub reason: String,
     pub admin_id: i64,
@@ -150,11 +156,12 @@ impl Store {
     pub async fn commit_credit(&self, w: &CreditWrite) -> StoreResult<CommittedChange> {
         let balance_after = w.balance_before + w.points;
         let mut tx = self.begin_write().await?;
-        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
+        let updated = sqlx::query(super::GUARDED_BALANCE_UPDATE)
             .bind(balance_after)
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
+            .bind(w.fence)
             .execute(tx.conn())
             .await?
             .rows_affected();
@@ -239,7 +246,7 @@ impl Store {
         let frozen_after = w.frozen_before + w.points;
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
-            "UPDATE users SET frozen_points = ?, updated_at = ? WHERE id = ? AND frozen_points = ? AND points >= ? AND ? >= 0",
+            "UPDATE users SET frozen_points = ?, updated_at = ? WHERE id = ? AND frozen_points = ? AND points >= ? AND ? >= 0 AND owner_fence = ?",
         )
         .bind(frozen_after)
         .bind(w.at)
@@ -247,6 +254,7 @@ impl Store {
         .bind(w.frozen_before)
         .bind(frozen_after)
         .bind(frozen_after)
+        .bind(w.fence)
         .execute(tx.conn())
         .await?
         .rows_affected();

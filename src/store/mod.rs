@@ -8,6 +8,7 @@
 pub mod admins;
 pub mod audit;
 pub mod campaigns;
+pub mod cluster;
 pub mod group_commit;
 pub mod ledger;
 pub mod loyalty;
@@ -345,9 +346,16 @@ pub(crate) struct WalletUpdate {
     pub user_id: i64,
     pub points_before: i64,
     pub points_after: i64,
+    /// The fence of the wallet actor that made the write.
+    pub fence: i64,
     /// `(before, after)`, when the write changes the pity counter.
     pub pity: Option<(i64, i64)>,
 }
+
+/// A single wallet's new balance, applied only if the store still holds the balance its actor
+/// started from and the actor still holds the customer (binds: after, at, id, before, fence).
+pub(crate) const GUARDED_BALANCE_UPDATE: &str =
+    "UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ? AND owner_fence = ?";
 
 /// One guarded statement per chunk of wallets: every wallet must still hold what its actor
 /// believed, or the whole transaction is refused.
@@ -361,9 +369,9 @@ pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], a
             .iter()
             .map(|w| {
                 if w.pity.is_some() {
-                    "(id = ? AND points = ? AND pity_count = ?)"
+                    "(id = ? AND points = ? AND owner_fence = ? AND pity_count = ?)"
                 } else {
-                    "(id = ? AND points = ?)"
+                    "(id = ? AND points = ? AND owner_fence = ?)"
                 }
             })
             .collect::<Vec<_>>()
@@ -383,7 +391,7 @@ pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], a
         }
         binds.push(Bind::Int(at));
         for w in chunk {
-            binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_before)]);
+            binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_before), Bind::Int(w.fence)]);
             if let Some((before, _)) = w.pity {
                 binds.push(Bind::Int(before));
             }

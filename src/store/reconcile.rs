@@ -21,10 +21,12 @@ pub struct ReconcileReport {
 }
 
 impl Store {
-    /// Limited wheel prizes: units left + units won = units ever stocked, and never below zero.
+    /// Limited wheel prizes: units left (in the pool, and lent to nodes in blocks) + units won =
+    /// units ever stocked, and never below zero.
     async fn reconcile_prize_stock(&self) -> StoreResult<Vec<Violation>> {
         let rows = sqlx::query(
-            "SELECT p.id, p.stock_total, p.stock_left, \
+            "SELECT p.id, p.stock_total, p.stock_left + CAST(COALESCE((SELECT SUM(b.units) FROM stock_blocks b \
+               WHERE b.item_kind = 'prize' AND b.item_id = p.id), 0) AS SIGNED) AS stock_left, \
                (SELECT COUNT(*) FROM lottery_draws d WHERE d.prize_id = p.id) AS won \
              FROM wheel_prizes p WHERE p.stock_total IS NOT NULL",
         )

@@ -60,6 +60,9 @@ pub struct ApprovalWrite {
     pub upload_id: i64,
     pub user_id: i64,
     pub balance_before: i64,
+    /// The fence of the wallet actor that made this write (`users.owner_fence` when it started):
+    /// a wallet that lost its customer to another node can never commit.
+    pub fence: i64,
     pub points: i64,
     pub actual_amount_cents: i64,
     pub reviewer_id: i64,
@@ -119,11 +122,11 @@ pub(super) fn merchant_entry(
     at: i64,
 ) -> AuditEntry {
     AuditEntry {
-        actor_kind: "merchant",
+        actor_kind: "merchant".into(),
         actor_id: merchant_id,
         actor_name: String::new(),
         action: action.to_string(),
-        target_type,
+        target_type: target_type.into(),
         target_id,
         before: None,
         after: None,
@@ -344,11 +347,12 @@ impl Store {
         .execute(tx.conn())
         .await?;
         let record_id = inserted_id(&mut tx, credit).await?;
-        let updated = sqlx::query("UPDATE users SET points = ?, updated_at = ? WHERE id = ? AND points = ?")
+        let updated = sqlx::query(super::GUARDED_BALANCE_UPDATE)
             .bind(balance_after)
             .bind(w.at)
             .bind(w.user_id)
             .bind(w.balance_before)
+            .bind(w.fence)
             .execute(tx.conn())
             .await?
             .rows_affected();

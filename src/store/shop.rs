@@ -52,6 +52,9 @@ impl<'r> FromRow<'r, AnyRow> for Product {
 pub struct RedemptionWrite {
     pub user_id: i64,
     pub balance_before: i64,
+    /// The fence of the wallet actor that made this write (`users.owner_fence` when it started):
+    /// a wallet that lost its customer to another node can never commit.
+    pub fence: i64,
     pub product_id: i64,
     pub product_name: String,
     pub quantity: i64,
@@ -381,6 +384,7 @@ impl Store {
                 user_id: w.user_id,
                 points_before: w.balance_before,
                 points_after: c.balance_after,
+                fence: w.fence,
                 pity: None,
             })
             .collect();

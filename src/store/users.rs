@@ -21,9 +21,12 @@ pub struct UserRow {
     pub is_banned: bool,
     pub created_at: i64,
     pub last_login: i64,
+    /// The fencing number of the customer's wallet ownership (cluster mode; see migration 0016).
+    pub owner_fence: i64,
 }
 
-const COLUMNS: &str = "id, phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, last_login";
+const COLUMNS: &str =
+    "id, phone, nickname, avatar, points, pity_count, is_merchant, is_banned, created_at, last_login, owner_fence";
 
 /// A role or ban flag that admins switch.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +96,7 @@ impl Store {
             is_banned: false,
             created_at: now,
             last_login: now,
+            owner_fence: 0,
         })
     }
 

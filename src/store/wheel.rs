@@ -70,6 +70,9 @@ pub struct DrawBatchWrite {
     pub user_id: i64,
     pub batch_id: String,
     pub balance_before: i64,
+    /// The fence of the wallet actor that made this write (`users.owner_fence` when it started):
+    /// a wallet that lost its customer to another node can never commit.
+    pub fence: i64,
     pub cost_per_draw: i64,
     pub draws: Vec<DrawWrite>,
     pub pity_before: i64,
@@ -82,6 +85,9 @@ pub struct DrawBatchWrite {
     pub seed_id: Option<i64>,
     /// The customer's own client seed; `None` is the default (their user id).
     pub client_seed: Option<String>,
+    /// Cluster mode: the node whose stock blocks this batch's limited prizes come out of (every
+    /// write of a group comes from one node).
+    pub stock_node: Option<std::sync::Arc<str>>,
 }
 
 /// A committed draw, as the customer is told about it.
@@ -188,13 +194,22 @@ impl Store {
         let Some(s) = settings else { return Ok(None) };
         let sql =
             format!("SELECT {SECTOR_COLUMNS} FROM wheel_prizes WHERE campaign_id = ? AND active = 1 ORDER BY angle");
-        let sectors = sqlx::query(&sql)
+        let mut sectors = sqlx::query(&sql)
             .bind(campaign_id)
             .fetch_all(self.pool())
             .await?
             .iter()
             .map(sector_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // Cluster mode lends limited units to nodes in blocks: what is left is the pool and
+        // every block.
+        let limited: Vec<i64> = sectors.iter().filter(|s| s.stock_left.is_some()).map(|s| s.id).collect();
+        let lent = self.prize_units_in_blocks(&limited).await?;
+        for s in sectors.iter_mut() {
+            if let (Some(left), Some(units)) = (s.stock_left.as_mut(), lent.get(&s.id)) {
+                *left += units;
+            }
+        }
         Ok(Some((
             sectors,
             WheelSettings {
@@ -281,10 +296,15 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        let left: i64 = sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ?")
-            .bind(prize_id)
-            .fetch_one(tx.conn())
-            .await?;
+        // What is left in all: the pool and the blocks lent to nodes (cluster mode).
+        let left: i64 = sqlx::query_scalar(
+            "SELECT stock_left + CAST(COALESCE((SELECT SUM(units) FROM stock_blocks WHERE item_kind = 'prize' \
+             AND item_id = ?), 0) AS SIGNED) FROM wheel_prizes WHERE id = ?",
+        )
+        .bind(prize_id)
+        .bind(prize_id)
+        .fetch_one(tx.conn())
+        .await?;
         audit::insert(&mut tx, audit_entry).await?;
         tx.commit().await?;
         Ok(Some(left))
@@ -395,16 +415,33 @@ impl Store {
         insert_rows(&mut tx, "lottery_draws", DRAW_INSERT_COLUMNS, draw_rows).await?;
         insert_rows(&mut tx, "points_records", LEDGER_INSERT_COLUMNS, ledger_rows).await?;
         insert_rows(&mut tx, "idempotency_keys", IDEMPOTENCY_INSERT_COLUMNS, idempotency_rows).await?;
+        // Cluster mode: each node's wins come out of its own block, not the shared pool.
+        let block_of = writes.first().and_then(|w| w.stock_node.clone());
         for (prize, units) in prize_units {
             // The guard makes overselling impossible even if memory and store disagreed.
-            let took =
-                sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - ? WHERE id = ? AND stock_left >= ?")
+            let took = match &block_of {
+                None => {
+                    sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - ? WHERE id = ? AND stock_left >= ?")
+                        .bind(units)
+                        .bind(prize)
+                        .bind(units)
+                        .execute(tx.conn())
+                        .await?
+                }
+                Some(node) => {
+                    sqlx::query(
+                        "UPDATE stock_blocks SET units = units - ? WHERE item_kind = 'prize' AND item_id = ? \
+                         AND node_id = ? AND units >= ?",
+                    )
                     .bind(units)
                     .bind(prize)
+                    .bind(node.as_ref())
                     .bind(units)
                     .execute(tx.conn())
                     .await?
-                    .rows_affected();
+                }
+            }
+            .rows_affected();
             if took != 1 {
                 return Err(StoreError::Conflict(format!("prize {prize} cannot give {units} more units")));
             }
@@ -417,6 +454,7 @@ impl Store {
                 user_id: w.user_id,
                 points_before: w.balance_before,
                 points_after: c.balance_after,
+                fence: w.fence,
                 // The default campaign's counter is kept beside the balance; the others have
                 // their own table.
                 pity: (w.campaign_id == DEFAULT_CAMPAIGN_ID).then_some((w.pity_before, c.pity_count)),

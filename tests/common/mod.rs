@@ -181,9 +181,14 @@ pub struct TestServer {
     env: Vec<(String, String)>,
     child: Option<Child>,
     starts: u32,
+    /// Where this server's logs go.
+    logs: PathBuf,
+    /// A node started beside another (cluster tests) has a folder of its own for its logs.
+    _own_dir: Option<tempfile::TempDir>,
     /// Declared last: fields drop after `Drop for TestServer` has killed the process, so the
-    /// database is dropped only once nothing uses it.
-    db: TestDatabase,
+    /// database is dropped only once nothing uses it. `None` for a node that shares another
+    /// server's database (that server drops it).
+    db: Option<TestDatabase>,
 }
 
 /// A signed-in customer.
@@ -228,14 +233,45 @@ impl TestServer {
             env,
             child: None,
             starts: 0,
-            db,
+            logs: db.dir().to_path_buf(),
+            _own_dir: None,
+            db: Some(db),
         };
         server.launch().await;
         server
     }
 
+    /// Another server process on `first`'s database, with `first`'s environment and `extra` on
+    /// top (a second node of a cluster). Drop it before `first`, which drops the database.
+    pub async fn start_beside(first: &TestServer, extra: &[(&str, &str)]) -> TestServer {
+        let mut env = first.env.clone();
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = TestServer {
+            base: String::new(),
+            http: first.http.clone(),
+            database_url: first.database_url.clone(),
+            env,
+            child: None,
+            starts: 0,
+            logs: dir.path().to_path_buf(),
+            _own_dir: Some(dir),
+            db: None,
+        };
+        server.launch().await;
+        server
+    }
+
+    /// The process id of the running server (to stop and continue it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     fn log_path(&self, n: u32) -> PathBuf {
-        self.db.dir().join(format!("server-{n}.log"))
+        self.logs.join(format!("server-{n}.log"))
     }
 
     async fn launch(&mut self) {

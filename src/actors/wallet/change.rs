@@ -15,7 +15,7 @@ use crate::store::ledger::PointsChangeWrite;
 use crate::store::reviews::{ApprovalWrite, CommittedApproval};
 
 /// A requested change to a customer's points.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PointsChange {
     pub delta: i64,
     pub source: PointsSource,
@@ -28,7 +28,7 @@ pub struct PointsChange {
 }
 
 /// A merchant's approval of a receipt, as the customer's wallet applies it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ApprovalRequest {
     pub upload_id: i64,
     pub points: i64,
@@ -62,6 +62,7 @@ impl WalletState {
             return Err(DomainError::InsufficientPoints { required: -change.delta, current: self.available() }.into());
         };
         let write = PointsChangeWrite {
+            fence: self.fence,
             user_id: self.user_id,
             balance_before: self.balance,
             delta: change.delta,
@@ -88,6 +89,7 @@ impl WalletState {
     pub(super) async fn approve(&mut self, req: ApprovalRequest, caller: Caller<'_>) -> Reply<CommittedApproval> {
         self.refresh_if_stale().await?;
         let write = ApprovalWrite {
+            fence: self.fence,
             upload_id: req.upload_id,
             user_id: self.user_id,
             balance_before: self.balance,
@@ -123,11 +125,11 @@ mod tests {
     #[test]
     fn the_audit_records_the_balances_beside_the_callers_own_fields() {
         let audit = AuditEntry {
-            actor_kind: "admin",
+            actor_kind: "admin".into(),
             actor_id: 1,
             actor_name: "root".into(),
             action: "user.points.adjust".into(),
-            target_type: "user",
+            target_type: "user".into(),
             target_id: "7".into(),
             before: None,
             after: Some(json!({ "reason": "补偿" })),

@@ -20,7 +20,7 @@ use crate::notify::ServerEvent;
 use crate::store::wheel::{CommittedBatch, DrawBatchWrite, DrawWrite};
 
 /// A draw request: `count` spins paid as one batch, in one campaign.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DrawRequest {
     pub campaign_id: i64,
     pub count: usize,
@@ -60,6 +60,7 @@ impl WalletState {
         }
         let at = now_ms();
         let write = DrawBatchWrite {
+            fence: self.fence,
             user_id: self.user_id,
             batch_id: crate::auth::tokens::new_id(),
             at,
@@ -84,6 +85,7 @@ impl WalletState {
             campaign_id,
             seed_id: Some(spun.seed_id),
             client_seed: req.client_seed,
+            stock_node: self.deps.cluster.as_ref().map(|c| c.node_arc()),
         };
         let write_at = write.at;
         match self.deps.draws.commit(write).await {

@@ -51,19 +51,19 @@ impl LoyaltyRules {
 }
 
 /// A check-in at the caller's clock.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CheckinRequest {
     pub now: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CheckinOutcome {
     pub checkin: Checkin,
     pub committed: CommittedChange,
 }
 
 /// The reward of a task the caller found completed in round `round_key`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TaskClaimRequest {
     pub task_key: String,
     pub name: String,
@@ -72,7 +72,7 @@ pub struct TaskClaimRequest {
 }
 
 /// An admin's freeze (`points` > 0) or unfreeze (`points` < 0).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FreezeRequest {
     pub points: i64,
     pub reason: String,
@@ -80,7 +80,7 @@ pub struct FreezeRequest {
     pub admin_name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FreezeOutcome {
     pub record_id: i64,
     pub total_points: i64,
@@ -107,6 +107,7 @@ impl WalletState {
         };
         let entry = LedgerEntry::Checkin { streak: c.streak, bonus: c.bonus };
         let write = CreditWrite {
+            fence: self.fence,
             user_id: self.user_id,
             balance_before: self.balance,
             points: c.points + c.bonus,
@@ -144,6 +145,7 @@ impl WalletState {
         self.refresh_if_stale().await?;
         let entry = LedgerEntry::Task { name: &req.name };
         let write = CreditWrite {
+            fence: self.fence,
             user_id: self.user_id,
             balance_before: self.balance,
             points: req.points,
@@ -190,6 +192,7 @@ impl WalletState {
         let frozen_after = self.frozen + req.points;
         let action = if req.points > 0 { "user.points.freeze" } else { "user.points.unfreeze" };
         let write = FreezeWrite {
+            fence: self.fence,
             user_id: self.user_id,
             frozen_before: self.frozen,
             points: req.points,
@@ -197,11 +200,11 @@ impl WalletState {
             admin_id: req.admin_id,
             admin_name: req.admin_name.clone(),
             audit: AuditEntry {
-                actor_kind: "admin",
+                actor_kind: "admin".into(),
                 actor_id: req.admin_id,
                 actor_name: req.admin_name,
                 action: action.into(),
-                target_type: "user",
+                target_type: "user".into(),
                 target_id: self.user_id.to_string(),
                 before: Some(json!({ "total_points": self.balance, "frozen_points": self.frozen })),
                 after: Some(

@@ -59,7 +59,7 @@ fn redemption_code() -> String {
     (0..CODE_LENGTH).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WalletSnapshot {
     pub user_id: i64,
     pub balance: i64,
@@ -107,6 +107,8 @@ pub enum WalletMessage {
     InjectPanic,
     /// Test hook: keep the wallet busy, as a slow store would.
     Block(Duration),
+    /// Test hook: the next write waits this long after it began (a process paused mid-write).
+    HoldNextWrite(Duration),
 }
 
 /// Whoever asked for the write being served: whether they still wait for the answer. A caller
@@ -180,6 +182,8 @@ pub type OnIdle = Box<dyn Fn(&ActorRef<WalletMessage>) + Send + Sync>;
 
 pub struct WalletArgs {
     pub user_id: i64,
+    /// The fence this actor's writes carry (`users.owner_fence` as it took the customer).
+    pub fence: i64,
     pub balance: i64,
     pub loyalty: crate::store::loyalty::LoyaltyState,
     pub last_checkin: Option<LastCheckin>,
@@ -220,6 +224,13 @@ impl CampaignCounters {
 
 pub struct WalletState {
     user_id: i64,
+    /// Every write is guarded by it: once another node takes the customer (raising the fence),
+    /// nothing this actor writes can commit.
+    fence: i64,
+    /// Set when a write found the customer taken by another node: the actor stops.
+    moved: bool,
+    /// Test hook: how long the next write waits after it began.
+    hold_next_write: Option<Duration>,
     balance: i64,
     frozen: i64,
     level: i64,
@@ -253,6 +264,9 @@ impl Actor for WalletActor {
         myself.send_interval(period, || WalletMessage::IdleCheck);
         Ok(WalletState {
             user_id: args.user_id,
+            fence: args.fence,
+            moved: false,
+            hold_next_write: None,
             balance: args.balance,
             frozen: args.loyalty.frozen,
             level: args.loyalty.level,
@@ -303,6 +317,12 @@ impl Actor for WalletActor {
                 panic!("test hook: injected panic in the wallet of user {}", state.user_id);
             }
             WalletMessage::Block(pause) => tokio::time::sleep(pause).await,
+            WalletMessage::HoldNextWrite(pause) => state.hold_next_write = Some(pause),
+        }
+        if state.moved {
+            // Another node holds the customer now: this actor must never serve them again.
+            (state.on_idle)(&myself);
+            myself.stop(Some("moved to another node".into()));
         }
         Ok(())
     }
@@ -316,8 +336,23 @@ impl WalletState {
         }
         started.raise();
         self.last_active = Instant::now();
+        if let Some(pause) = self.hold_next_write.take() {
+            tokio::time::sleep(pause).await;
+        }
         let waiting = || reply.is_closed();
-        let result = write.run(self, Caller(&waiting)).await;
+        let mut result = write.run(self, Caller(&waiting)).await;
+        if let Err(failure) = &result {
+            if self.stale && failure.nothing_written() && self.deps.cluster.is_some() && self.fenced_out().await {
+                tracing::warn!(
+                    user_id = self.user_id,
+                    fence = self.fence,
+                    "a write was refused by the fence: the customer is on another node now"
+                );
+                metrics::counter!("cluster_fenced_writes_total").increment(1);
+                self.moved = true;
+                result = Err(Failure::Elsewhere(format!("the wallet of user {} moved to another node", self.user_id)));
+            }
+        }
         // A dropped reply port means the caller gave up; nothing to do about it.
         let _ = reply.send(result);
     }
@@ -331,6 +366,19 @@ impl WalletState {
             level: self.level,
             lifetime_earned: self.lifetime_earned,
             last_checkin: self.last_checkin,
+        }
+    }
+
+    /// Whether another actor (on another node, or a newer one here) has taken the customer
+    /// since this one did.
+    async fn fenced_out(&self) -> bool {
+        match self.deps.store.owner_fence(self.user_id).await {
+            Ok(Some(fence)) => fence != self.fence,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(user_id = self.user_id, error = %e, "could not read the wallet's fence");
+                false
+            }
         }
     }
 

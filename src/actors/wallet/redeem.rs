@@ -9,11 +9,12 @@ use crate::actors::reservations::Settled;
 use crate::actors::stock_ledger::ReserveRequest;
 use crate::domain::points::LedgerEntry;
 use crate::domain::time::now_ms;
+use crate::domain::DomainError;
 use crate::events::Committed;
 use crate::store::shop::RedemptionWrite;
 
 /// A points-shop redemption.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RedeemRequest {
     pub product_id: i64,
     pub quantity: i64,
@@ -22,6 +23,18 @@ pub struct RedeemRequest {
 }
 
 impl WalletState {
+    /// After a refused order: whether the store now holds fewer units than were asked, because
+    /// another node sold them first (each node's shop ledger learns of the others' orders only
+    /// from the store). The customer then hears "sold out", and this node's ledger reads again.
+    async fn sold_out_elsewhere(&self, product_id: i64, quantity: i64) -> Option<DomainError> {
+        let product = self.deps.store.product(product_id).await.ok().flatten()?;
+        if product.stock >= quantity {
+            return None;
+        }
+        self.deps.stock.resync();
+        Some(DomainError::OutOfStock { available: product.stock.max(0), requested: quantity })
+    }
+
     pub(super) async fn redeem(&mut self, req: RedeemRequest, caller: Caller<'_>) -> Reply<RedeemOutcome> {
         let key = req.idempotency_key.as_deref();
         let held = self
@@ -34,6 +47,7 @@ impl WalletState {
             return Err(gone);
         }
         let write = RedemptionWrite {
+            fence: self.fence,
             user_id: self.user_id,
             balance_before: self.balance,
             product_id: held.product_id,
@@ -59,6 +73,12 @@ impl WalletState {
             }
             Err(e) => {
                 self.deps.stock.settle(held.reservation, Settled::after_failed_commit(&e));
+                if e.nothing_written() && !e.is_unique_violation() {
+                    if let Some(sold_out) = self.sold_out_elsewhere(held.product_id, held.quantity).await {
+                        self.stale = true;
+                        return Err(sold_out.into());
+                    }
+                }
                 self.recover(e, key).await
             }
         }

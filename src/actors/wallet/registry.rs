@@ -33,6 +33,9 @@ use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::OnceCell;
 
+use crate::cluster::wire::{self, WalletCall, WalletDone};
+use crate::cluster::{Cluster, Route};
+
 use super::{
     ApprovalRequest, CampaignCounters, ChangeOutcome, CheckinOutcome, CheckinRequest, DrawOutcome, DrawRequest,
     FreezeOutcome, FreezeRequest, PointsChange, RedeemOutcome, RedeemRequest, Started, TaskClaimRequest, WalletActor,
@@ -47,6 +50,7 @@ use crate::domain::phone::mask_phone;
 use crate::domain::time::now_ms;
 use crate::domain::DomainError;
 use crate::notify::Hub;
+use crate::store::cluster::Claim;
 use crate::store::group_commit::{DrawCommitter, RedemptionCommitter};
 use crate::store::ledger::CommittedChange;
 use crate::store::reviews::CommittedApproval;
@@ -54,6 +58,11 @@ use crate::store::Store;
 
 /// How many times a caller looks for a live wallet before giving up.
 const ATTEMPTS: usize = 3;
+
+/// Cluster mode: how long a caller waits before each new look for the customer's wallet after
+/// it was found moved, or on a node that did not answer (a node that died keeps its customers
+/// until its lease expires; the client is then asked to try again).
+const ROUTE_BACKOFF_MS: [u64; 4] = [0, 10, 50, 200];
 
 /// What every wallet actor shares.
 #[derive(Clone)]
@@ -76,6 +85,8 @@ pub struct WalletDeps {
     pub loyalty: Arc<super::LoyaltyRules>,
     /// How long a caller waits for its wallet; the wallet skips work whose caller gave up.
     pub call_timeout: Duration,
+    /// Cluster mode: this node's lease and the other nodes; `None` on a single node.
+    pub cluster: Option<Cluster>,
 }
 
 type Slot = Arc<OnceCell<ActorRef<WalletMessage>>>;
@@ -122,6 +133,104 @@ impl Wallets {
     }
 
     pub async fn snapshot(&self, user_id: i64) -> Reply<WalletSnapshot> {
+        self.routed(user_id, SnapshotCall).await
+    }
+
+    /// Applies a points change through the customer's wallet; answers after it committed.
+    pub async fn change(&self, user_id: i64, change: PointsChange) -> Reply<ChangeOutcome> {
+        self.routed(user_id, change).await
+    }
+
+    /// Runs a draw batch through the customer's wallet; answers after it committed.
+    pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Reply<DrawOutcome> {
+        self.routed(user_id, request).await
+    }
+
+    /// Runs a shop redemption through the customer's wallet; answers after it committed.
+    pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Reply<RedeemOutcome> {
+        self.routed(user_id, request).await
+    }
+
+    /// Credits an approved receipt through the customer's wallet, in one transaction with the
+    /// upload's status change.
+    pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Reply<CommittedApproval> {
+        self.routed(user_id, request).await
+    }
+
+    pub async fn check_in(&self, user_id: i64, request: CheckinRequest) -> Reply<CheckinOutcome> {
+        self.routed(user_id, request).await
+    }
+
+    pub async fn claim_task(&self, user_id: i64, request: TaskClaimRequest) -> Reply<CommittedChange> {
+        self.routed(user_id, request).await
+    }
+
+    pub async fn freeze(&self, user_id: i64, request: FreezeRequest) -> Reply<FreezeOutcome> {
+        self.routed(user_id, request).await
+    }
+
+    /// Runs a call on the customer's wallet wherever it lives: here on a single node; in a
+    /// cluster, here when this node holds (or can take) the customer, else on the node that
+    /// does. A call found moved, or whose node did not answer, changed nothing and is routed
+    /// again; any other answer is final.
+    async fn routed<R: Routed>(&self, user_id: i64, call: R) -> Reply<R::Done> {
+        let Some(cluster) = &self.inner.deps.cluster else {
+            return call.here(self, user_id).await;
+        };
+        let mut why = String::new();
+        for pause in ROUTE_BACKOFF_MS {
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            if !cluster.lease_valid() {
+                return Err(Failure::Elsewhere("this node's lease is not running".into()));
+            }
+            let route =
+                if self.inner.slots.contains_key(&user_id) { Route::Here } else { cluster.route(user_id).await? };
+            let result = match route {
+                Route::Here => call.clone().here(self, user_id).await,
+                Route::Node(node) => {
+                    cluster.forward(&node, user_id, call.clone().into_call()).await.and_then(R::from_done)
+                }
+            };
+            match result {
+                Err(Failure::Elsewhere(e)) => {
+                    cluster.forget_owner(user_id);
+                    why = e;
+                }
+                other => return other,
+            }
+        }
+        Err(Failure::Elsewhere(why))
+    }
+
+    /// A call another node forwarded here: run on this node's wallets only, never forwarded
+    /// again (the caller routes anew when this node no longer holds the customer).
+    pub async fn serve_forwarded(&self, user_id: i64, call: WalletCall) -> Reply<WalletDone> {
+        if let Some(cluster) = &self.inner.deps.cluster {
+            if !cluster.lease_valid() {
+                return Err(Failure::Elsewhere("the owning node's lease is not running".into()));
+            }
+        }
+        Ok(match call {
+            WalletCall::Snapshot => WalletDone::Snapshot(self.snapshot_here(user_id).await?),
+            WalletCall::Change(c) => WalletDone::Change(self.write(user_id, *c).await?),
+            WalletCall::Draw(r) => WalletDone::Draw(self.write(user_id, r).await?),
+            WalletCall::Redeem(r) => WalletDone::Redeem(self.write(user_id, r).await?),
+            WalletCall::Approve(r) => WalletDone::Approve(self.write(user_id, r).await?),
+            WalletCall::Checkin(r) => WalletDone::Checkin(self.write(user_id, r).await?),
+            WalletCall::ClaimTask(r) => WalletDone::ClaimTask(self.write(user_id, r).await?),
+            WalletCall::Freeze(r) => WalletDone::Freeze(self.write(user_id, r).await?),
+        })
+    }
+
+    /// Stops every wallet of this node at once (its lease lapsed: other nodes may hold them now).
+    pub fn drop_all(&self) {
+        self.inner.slots.clear();
+        self.inner.supervisor.stop_children(None);
+    }
+
+    async fn snapshot_here(&self, user_id: i64) -> Reply<WalletSnapshot> {
         for _ in 0..ATTEMPTS {
             let actor = self.actor(user_id).await?;
             match actor.call(WalletMessage::Snapshot, Some(self.inner.deps.call_timeout)).await {
@@ -134,39 +243,6 @@ impl Wallets {
         Err(unavailable(user_id))
     }
 
-    /// Applies a points change through the customer's wallet; answers after it committed.
-    pub async fn change(&self, user_id: i64, change: PointsChange) -> Reply<ChangeOutcome> {
-        self.write(user_id, change).await
-    }
-
-    /// Runs a draw batch through the customer's wallet; answers after it committed.
-    pub async fn draw(&self, user_id: i64, request: DrawRequest) -> Reply<DrawOutcome> {
-        self.write(user_id, request).await
-    }
-
-    /// Runs a shop redemption through the customer's wallet; answers after it committed.
-    pub async fn redeem(&self, user_id: i64, request: RedeemRequest) -> Reply<RedeemOutcome> {
-        self.write(user_id, request).await
-    }
-
-    /// Credits an approved receipt through the customer's wallet, in one transaction with the
-    /// upload's status change.
-    pub async fn approve(&self, user_id: i64, request: ApprovalRequest) -> Reply<CommittedApproval> {
-        self.write(user_id, request).await
-    }
-
-    pub async fn check_in(&self, user_id: i64, request: CheckinRequest) -> Reply<CheckinOutcome> {
-        self.write(user_id, request).await
-    }
-
-    pub async fn claim_task(&self, user_id: i64, request: TaskClaimRequest) -> Reply<CommittedChange> {
-        self.write(user_id, request).await
-    }
-
-    pub async fn freeze(&self, user_id: i64, request: FreezeRequest) -> Reply<FreezeOutcome> {
-        self.write(user_id, request).await
-    }
-
     /// Sends a write to the customer's wallet and waits for its answer, retrying on a fresh actor
     /// only while the write cannot have begun (see the module's diagram).
     async fn write<W: WalletWrite>(&self, user_id: i64, write: W) -> Reply<W::Done> {
@@ -176,7 +252,13 @@ impl Wallets {
             let started = Started::default();
             let message = |reply| write.clone().message(started.clone(), reply);
             match actor.call(message, wait).await {
-                Ok(CallResult::Success(result)) => return result,
+                Ok(CallResult::Success(result)) => {
+                    if matches!(result, Err(Failure::Elsewhere(_))) {
+                        // Fenced out: the actor stops itself; the caller routes again.
+                        self.forget(user_id, &actor);
+                    }
+                    return result;
+                }
                 Ok(CallResult::Timeout) => return Err(timeout(user_id)),
                 Ok(CallResult::SenderError) | Err(_) => {
                     self.forget(user_id, &actor);
@@ -199,6 +281,12 @@ impl Wallets {
     pub async fn block(&self, user_id: i64, pause: Duration) -> Reply<()> {
         let actor = self.actor(user_id).await?;
         actor.cast(WalletMessage::Block(pause)).map_err(|e| Failure::fault(e.to_string()))
+    }
+
+    /// Test hook: makes the customer's next write wait `pause` once it began.
+    pub async fn hold_next_write(&self, user_id: i64, pause: Duration) -> Reply<()> {
+        let actor = self.actor(user_id).await?;
+        actor.cast(WalletMessage::HoldNextWrite(pause)).map_err(|e| Failure::fault(e.to_string()))
     }
 
     /// Stops every wallet actor and the supervisor (shutdown).
@@ -233,8 +321,31 @@ impl Wallets {
     async fn spawn(&self, user_id: i64) -> Result<ActorRef<WalletMessage>, SpawnFailure> {
         let store = &self.inner.deps.store;
         let failed = |e: crate::store::StoreError| SpawnFailure::Failed(e.into());
+        // In a cluster the wallet is taken before it is read, so the read sees every write of
+        // the previous holder that can still commit (the take waits on their row locks).
+        let claimed = match &self.inner.deps.cluster {
+            None => None,
+            Some(cluster) => match store.claim_wallet(user_id, cluster.node_id()).await.map_err(failed)? {
+                Claim::Owned(fence) => Some(fence),
+                Claim::Held(node) => {
+                    let why = format!("the wallet of user {user_id} is held by node {node}");
+                    cluster.found_owner(user_id, node);
+                    return Err(SpawnFailure::Failed(Failure::Elsewhere(why)));
+                }
+                Claim::NoSuchUser => return Err(SpawnFailure::Failed(DomainError::UserNotFound.into())),
+            },
+        };
         let user =
             store.user(user_id).await.map_err(failed)?.ok_or(SpawnFailure::Failed(DomainError::UserNotFound.into()))?;
+        let fence = match claimed {
+            Some(fence) if fence != user.owner_fence => {
+                return Err(SpawnFailure::Failed(Failure::Elsewhere(format!(
+                    "the wallet of user {user_id} moved while it was loading"
+                ))))
+            }
+            Some(fence) => fence,
+            None => user.owner_fence,
+        };
         let mut loyalty = store
             .loyalty_state(user_id)
             .await
@@ -255,15 +366,27 @@ impl Wallets {
             next_nonce,
         };
         let slots = self.inner.slots.clone();
+        let release = self.inner.deps.cluster.is_some().then(|| store.clone());
         let args = WalletArgs {
             user_id,
+            fence,
             balance: user.points,
             loyalty,
             last_checkin,
             display_name: mask_phone(&user.phone),
             default_campaign,
             deps: self.inner.deps.clone(),
-            on_idle: Box::new(move |me| forget(&slots, user_id, me.get_id())),
+            on_idle: Box::new(move |me| {
+                forget(&slots, user_id, me.get_id());
+                // Let go of the customer, so whichever node they reach next takes them there.
+                if let Some(store) = release.clone() {
+                    tokio::spawn(async move {
+                        if let Err(e) = store.release_wallet(user_id, fence).await {
+                            tracing::debug!(user_id, error = %e, "releasing an idle wallet failed; its fence stands");
+                        }
+                    });
+                }
+            }),
         };
         let name = actor_name(self.inner.instance, user_id);
         match Actor::spawn_linked(Some(name), WalletActor, args, self.inner.supervisor.get_cell()).await {
@@ -356,4 +479,88 @@ mod tests {
         assert_eq!(user_of(&actor_name(3, 42), 4), None);
         assert_eq!(user_of("wallets-3", 3), None);
     }
+}
+
+/// A wallet call that can run on this node or be forwarded to the node owning the customer.
+trait Routed: Clone + Send + Sync + 'static {
+    type Done: Send + 'static;
+    fn into_call(self) -> WalletCall;
+    fn from_done(done: WalletDone) -> Reply<Self::Done>;
+    fn here(self, wallets: &Wallets, user_id: i64) -> impl std::future::Future<Output = Reply<Self::Done>> + Send;
+}
+
+/// A read of the wallet's balance and counters.
+#[derive(Clone, Copy)]
+struct SnapshotCall;
+
+impl Routed for SnapshotCall {
+    type Done = WalletSnapshot;
+
+    fn into_call(self) -> WalletCall {
+        WalletCall::Snapshot
+    }
+
+    fn from_done(done: WalletDone) -> Reply<WalletSnapshot> {
+        match done {
+            WalletDone::Snapshot(s) => Ok(s),
+            _ => Err(wire::mismatched()),
+        }
+    }
+
+    async fn here(self, wallets: &Wallets, user_id: i64) -> Reply<WalletSnapshot> {
+        wallets.snapshot_here(user_id).await
+    }
+}
+
+/// Each write travels as the [`WalletCall`] variant of its name and comes back as the
+/// [`WalletDone`] one.
+macro_rules! routed_writes {
+    ($($request:ty => $variant:ident;)+) => {$(
+        impl Routed for $request {
+            type Done = <$request as WalletWrite>::Done;
+
+            fn into_call(self) -> WalletCall {
+                WalletCall::$variant(self)
+            }
+
+            fn from_done(done: WalletDone) -> Reply<Self::Done> {
+                match done {
+                    WalletDone::$variant(d) => Ok(d),
+                    _ => Err(wire::mismatched()),
+                }
+            }
+
+            async fn here(self, wallets: &Wallets, user_id: i64) -> Reply<Self::Done> {
+                wallets.write(user_id, self).await
+            }
+        }
+    )+};
+}
+
+impl Routed for PointsChange {
+    type Done = ChangeOutcome;
+
+    fn into_call(self) -> WalletCall {
+        WalletCall::Change(Box::new(self))
+    }
+
+    fn from_done(done: WalletDone) -> Reply<ChangeOutcome> {
+        match done {
+            WalletDone::Change(d) => Ok(d),
+            _ => Err(wire::mismatched()),
+        }
+    }
+
+    async fn here(self, wallets: &Wallets, user_id: i64) -> Reply<ChangeOutcome> {
+        wallets.write(user_id, self).await
+    }
+}
+
+routed_writes! {
+    DrawRequest => Draw;
+    RedeemRequest => Redeem;
+    ApprovalRequest => Approve;
+    CheckinRequest => Checkin;
+    TaskClaimRequest => ClaimTask;
+    FreezeRequest => Freeze;
 }

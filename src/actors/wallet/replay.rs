@@ -43,7 +43,7 @@ macro_rules! replayable {
 
         $(
             $(#[$doc])*
-            #[derive(Debug, Clone, PartialEq)]
+            #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
             pub struct $outcome {
                 pub $field: $result,
                 /// True when this answers a retry of an earlier request with the same key.
