@@ -147,12 +147,16 @@ impl Application {
             .timeout(OUTBOUND_TIMEOUT)
             .build()
             .context("building the HTTP client for WeChat and SMS")?;
-        let codes = SignInCodes::new(
+        let codes = Arc::new(SignInCodes::new(
             Duration::from_secs(config.limits.sms_phone_interval_s),
             config.limits.sms_per_ip_per_hour,
             !config.is_production(),
             sms::from_config(&config.sms, outbound.clone(), !config.is_production()),
-        );
+        ));
+        if let Some(cluster) = &cluster {
+            // This node keeps the sign-in codes of the phones whose home it is.
+            cluster.serve_code_calls(codes.clone()).await?;
+        }
         let wechat = config.wechat.as_ref().map(|w| Arc::new(Wechat::new(w, outbound.clone())));
         let reviews = ReviewHandle::start(
             ReviewQueueArgs {
@@ -187,7 +191,7 @@ impl Application {
             sockets: TaskTracker::new(),
             tokens,
             cluster,
-            codes: Arc::new(codes),
+            codes,
             wechat,
             banned,
             metrics: telemetry::metrics_handle(),

@@ -92,6 +92,31 @@ async fn force_wheel(nodes: &[TestServer], admin: &str, name: &str) {
     }
 }
 
+/// The newest sign-in code for `phone` that any node's development SMS provider logged (the
+/// phone's home node sends it; the log masks all but the last four digits).
+async fn sent_code(nodes: &[TestServer], phone: &str) -> String {
+    let last4 = &phone[phone.len() - 4..];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut codes: Vec<(String, String)> = nodes
+            .iter()
+            .flat_map(|n| n.log().lines().map(str::to_string).collect::<Vec<_>>())
+            .filter_map(|line| {
+                let v: Value = serde_json::from_str(&line).ok()?;
+                let fields = &v["fields"];
+                fields["phone"].as_str()?.ends_with(last4).then_some(())?;
+                Some((v["timestamp"].as_str()?.to_string(), fields["code"].as_str()?.to_string()))
+            })
+            .collect();
+        codes.sort();
+        if let Some((_, code)) = codes.pop() {
+            return code;
+        }
+        assert!(Instant::now() < deadline, "no sign-in code for {phone} in any node's log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn top_up(node: &TestServer, admin: &str, c: &Customer, delta: i64) {
     assert_ok(
         &node.post(&format!("/api/admin/users/{}/points", c.user_id), Some(admin), json!({ "delta": delta })).await,
@@ -100,9 +125,18 @@ async fn top_up(node: &TestServer, admin: &str, c: &Customer, delta: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_whose_requests_alternate_between_nodes_sees_one_system() {
-    let nodes = cluster(3, &[("DRAW_LIMIT_PER_MIN", "12")]).await;
+    let nodes = cluster(3, &[("DRAW_LIMIT_PER_MIN", "12"), ("RUST_LOG", "warn,sms=info")]).await;
     let admin = nodes[0].admin().await;
     force_wheel(&nodes, &admin, "谢谢参与").await;
+
+    // One sign-in code per phone: sent through one node, it signs in through another, once.
+    for i in 10..13 {
+        let p = phone(1601, i);
+        assert_ok(&nodes[0].post("/api/auth/send-code", None, json!({ "phone": p })).await);
+        let code = sent_code(&nodes, &p).await;
+        assert_ok(&nodes[1].post("/api/auth/login", None, json!({ "phone": p, "code": code })).await);
+        assert_error(&nodes[2].post("/api/auth/login", None, json!({ "phone": p, "code": code })).await, 400, 1002);
+    }
 
     let c = nodes[1].login(&phone(1601, 1)).await;
     // Changed through node c, whichever node holds the wallet.

@@ -21,6 +21,7 @@
 //! round trip and keeps the wallet's memory (draw window, recent idempotency keys) warm. The
 //! wallet moves only when its node's lease expires, or when it goes idle and is released.
 
+pub mod codes;
 pub mod relay;
 pub mod wire;
 
@@ -241,6 +242,17 @@ impl Cluster {
                 return;
             }
         }
+    }
+
+    /// The live nodes as of the last heartbeat, sorted (this node always among them).
+    fn alive_sorted(&self) -> Vec<String> {
+        let mut nodes: Vec<String> =
+            self.inner.alive.read().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        if !nodes.contains(&self.inner.node_id) {
+            nodes.push(self.inner.node_id.clone());
+        }
+        nodes.sort();
+        nodes
     }
 
     fn is_alive(&self, node_id: &str) -> bool {

@@ -4,6 +4,7 @@
 //! Longer than most files: the sign-in answers are typed and documented beside their
 //! handlers, and the sign-in ending shared with WeChat (`signed_in`) lives here.
 
+use crate::cluster::codes::CodeCall;
 use crate::domain::DomainError;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -176,7 +177,14 @@ async fn send_code(
     ApiJson(body): ApiJson<SendCode>,
 ) -> Answer<CodeSent> {
     let phone = phone_of(body.phone, body.mobile)?;
-    state.codes.send(&phone, ip).await.map_err(DomainError::from)?;
+    match &state.cluster {
+        // Every node asks the phone's home node, so one phone has one code and one guess count.
+        Some(cluster) => {
+            let call = CodeCall::Send { phone: phone.as_str().to_string(), ip };
+            cluster.codes(&state.codes, call).await??;
+        }
+        None => state.codes.send(&phone, ip).await.map_err(DomainError::from)?,
+    }
     Ok(ok(CodeSent { expires_in: CODE_TTL.as_secs() }))
 }
 
@@ -215,7 +223,13 @@ pub(crate) struct SignedIn {
 async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Answer<SignedIn> {
     let phone = phone_of(body.phone, body.mobile)?;
     let code = body.code.ok_or_else(|| ApiError::bad("code", "is required"))?;
-    state.codes.verify(&phone, code.trim())?;
+    match &state.cluster {
+        Some(cluster) => {
+            let call = CodeCall::Verify { phone: phone.as_str().to_string(), code: code.trim().to_string() };
+            cluster.codes(&state.codes, call).await??;
+        }
+        None => state.codes.verify(&phone, code.trim())?,
+    }
     let (user, is_new_user) = state
         .store
         .customer_by_phone_or_new(phone.as_str(), &phone.default_nickname(), SIGN_UP_GRANT, now_ms())
