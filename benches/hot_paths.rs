@@ -106,7 +106,7 @@ fn wallet_round_trip(c: &mut Criterion) {
             stock_node: None,
         };
         let wheels = Wheels::start(args, wait).await.expect("wheels");
-        let args = StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: ttl };
+        let args = StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: ttl, stock_node: None };
         let stock = StockHandle::start(args, wait).await.expect("stock");
         let wallets = Wallets::start(WalletDeps {
             store: store.clone(),

@@ -82,7 +82,12 @@ impl Application {
         )
         .await?;
         let stock = StockHandle::start(
-            StockLedgerArgs { store: store.clone(), hub: hub.clone(), reservation_ttl: actors.reservation_ttl },
+            StockLedgerArgs {
+                store: store.clone(),
+                hub: hub.clone(),
+                reservation_ttl: actors.reservation_ttl,
+                stock_node: cluster.as_ref().map(|c| c.node_arc()),
+            },
             actors.call_timeout,
         )
         .await?;

@@ -634,6 +634,13 @@ async fn customers_keep_being_served_through_a_balancer_while_a_node_dies() {
         orders += s.redeemed;
     }
     assert!(orders <= nuggets_stock, "{orders} orders of {nuggets_stock} nuggets");
+    let products = lb.ok(Method::GET, "/api/admin/products", Some(&admin), None).await;
+    let nuggets_left = products["products"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == json!(nuggets_id)))
+        .and_then(|p| p["stock"].as_i64())
+        .unwrap_or_else(|| panic!("鸡米花 in {products}"));
+    assert_eq!(nuggets_left + orders, nuggets_stock, "no nugget lost or made (shelf and every node's block)");
     let cfg = lb.ok(Method::GET, "/api/admin/lottery/prizes", Some(&admin), None).await;
     let dessert =
         cfg["prizes"].as_array().expect("prizes").iter().find(|p| p["name"] == "甜品一份").cloned().expect("dessert");

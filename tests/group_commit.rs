@@ -131,6 +131,7 @@ async fn one_bad_redemption_is_refused_alone(backend: Backend) {
             delivery_info: None,
             idempotency_key: None,
             at: 1,
+            stock_node: None,
         });
     }
     let stale = writes[3].user_id;

@@ -5,8 +5,12 @@
 //!
 //! Work whose caller stopped waiting is skipped; a reservation whose answer cannot be delivered
 //! is released at once, and one never settled expires (see [`super::reservations`]).
+//!
+//! Cluster mode: the stock this ledger sells from is this node's blocks of each product (lent by
+//! the store, see `store::cluster`), refilled from the shelf's pool when an order needs more.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -86,6 +90,34 @@ pub struct StockLedgerArgs {
     pub hub: Hub,
     /// A reservation not settled within this long is dropped and its product re-read.
     pub reservation_ttl: Duration,
+    /// Cluster mode: this node's id; its orders come out of its own stock blocks.
+    pub stock_node: Option<Arc<str>>,
+}
+
+/// The most units of a product a node takes into its block at a time (more when one order asks
+/// for more).
+const TAKE_AT_MOST: i64 = 50;
+
+/// Cluster mode: this node's share of the shop's stock.
+struct ShopBlocks {
+    node: Arc<str>,
+    /// Products whose shelf was found empty: not asked again before the next sweep.
+    pool_empty: HashSet<i64>,
+    /// Per product, units outside this node's block as last seen (only for what is shown).
+    elsewhere: HashMap<i64, i64>,
+}
+
+impl ShopBlocks {
+    /// Turns products read from the store (whole stock) into this node's view: its blocks.
+    async fn mine(&mut self, store: &Store, products: &mut [Product]) -> crate::store::StoreResult<()> {
+        let mine = store.product_blocks(&self.node).await?;
+        for p in products.iter_mut() {
+            let block = mine.get(&p.id).copied().unwrap_or(0);
+            self.elsewhere.insert(p.id, p.stock - block);
+            p.stock = block;
+        }
+        Ok(())
+    }
 }
 
 struct Shelf {
@@ -107,6 +139,8 @@ pub struct StockLedgerState {
     resynced_at: Instant,
     store: Store,
     hub: Hub,
+    /// Cluster mode only.
+    blocks: Option<ShopBlocks>,
 }
 
 impl Actor for StockLedger {
@@ -119,7 +153,16 @@ impl Actor for StockLedger {
         myself: ActorRef<Self::Msg>,
         args: StockLedgerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let shelves = args.store.products_for_ledger().await?.into_iter().map(|p| (p.id, shelf(&p))).collect();
+        let mut products = args.store.products_for_ledger().await?;
+        let mut blocks = args.stock_node.clone().map(|node| ShopBlocks {
+            node,
+            pool_empty: HashSet::new(),
+            elsewhere: HashMap::new(),
+        });
+        if let Some(b) = blocks.as_mut() {
+            b.mine(&args.store, &mut products).await?;
+        }
+        let shelves = products.into_iter().map(|p| (p.id, shelf(&p))).collect();
         myself.send_interval(sweep_period(args.reservation_ttl), || StockLedgerMessage::Sweep);
         Ok(StockLedgerState {
             shelves,
@@ -131,6 +174,7 @@ impl Actor for StockLedger {
             resynced_at: Instant::now(),
             store: args.store,
             hub: args.hub,
+            blocks,
         })
     }
 
@@ -145,6 +189,7 @@ impl Actor for StockLedger {
         }
         match msg {
             StockLedgerMessage::Reserve(req, reply) => {
+                state.refill(req.product_id, req.quantity).await;
                 let result = state.reserve(req, Instant::now());
                 if let Err(ractor::MessagingErr::SendErr(Ok(held))) = reply.send(result.map_err(Failure::from)) {
                     // The caller left between our check and the answer: nobody will settle it.
@@ -161,8 +206,10 @@ impl Actor for StockLedger {
             StockLedgerMessage::Create(patch, audit, reply) => {
                 let result = match state.store.create_product(&patch, &audit).await {
                     Ok(p) => {
-                        state.shelves.insert(p.id, shelf(&p));
-                        state.publish(p.id, StockChange::AdminAdjust);
+                        if !state.after_admin_change().await {
+                            state.shelves.insert(p.id, shelf(&p));
+                            state.publish(p.id, StockChange::AdminAdjust);
+                        }
                         Ok(p)
                     }
                     Err(e) => Err(e.into()),
@@ -201,6 +248,11 @@ impl Actor for StockLedger {
             StockLedgerMessage::InjectPanic => panic!("test hook: injected panic in the stock ledger"),
             StockLedgerMessage::Restock(id, quantity, audit, reply) => {
                 let result = match state.store.restock_product(id, quantity, &audit).await {
+                    // Cluster mode: the units went onto the shelf (the pool), not this block.
+                    Ok(Some(total)) if state.blocks.is_some() => {
+                        state.after_admin_change().await;
+                        Ok(total)
+                    }
                     Ok(Some(_)) => {
                         let shelf = state.shelves.get_mut(&id);
                         let stock = shelf.map(|s| {
@@ -286,6 +338,9 @@ impl StockLedgerState {
 
     /// Drops reservations nobody settled, then catches up with the store if memory may be behind.
     async fn sweep(&mut self, now: Instant) {
+        if let Some(b) = self.blocks.as_mut() {
+            b.pool_empty.clear();
+        }
         let expired = self.holds.expire(now, self.ttl);
         if !expired.is_empty() {
             tracing::warn!(count = expired.len(), "stock reservations expired unsettled; re-reading the store");
@@ -299,13 +354,20 @@ impl StockLedgerState {
     /// Memory = the store's stock minus what this instance still holds. Left `behind` (and
     /// retried at the next sweep) when the store cannot be read.
     async fn resync(&mut self) {
-        let products = match self.store.products_for_ledger().await {
+        let mut products = match self.store.products_for_ledger().await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-read product stock; will retry");
                 return;
             }
         };
+        if let Some(b) = self.blocks.as_mut() {
+            b.pool_empty.clear();
+            if let Err(e) = b.mine(&self.store, &mut products).await {
+                tracing::warn!(error = %e, "could not re-read this node's stock blocks; will retry");
+                return;
+            }
+        }
         for p in products {
             let held: i64 = self.holds.held().filter(|(id, _)| *id == p.id).map(|(_, q)| q).sum();
             let mut fresh = shelf(&p);
@@ -331,6 +393,9 @@ impl StockLedgerState {
             .into());
         }
         let p = self.store.update_product(id, patch, audit).await?.ok_or(DomainError::ProductUnavailable)?;
+        if self.after_admin_change().await {
+            return Ok(p);
+        }
         let mut updated = shelf(&p);
         if patch.stock.is_none() {
             // The store's stock still counts units reserved by redemptions being committed;
@@ -348,8 +413,49 @@ impl StockLedgerState {
 
     fn publish(&self, product_id: i64, operation: StockChange) {
         if let Some(s) = self.shelves.get(&product_id) {
-            self.hub.broadcast_latest(ServerEvent::StockUpdate(StockUpdate { product_id, stock: s.stock, operation }));
+            // Cluster mode: this node's block and what it last saw elsewhere.
+            let elsewhere = self.blocks.as_ref().and_then(|b| b.elsewhere.get(&product_id)).copied().unwrap_or(0);
+            let stock = s.stock + elsewhere;
+            self.hub.broadcast_latest(ServerEvent::StockUpdate(StockUpdate { product_id, stock, operation }));
         }
+    }
+
+    /// Cluster mode, before a reservation: when this node's block of the product cannot cover
+    /// the order, take another block from the shelf (unless it was found empty since the last
+    /// sweep).
+    async fn refill(&mut self, product_id: i64, quantity: i64) {
+        let (Some(b), Some(shelf)) = (self.blocks.as_mut(), self.shelves.get_mut(&product_id)) else {
+            return;
+        };
+        if !shelf.on_sale || quantity <= 0 || shelf.stock >= quantity || b.pool_empty.contains(&product_id) {
+            return;
+        }
+        let short = quantity - shelf.stock;
+        match self.store.take_product_block(product_id, &b.node, short, TAKE_AT_MOST.max(short)).await {
+            Ok((0, _)) => {
+                b.pool_empty.insert(product_id);
+            }
+            Ok((n, pool)) => {
+                shelf.stock += n;
+                let others = b.elsewhere.entry(product_id).or_default();
+                *others = (*others - n).max(pool);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, product_id, "could not take a stock block; the product stays sold out here until the next sweep");
+                b.pool_empty.insert(product_id);
+            }
+        }
+    }
+
+    /// Cluster mode, after an admin changed a product's stock in the store: read this node's
+    /// view again (its blocks may have gone back to the shelf).
+    async fn after_admin_change(&mut self) -> bool {
+        if self.blocks.is_none() {
+            return false;
+        }
+        self.behind = true;
+        self.resync().await;
+        true
     }
 }
 

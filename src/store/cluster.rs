@@ -2,6 +2,8 @@
 //! and which node's wallet actor owns each customer, with the fencing number that every wallet
 //! write is guarded by (see `GUARDED_BALANCE_UPDATE`).
 //!
+//! It also lends limited stock (wheel prizes, shop products) to nodes in blocks (`stock_blocks`).
+//!
 //! Cluster mode runs on MySQL/MariaDB (or TiDB) only, so the statements here may use its clock:
 //! leases are compared with the database's time, never a node's, and nodes whose clocks drift
 //! still agree on who is alive.
@@ -180,6 +182,52 @@ impl Store {
 /// Which kind of limited stock a block holds.
 const PRIZE: &str = "prize";
 
+/// The two kinds of limited stock lent to nodes in blocks, and where each one's pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stocked {
+    Prize,
+    Product,
+}
+
+impl Stocked {
+    fn kind(self) -> &'static str {
+        match self {
+            Stocked::Prize => PRIZE,
+            Stocked::Product => "product",
+        }
+    }
+
+    fn of(kind: &str) -> Option<Stocked> {
+        [Stocked::Prize, Stocked::Product].into_iter().find(|s| s.kind() == kind)
+    }
+
+    /// (table, stock column, what makes a row a live pool).
+    fn pool(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Stocked::Prize => ("wheel_prizes", "stock_left", "active = 1 AND stock_left IS NOT NULL"),
+            Stocked::Product => ("products", "stock", "active = 1"),
+        }
+    }
+}
+
+/// Puts every unit of a product lent to nodes back on its shelf, inside `tx` (an admin sets an
+/// absolute stock). The subquery's rows stay locked until `tx` ends, so a node's order cannot
+/// take a unit from a block between the sum and the delete.
+pub(crate) async fn return_product_blocks(tx: &mut super::WriteTx, product_id: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE products SET stock = stock + CAST(COALESCE((SELECT SUM(b.units) FROM stock_blocks b \
+         WHERE b.item_kind = 'product' AND b.item_id = products.id), 0) AS SIGNED) WHERE id = ?",
+    )
+    .bind(product_id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("DELETE FROM stock_blocks WHERE item_kind = 'product' AND item_id = ?")
+        .bind(product_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// This node's blocks of the given prizes: prize id → units.
     pub async fn prize_blocks(&self, node_id: &str, prize_ids: &[i64]) -> StoreResult<HashMap<i64, i64>> {
@@ -223,44 +271,81 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Moves units of a limited prize from its pool to this node's block. Returns
-    /// how many moved (0 when the pool is empty) and what the pool holds after.
+    /// Moves units of a limited prize from its pool to this node's block. Returns how many
+    /// moved (0 when the pool is empty) and what the pool holds after.
     pub async fn take_prize_block(&self, prize_id: i64, node_id: &str, want: i64) -> StoreResult<(i64, i64)> {
+        self.take_block(Stocked::Prize, prize_id, node_id, 1, want).await
+    }
+
+    /// As [`Store::take_prize_block`] for a product, taking at least `at_least` units if the
+    /// shelf has them (an order of several units).
+    pub async fn take_product_block(
+        &self,
+        product_id: i64,
+        node_id: &str,
+        at_least: i64,
+        at_most: i64,
+    ) -> StoreResult<(i64, i64)> {
+        self.take_block(Stocked::Product, product_id, node_id, at_least, at_most).await
+    }
+
+    /// An eighth of the pool (at least `at_least`, at most `at_most`, never more than the pool):
+    /// nodes that sell more take more, and a small stock is not all lent to the first node.
+    async fn take_block(
+        &self,
+        what: Stocked,
+        id: i64,
+        node_id: &str,
+        at_least: i64,
+        at_most: i64,
+    ) -> StoreResult<(i64, i64)> {
+        let (table, column, live) = what.pool();
         let mut tx = self.begin_write().await?;
         let left: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT stock_left FROM wheel_prizes WHERE id = ? AND active = 1 FOR UPDATE")
-                .bind(prize_id)
+            sqlx::query_scalar(&format!("SELECT {column} FROM {table} WHERE id = ? AND {live} FOR UPDATE"))
+                .bind(id)
                 .fetch_optional(tx.conn())
                 .await?;
         let left = left.flatten().unwrap_or(0);
-        // An eighth of the pool (at least one unit, at most `want`): nodes that draw more take
-        // more, and a small stock is not all lent to the first node that asks.
-        let n = (left / 8).max(1).min(want).min(left).max(0);
+        let n = (left / 8).max(at_least).min(at_most.max(at_least)).min(left).max(0);
         if n == 0 {
             tx.rollback().await?;
             return Ok((0, left));
         }
-        let moved = sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - ? WHERE id = ? AND stock_left >= ?")
+        let moved = sqlx::query(&format!("UPDATE {table} SET {column} = {column} - ? WHERE id = ? AND {column} >= ?"))
             .bind(n)
-            .bind(prize_id)
+            .bind(id)
             .bind(n)
             .execute(tx.conn())
             .await?
             .rows_affected();
         if moved != 1 {
-            return Err(StoreError::Conflict(format!("prize {prize_id}'s pool moved while a block was taken")));
+            return Err(StoreError::Conflict(format!("{} {id}'s pool moved while a block was taken", what.kind())));
         }
-        sqlx::query(&format!(
-            "INSERT INTO stock_blocks (item_kind, item_id, node_id, units) VALUES ('{PRIZE}', ?, ?, ?) \
-             ON DUPLICATE KEY UPDATE units = units + VALUES(units)"
-        ))
-        .bind(prize_id)
+        sqlx::query(
+            "INSERT INTO stock_blocks (item_kind, item_id, node_id, units) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE units = units + VALUES(units)",
+        )
+        .bind(what.kind())
+        .bind(id)
         .bind(node_id)
         .bind(n)
         .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok((n, left - n))
+    }
+
+    /// This node's blocks of products: product id → units.
+    pub async fn product_blocks(&self, node_id: &str) -> StoreResult<HashMap<i64, i64>> {
+        let rows = sqlx::query("SELECT item_id, units FROM stock_blocks WHERE item_kind = 'product' AND node_id = ?")
+            .bind(node_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<i64, _>("item_id")?, r.try_get::<i64, _>("units")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Puts every block of `node_id` back into its pool (the node left, or its lease expired).
@@ -278,8 +363,10 @@ impl Store {
         for r in &rows {
             let kind: String = r.try_get("item_kind")?;
             let (id, units): (i64, i64) = (r.try_get("item_id")?, r.try_get("units")?);
-            if kind == PRIZE && units > 0 {
-                sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left + ? WHERE id = ?")
+            let Some(what) = Stocked::of(&kind) else { continue };
+            if units > 0 {
+                let (table, column, _) = what.pool();
+                sqlx::query(&format!("UPDATE {table} SET {column} = {column} + ? WHERE id = ?"))
                     .bind(units)
                     .bind(id)
                     .execute(tx.conn())

@@ -48,10 +48,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Shop products: stock + units in orders = units ever stocked; sales_count = units sold.
+    /// Shop products: stock (on the shelf, and lent to nodes in blocks) + units in orders = units
+    /// ever stocked; sales_count = units sold.
     async fn reconcile_product_stock(&self) -> StoreResult<Vec<Violation>> {
         let rows = sqlx::query(
-            "SELECT p.id, p.stock, p.stock_total, p.sales_count, \
+            "SELECT p.id, p.stock + CAST(COALESCE((SELECT SUM(b.units) FROM stock_blocks b \
+               WHERE b.item_kind = 'product' AND b.item_id = p.id), 0) AS SIGNED) AS stock, p.stock_total, p.sales_count, \
                (SELECT CAST(COALESCE(SUM(o.quantity), 0) AS SIGNED) FROM exchange_orders o WHERE o.product_id = p.id) AS sold \
              FROM products p",
         )

@@ -24,7 +24,20 @@ use crate::domain::prize::status_at;
 use crate::domain::shop::{demo_products, Product, ProductPatch, ProductQuery, StockStatus};
 use crate::domain::{PageRequest, PointsSource};
 
-const PRODUCT_COLUMNS: &str = "id, name, description, category, exchange_points, stock, sales_count, image, is_hot, rating, sort_order, active, created_at";
+/// A product's stock as customers and admins are shown it: the shelf's own units and every unit
+/// lent to a node in a block (cluster mode; none on a single node).
+macro_rules! product_stock {
+    () => {
+        "(stock + CAST(COALESCE((SELECT SUM(b.units) FROM stock_blocks b WHERE b.item_kind = 'product' \
+         AND b.item_id = products.id), 0) AS SIGNED))"
+    };
+}
+
+const PRODUCT_COLUMNS: &str = concat!(
+    "id, name, description, category, exchange_points, ",
+    product_stock!(),
+    " AS stock, sales_count, image, is_hot, rating, sort_order, active, created_at"
+);
 
 // Mapped by hand rather than derived: `Product` belongs to the domain, which knows no sqlx.
 impl<'r> FromRow<'r, AnyRow> for Product {
@@ -63,6 +76,9 @@ pub struct RedemptionWrite {
     pub delivery_info: Option<String>,
     pub idempotency_key: Option<String>,
     pub at: i64,
+    /// Cluster mode: the node whose stock blocks the units come out of (every write of a group
+    /// comes from one node).
+    pub stock_node: Option<std::sync::Arc<str>>,
 }
 
 /// A committed redemption; stored as the idempotent result too.
@@ -128,8 +144,8 @@ impl Store {
             filter.push_str(" AND exchange_points <= ?");
         }
         match q.stock_status {
-            Some(StockStatus::InStock) => filter.push_str(" AND stock > 0"),
-            Some(StockStatus::OutOfStock) => filter.push_str(" AND stock = 0"),
+            Some(StockStatus::InStock) => filter.push_str(concat!(" AND ", product_stock!(), " > 0")),
+            Some(StockStatus::OutOfStock) => filter.push_str(concat!(" AND ", product_stock!(), " = 0")),
             None => {}
         }
         let direction = if q.descending { "DESC" } else { "ASC" };
@@ -226,6 +242,9 @@ impl Store {
             }
         }
         if let Some(stock) = p.stock {
+            // An absolute stock replaces every unit, those lent to nodes too: the blocks come
+            // back first (the nodes holding them re-read the shop).
+            super::cluster::return_product_blocks(&mut tx, id).await?;
             sets.push(("stock = ?", Bind::Int(stock)));
             sets.push(("stock_total = stock_total + ?", Bind::Int(stock - before.stock)));
         }
@@ -340,19 +359,46 @@ impl Store {
 
         let mut tx = self.begin_write().await?;
         let at = writes.first().map(|w| w.at).unwrap_or_default();
+        // Cluster mode: each node's orders come out of its own stock blocks.
+        let block_of = writes.first().and_then(|w| w.stock_node.clone());
         for (product, quantity) in units {
             // The guard is what makes overselling impossible, whatever memory believed.
-            let took = sqlx::query(
-                "UPDATE products SET stock = stock - ?, sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1 AND stock >= ?",
-            )
-            .bind(quantity)
-            .bind(quantity)
-            .bind(at)
-            .bind(product)
-            .bind(quantity)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+            let took = match &block_of {
+                None => sqlx::query(
+                    "UPDATE products SET stock = stock - ?, sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1 AND stock >= ?",
+                )
+                .bind(quantity)
+                .bind(quantity)
+                .bind(at)
+                .bind(product)
+                .bind(quantity)
+                .execute(tx.conn())
+                .await?
+                .rows_affected(),
+                Some(node) => {
+                    let took = sqlx::query(
+                        "UPDATE stock_blocks SET units = units - ? WHERE item_kind = 'product' AND item_id = ? \
+                         AND node_id = ? AND units >= ?",
+                    )
+                    .bind(quantity)
+                    .bind(product)
+                    .bind(node.as_ref())
+                    .bind(quantity)
+                    .execute(tx.conn())
+                    .await?
+                    .rows_affected();
+                    let counted = sqlx::query(
+                        "UPDATE products SET sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1",
+                    )
+                    .bind(quantity)
+                    .bind(at)
+                    .bind(product)
+                    .execute(tx.conn())
+                    .await?
+                    .rows_affected();
+                    took.min(counted)
+                }
+            };
             if took != 1 {
                 return Err(StoreError::Conflict(format!("product {product} cannot supply {quantity}")));
             }

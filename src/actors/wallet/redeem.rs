@@ -58,6 +58,7 @@ impl WalletState {
             delivery_info: req.delivery_info,
             idempotency_key: req.idempotency_key.clone(),
             at: now_ms(),
+            stock_node: self.deps.cluster.as_ref().map(|c| c.node_arc()),
         };
         let at = write.at;
         match self.deps.exchanges.commit(write).await {
