@@ -465,15 +465,37 @@ impl PrizeWheelState {
         if self.wheel.is_none() || self.seed.as_ref().is_some_and(|s| s.period.covers(now)) {
             return Ok(());
         }
+        // Cluster mode: another node's wheel of this campaign may have opened the period's
+        // seed already; every node then draws from it (one commitment per period).
+        if self.adopt_stored_seed(now).await? {
+            return Ok(());
+        }
         let period = SeedPeriod::starting(now, self.settings.ends_at, &self.business_tz);
         let seed = match &mut self.fixed_rng {
             Some(rng) => ServerSeed::generate(rng),
             None => ServerSeed::generate(&mut rand::rng()),
         };
         let commitment = seed.commitment();
-        let id = self.store.insert_seed(self.campaign_id, period, &seed.to_hex(), &commitment).await?;
+        let id = match self.store.insert_seed(self.campaign_id, period, &seed.to_hex(), &commitment).await {
+            Ok(id) => id,
+            // Another node opened it between the look and the insert (the unique period key).
+            Err(e) if e.is_unique_violation() && self.adopt_stored_seed(now).await? => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         self.seed = Some(ActiveSeed { id, period, commitment, sampler: seed.sampler() });
         Ok(())
+    }
+
+    /// Takes the campaign's seed covering `now` from the store, when there is one.
+    async fn adopt_stored_seed(&mut self, now: i64) -> Reply<bool> {
+        let Some(row) = self.store.current_seed(self.campaign_id, now).await? else { return Ok(false) };
+        if !row.period.covers(now) {
+            return Ok(false);
+        }
+        let Some(seed) = ServerSeed::from_hex(&row.seed) else { return Ok(false) };
+        self.seed =
+            Some(ActiveSeed { id: row.id, period: row.period, commitment: row.commitment, sampler: seed.sampler() });
+        Ok(true)
     }
 
     /// Ends the current seed's period now (the wheel or its rules changed), revealing it; the

@@ -349,33 +349,49 @@ impl Store {
     }
 
     /// Puts every block of `node_id` back into its pool (the node left, or its lease expired).
-    /// Returns how many units went back. The blocks are locked first, so a draw committing
-    /// against one either commits before (and its unit is not returned) or is refused after.
+    /// Returns how many units went back. Each pool row is locked before its block (the order
+    /// every statement touching both keeps), so a draw or order committing against the block
+    /// either commits before (and its unit is not returned) or is refused after.
     pub async fn return_blocks(&self, node_id: &str) -> StoreResult<i64> {
-        let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
-            "SELECT item_kind, item_id, units FROM stock_blocks WHERE node_id = ? ORDER BY item_kind, item_id FOR UPDATE",
-        )
-        .bind(node_id)
-        .fetch_all(tx.conn())
-        .await?;
+        let held =
+            sqlx::query("SELECT item_kind, item_id FROM stock_blocks WHERE node_id = ? ORDER BY item_kind, item_id")
+                .bind(node_id)
+                .fetch_all(self.pool())
+                .await?;
         let mut returned = 0;
-        for r in &rows {
+        for r in &held {
             let kind: String = r.try_get("item_kind")?;
-            let (id, units): (i64, i64) = (r.try_get("item_id")?, r.try_get("units")?);
+            let id: i64 = r.try_get("item_id")?;
             let Some(what) = Stocked::of(&kind) else { continue };
-            if units > 0 {
-                let (table, column, _) = what.pool();
-                sqlx::query(&format!("UPDATE {table} SET {column} = {column} + ? WHERE id = ?"))
-                    .bind(units)
-                    .bind(id)
-                    .execute(tx.conn())
-                    .await?;
-                returned += units;
-            }
+            let (table, column, _) = what.pool();
+            let mut tx = self.begin_write().await?;
+            sqlx::query(&format!("SELECT {column} FROM {table} WHERE id = ? FOR UPDATE"))
+                .bind(id)
+                .fetch_optional(tx.conn())
+                .await?;
+            let units: Option<i64> = sqlx::query_scalar(
+                "SELECT units FROM stock_blocks WHERE item_kind = ? AND item_id = ? AND node_id = ? FOR UPDATE",
+            )
+            .bind(what.kind())
+            .bind(id)
+            .bind(node_id)
+            .fetch_optional(tx.conn())
+            .await?;
+            let Some(units) = units else { continue };
+            sqlx::query(&format!("UPDATE {table} SET {column} = {column} + ? WHERE id = ?"))
+                .bind(units)
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+            sqlx::query("DELETE FROM stock_blocks WHERE item_kind = ? AND item_id = ? AND node_id = ?")
+                .bind(what.kind())
+                .bind(id)
+                .bind(node_id)
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            returned += units;
         }
-        sqlx::query("DELETE FROM stock_blocks WHERE node_id = ?").bind(node_id).execute(tx.conn()).await?;
-        tx.commit().await?;
         Ok(returned)
     }
 

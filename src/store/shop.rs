@@ -376,6 +376,17 @@ impl Store {
                 .await?
                 .rows_affected(),
                 Some(node) => {
+                    // The product row before the block row, the order every statement that
+                    // touches both keeps (taking a block, returning blocks): no deadlock.
+                    let counted = sqlx::query(
+                        "UPDATE products SET sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1",
+                    )
+                    .bind(quantity)
+                    .bind(at)
+                    .bind(product)
+                    .execute(tx.conn())
+                    .await?
+                    .rows_affected();
                     let took = sqlx::query(
                         "UPDATE stock_blocks SET units = units - ? WHERE item_kind = 'product' AND item_id = ? \
                          AND node_id = ? AND units >= ?",
@@ -384,15 +395,6 @@ impl Store {
                     .bind(product)
                     .bind(node.as_ref())
                     .bind(quantity)
-                    .execute(tx.conn())
-                    .await?
-                    .rows_affected();
-                    let counted = sqlx::query(
-                        "UPDATE products SET sales_count = sales_count + ?, updated_at = ? WHERE id = ? AND active = 1",
-                    )
-                    .bind(quantity)
-                    .bind(at)
-                    .bind(product)
                     .execute(tx.conn())
                     .await?
                     .rows_affected();

@@ -109,6 +109,9 @@ pub enum WalletMessage {
     Block(Duration),
     /// Test hook: the next write waits this long after it began (a process paused mid-write).
     HoldNextWrite(Duration),
+    /// Cluster mode: stop now and let go of the customer (this node took them only to serve
+    /// an administrator's or merchant's change).
+    Release,
 }
 
 /// Whoever asked for the write being served: whether they still wait for the answer. A caller
@@ -318,6 +321,10 @@ impl Actor for WalletActor {
             }
             WalletMessage::Block(pause) => tokio::time::sleep(pause).await,
             WalletMessage::HoldNextWrite(pause) => state.hold_next_write = Some(pause),
+            WalletMessage::Release => {
+                (state.on_idle)(&myself);
+                myself.stop(Some("released".into()));
+            }
         }
         if state.moved {
             // Another node holds the customer now: this actor must never serve them again.

@@ -133,7 +133,31 @@ impl Wallets {
     }
 
     pub async fn snapshot(&self, user_id: i64) -> Reply<WalletSnapshot> {
+        if self.inner.deps.cluster.is_some() && !self.inner.slots.contains_key(&user_id) {
+            // Every acknowledged change is in the store (write-through), so a read needs no
+            // wallet here; and it must not take the customer from the node serving their writes
+            // (a sign-in would otherwise pull every wallet to whichever node took the sign-ins).
+            return self.snapshot_from_store(user_id).await;
+        }
         self.routed(user_id, SnapshotCall).await
+    }
+
+    /// The wallet as a fresh actor would load it, without one (cluster mode reads).
+    async fn snapshot_from_store(&self, user_id: i64) -> Reply<WalletSnapshot> {
+        let store = &self.inner.deps.store;
+        let user = store.user(user_id).await?.ok_or(DomainError::UserNotFound)?;
+        let loyalty = store.loyalty_state(user_id).await?.ok_or(DomainError::UserNotFound)?;
+        let last_checkin =
+            store.last_checkin(user_id).await?.map(|(day, streak)| crate::domain::loyalty::LastCheckin { day, streak });
+        Ok(WalletSnapshot {
+            user_id,
+            balance: user.points,
+            pity_count: user.pity_count,
+            frozen: loyalty.frozen,
+            level: self.inner.deps.loyalty.levels().after_earning(loyalty.level, loyalty.lifetime_earned),
+            lifetime_earned: loyalty.lifetime_earned,
+            last_checkin,
+        })
     }
 
     /// Applies a points change through the customer's wallet; answers after it committed.
@@ -185,10 +209,18 @@ impl Wallets {
             if !cluster.lease_valid() {
                 return Err(Failure::Elsewhere("this node's lease is not running".into()));
             }
-            let route =
-                if self.inner.slots.contains_key(&user_id) { Route::Here } else { cluster.route(user_id).await? };
+            let had_wallet = self.inner.slots.contains_key(&user_id);
+            let route = if had_wallet { Route::Here } else { cluster.route(user_id).await? };
             let result = match route {
-                Route::Here => call.clone().here(self, user_id).await,
+                Route::Here => {
+                    let result = call.clone().here(self, user_id).await;
+                    if R::ON_BEHALF && !had_wallet {
+                        // Taken only for an administrator's or merchant's change: let go, so the
+                        // customer's own next request takes the wallet where it lands.
+                        self.release(user_id);
+                    }
+                    result
+                }
                 Route::Node(node) => {
                     cluster.forward(&node, user_id, call.clone().into_call()).await.and_then(R::from_done)
                 }
@@ -281,6 +313,13 @@ impl Wallets {
     pub async fn block(&self, user_id: i64, pause: Duration) -> Reply<()> {
         let actor = self.actor(user_id).await?;
         actor.cast(WalletMessage::Block(pause)).map_err(|e| Failure::fault(e.to_string()))
+    }
+
+    /// Stops the customer's wallet here and lets go of the customer (cluster mode).
+    fn release(&self, user_id: i64) {
+        if let Some(actor) = self.inner.slots.get(&user_id).and_then(|s| s.get().cloned()) {
+            let _ = actor.cast(WalletMessage::Release);
+        }
     }
 
     /// Test hook: makes the customer's next write wait `pause` once it began.
@@ -484,6 +523,9 @@ mod tests {
 /// A wallet call that can run on this node or be forwarded to the node owning the customer.
 trait Routed: Clone + Send + Sync + 'static {
     type Done: Send + 'static;
+    /// Made by an administrator or a merchant for the customer (not by the customer): a node
+    /// that takes the wallet only for it lets go afterwards.
+    const ON_BEHALF: bool = false;
     fn into_call(self) -> WalletCall;
     fn from_done(done: WalletDone) -> Reply<Self::Done>;
     fn here(self, wallets: &Wallets, user_id: i64) -> impl std::future::Future<Output = Reply<Self::Done>> + Send;
@@ -515,9 +557,11 @@ impl Routed for SnapshotCall {
 /// Each write travels as the [`WalletCall`] variant of its name and comes back as the
 /// [`WalletDone`] one.
 macro_rules! routed_writes {
-    ($($request:ty => $variant:ident;)+) => {$(
+    ($($request:ty => $variant:ident $(, $behalf:ident)?;)+) => {$(
         impl Routed for $request {
             type Done = <$request as WalletWrite>::Done;
+            // `on_behalf` after a request marks it (see `Routed::ON_BEHALF`).
+            $(const ON_BEHALF: bool = stringify!($behalf).len() > 0;)?
 
             fn into_call(self) -> WalletCall {
                 WalletCall::$variant(self)
@@ -539,6 +583,7 @@ macro_rules! routed_writes {
 
 impl Routed for PointsChange {
     type Done = ChangeOutcome;
+    const ON_BEHALF: bool = true;
 
     fn into_call(self) -> WalletCall {
         WalletCall::Change(Box::new(self))
@@ -559,8 +604,8 @@ impl Routed for PointsChange {
 routed_writes! {
     DrawRequest => Draw;
     RedeemRequest => Redeem;
-    ApprovalRequest => Approve;
+    ApprovalRequest => Approve, on_behalf;
     CheckinRequest => Checkin;
     TaskClaimRequest => ClaimTask;
-    FreezeRequest => Freeze;
+    FreezeRequest => Freeze, on_behalf;
 }
