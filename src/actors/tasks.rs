@@ -113,6 +113,9 @@ enum Headroom {
 #[derive(Debug, Default)]
 struct Watch {
     headroom: HashMap<(i64, TaskMeasure), Headroom>,
+    /// Customers whose whole board was read today: their first fact reads every measure at once
+    /// (a draw moves two, the draws and the points spent), later ones only the measure moved.
+    boarded: HashSet<i64>,
 }
 
 impl Watch {
@@ -143,9 +146,26 @@ impl Watch {
         self.headroom.insert((user_id, m), left.map_or(Headroom::Settled, Headroom::AtLeast));
     }
 
+    /// Whether the customer's next read should cover every measure (none was read today).
+    fn first_read(&self, user_id: i64) -> bool {
+        !self.boarded.contains(&user_id)
+    }
+
+    /// After reading the whole board: what is left of each measure's unfinished tasks. The bound
+    /// of every measure is as safe as the one the fact moved (see [`Watch::moved`]): facts of any
+    /// measure committed after the read are handled after this one.
+    fn read_every(&mut self, user_id: i64, tasks: &[TaskView]) {
+        let measures: HashSet<TaskMeasure> = tasks.iter().filter_map(|t| TaskMeasure::of(&t.task.task_key)).collect();
+        for m in measures {
+            self.read(user_id, m, tasks);
+        }
+        self.boarded.insert(user_id);
+    }
+
     /// Forgets everything, when the business day turns (rounds start again).
     fn clear(&mut self) {
         self.headroom.clear();
+        self.boarded.clear();
     }
 }
 
@@ -163,8 +183,9 @@ struct Definitions {
 }
 
 impl Definitions {
-    /// The tasks measure `m` moves, from a copy at most [`DEFINITIONS_FRESH`] old.
-    async fn of(&mut self, store: &Store, m: TaskMeasure) -> StoreResult<Vec<TaskRow>> {
+    /// The tasks measure `m` moves (every measured task without `m`), from a copy at most
+    /// [`DEFINITIONS_FRESH`] old.
+    async fn of(&mut self, store: &Store, m: Option<TaskMeasure>) -> StoreResult<Vec<TaskRow>> {
         if self.stale(Instant::now()) {
             match store.tasks().await {
                 Ok(tasks) => {
@@ -178,7 +199,12 @@ impl Definitions {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.tasks.iter().filter(|t| TaskMeasure::of(&t.task_key) == Some(m)).cloned().collect())
+        Ok(self
+            .tasks
+            .iter()
+            .filter(|t| TaskMeasure::of(&t.task_key).is_some_and(|own| m.is_none_or(|m| m == own)))
+            .cloned()
+            .collect())
     }
 
     /// Whether the copy must be read again before it is used at `now`.
@@ -237,7 +263,8 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
             if !watch.moved(user_id, m, &event) {
                 continue;
             }
-            let read = match definitions.of(&store, m).await {
+            let whole = watch.first_read(user_id);
+            let read = match definitions.of(&store, (!whole).then_some(m)).await {
                 Ok(defs) => views(&store, &tz, user_id, at, defs).await,
                 Err(e) => Err(e),
             };
@@ -248,7 +275,11 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
                     continue;
                 }
             };
-            watch.read(user_id, m, &tasks);
+            if whole {
+                watch.read_every(user_id, &tasks);
+            } else {
+                watch.read(user_id, m, &tasks);
+            }
             let seen = told.entry(user_id).or_default();
             for t in tasks {
                 if t.status != TaskStatus::Completed {
@@ -313,6 +344,25 @@ mod tests {
         // A batch larger than the headroom reads at once.
         w.read(7, TaskMeasure::Draws, &[view("daily_draw", 3, 0)]);
         assert!(w.moved(7, TaskMeasure::Draws, &drew(10)));
+    }
+
+    #[test]
+    fn a_customers_first_read_covers_every_measure() {
+        let mut w = Watch::default();
+        assert!(w.first_read(7));
+        // A draw: its Drew fact reads the whole board …
+        assert!(w.moved(7, TaskMeasure::Draws, &drew(1)));
+        w.read_every(7, &[view("first_draw", 1, 1), view("daily_draw", 3, 1), view("weekly_spender", 1000, 100)]);
+        assert!(!w.first_read(7));
+        // … so its Spent fact needs no read of its own, nor do the next eight draws' spending.
+        let spent = Committed::Spent { user_id: 7, points: 100, at: 0 };
+        for _ in 0..8 {
+            assert!(!w.moved(7, TaskMeasure::PointsSpent, &spent));
+        }
+        assert!(w.moved(7, TaskMeasure::PointsSpent, &spent), "900 more points may have finished the 1000");
+        // A new business day reads the whole board again.
+        w.clear();
+        assert!(w.first_read(7));
     }
 
     #[test]
