@@ -8,14 +8,16 @@
 //! with one unique row per task round, so it is credited exactly once.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use crate::domain::loyalty::{task_status, BusinessTz, TaskMeasure, TaskRound, TaskStatus};
 use crate::events::{Committed, EventBus};
 use crate::notify::event::TaskCompleted;
 use crate::notify::{Hub, ServerEvent};
-use crate::store::loyalty::TaskRow;
+use crate::store::loyalty::{TaskProbe, TaskRow};
 use crate::store::{Store, StoreResult};
 
 /// A task as one customer sees it now.
@@ -28,47 +30,45 @@ pub struct TaskView {
     pub round: TaskRound,
 }
 
-/// The customer's tasks at `now`.
+/// The customer's tasks at `now`: two queries (the definitions, then every task's progress and
+/// claim in one statement).
 pub async fn board(store: &Store, tz: &BusinessTz, user_id: i64, now: i64) -> StoreResult<Vec<TaskView>> {
-    board_of(store, tz, user_id, now, None).await
+    let tasks = store.tasks().await?;
+    views(store, tz, user_id, now, tasks).await
 }
 
-/// The customer's tasks at `now`; with `only`, just the tasks that measure moves (the watcher
-/// needs no other, and each task costs a query).
-async fn board_of(
+/// How far the customer is at `now` in each of `tasks`, in one query.
+async fn views(
     store: &Store,
     tz: &BusinessTz,
     user_id: i64,
     now: i64,
-    only: Option<TaskMeasure>,
+    tasks: Vec<TaskRow>,
 ) -> StoreResult<Vec<TaskView>> {
-    let claims: HashSet<(String, String)> = store.task_claims(user_id).await?.into_iter().collect();
-    let mut out = Vec::new();
-    for task in store.tasks().await? {
-        if only.is_some() && TaskMeasure::of(&task.task_key) != only {
-            continue;
-        }
-        let round = task.period().round(tz, now);
-        let progress = match TaskMeasure::of(&task.task_key) {
-            Some(m) => measure(store, user_id, m, &round).await?,
-            None => 0,
-        }
-        .min(task.target);
-        let claimed = claims.contains(&(task.task_key.clone(), round.key.clone()));
-        let status = task_status(progress, task.target, claimed);
-        out.push(TaskView { task, progress, status, round });
-    }
-    Ok(out)
-}
-
-async fn measure(store: &Store, user_id: i64, m: TaskMeasure, r: &TaskRound) -> StoreResult<i64> {
-    match m {
-        TaskMeasure::Draws => store.draws_between(user_id, r.from, r.until).await,
-        TaskMeasure::ApprovedReceipts => store.approved_receipts_between(user_id, r.from, r.until).await,
-        TaskMeasure::CheckinStreak => store.longest_streak(user_id).await,
-        TaskMeasure::Exchanges => store.exchanges_between(user_id, r.from, r.until).await,
-        TaskMeasure::PointsSpent => store.points_spent_between(user_id, r.from, r.until).await,
-    }
+    let rounds: Vec<TaskRound> = tasks.iter().map(|t| t.period().round(tz, now)).collect();
+    let probes: Vec<TaskProbe<'_>> = tasks
+        .iter()
+        .zip(&rounds)
+        .map(|(t, r)| TaskProbe {
+            measure: TaskMeasure::of(&t.task_key),
+            from: r.from,
+            until: r.until,
+            task_key: &t.task_key,
+            round_key: &r.key,
+        })
+        .collect();
+    let measured = store.task_progress(user_id, &probes).await?;
+    drop(probes);
+    Ok(tasks
+        .into_iter()
+        .zip(rounds)
+        .zip(measured)
+        .map(|((task, round), (progress, claimed))| {
+            let progress = progress.min(task.target);
+            let status = task_status(progress, task.target, claimed);
+            TaskView { task, progress, status, round }
+        })
+        .collect())
 }
 
 /// Which measure a committed fact moves.
@@ -113,6 +113,9 @@ enum Headroom {
 #[derive(Debug, Default)]
 struct Watch {
     headroom: HashMap<(i64, TaskMeasure), Headroom>,
+    /// Customers whose whole board was read today: their first fact reads every measure at once
+    /// (a draw moves two, the draws and the points spent), later ones only the measure moved.
+    boarded: HashSet<i64>,
 }
 
 impl Watch {
@@ -143,9 +146,75 @@ impl Watch {
         self.headroom.insert((user_id, m), left.map_or(Headroom::Settled, Headroom::AtLeast));
     }
 
+    /// Whether the customer's next read should cover every measure (none was read today).
+    fn first_read(&self, user_id: i64) -> bool {
+        !self.boarded.contains(&user_id)
+    }
+
+    /// After reading the whole board: what is left of each measure's unfinished tasks. The bound
+    /// of every measure is as safe as the one the fact moved (see [`Watch::moved`]): facts of any
+    /// measure committed after the read are handled after this one.
+    fn read_every(&mut self, user_id: i64, tasks: &[TaskView]) {
+        let measures: HashSet<TaskMeasure> = tasks.iter().filter_map(|t| TaskMeasure::of(&t.task.task_key)).collect();
+        for m in measures {
+            self.read(user_id, m, tasks);
+        }
+        self.boarded.insert(user_id);
+    }
+
     /// Forgets everything, when the business day turns (rounds start again).
     fn clear(&mut self) {
         self.headroom.clear();
+        self.boarded.clear();
+    }
+}
+
+/// How long the watcher trusts its copy of the task definitions. They change only through the
+/// admin (a task's reward), so after an edit a `task_completed` may name the old reward for this
+/// long; the board and the claim always read the definitions afresh.
+const DEFINITIONS_FRESH: Duration = Duration::from_secs(5);
+
+/// The watcher's copy of the task definitions, so that a read of a customer's progress is one
+/// query (the definitions were read again for every read before).
+#[derive(Debug, Default)]
+struct Definitions {
+    tasks: Vec<TaskRow>,
+    read_at: Option<Instant>,
+}
+
+impl Definitions {
+    /// The tasks measure `m` moves (every measured task without `m`), from a copy at most
+    /// [`DEFINITIONS_FRESH`] old.
+    async fn of(&mut self, store: &Store, m: Option<TaskMeasure>) -> StoreResult<Vec<TaskRow>> {
+        if self.stale(Instant::now()) {
+            match store.tasks().await {
+                Ok(tasks) => {
+                    self.tasks = tasks;
+                    self.read_at = Some(Instant::now());
+                }
+                // An older copy is still right about targets and periods (only rewards change).
+                Err(e) if self.read_at.is_some() => {
+                    tracing::warn!(error = %e, "could not read the task definitions; using the last copy");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self
+            .tasks
+            .iter()
+            .filter(|t| TaskMeasure::of(&t.task_key).is_some_and(|own| m.is_none_or(|m| m == own)))
+            .cloned()
+            .collect())
+    }
+
+    /// Whether the copy must be read again before it is used at `now`.
+    fn stale(&self, now: Instant) -> bool {
+        self.read_at.is_none_or(|at| now.duration_since(at) >= DEFINITIONS_FRESH)
+    }
+
+    /// Reads the definitions again at the next use (when the business day turns).
+    fn expire(&mut self) {
+        self.read_at = None;
     }
 }
 
@@ -159,6 +228,7 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
         // Cleared when the business day turns, so it holds one day's announcements at most.
         let mut told: HashMap<i64, HashSet<(String, String)>> = HashMap::new();
         let mut watch = Watch::default();
+        let mut definitions = Definitions::default();
         let mut today = 0;
         loop {
             let event = match rx.recv().await {
@@ -188,21 +258,31 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
                 today = tz.day(at);
                 told.clear();
                 watch.clear();
+                definitions.expire();
             }
             if !watch.moved(user_id, m, &event) {
                 continue;
             }
-            let tasks = match board_of(&store, &tz, user_id, at, Some(m)).await {
+            let whole = watch.first_read(user_id);
+            let read = match definitions.of(&store, (!whole).then_some(m)).await {
+                Ok(defs) => views(&store, &tz, user_id, at, defs).await,
+                Err(e) => Err(e),
+            };
+            let tasks = match read {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::warn!(user_id, error = %e, "could not read task progress");
                     continue;
                 }
             };
-            watch.read(user_id, m, &tasks);
+            if whole {
+                watch.read_every(user_id, &tasks);
+            } else {
+                watch.read(user_id, m, &tasks);
+            }
             let seen = told.entry(user_id).or_default();
             for t in tasks {
-                if t.status != TaskStatus::Completed || TaskMeasure::of(&t.task.task_key) != Some(m) {
+                if t.status != TaskStatus::Completed {
                     continue;
                 }
                 if seen.insert((t.task.task_key.clone(), t.round.key.clone())) {
@@ -210,8 +290,8 @@ pub fn start_watcher(store: Store, events: &EventBus, hub: Hub, tz: BusinessTz) 
                         user_id,
                         ServerEvent::TaskCompleted(TaskCompleted {
                             task_id: t.task.id,
-                            key: t.task.task_key.clone(),
-                            name: t.task.name.clone(),
+                            key: t.task.task_key,
+                            name: t.task.name,
                             points: t.task.points,
                         }),
                     );
@@ -267,12 +347,43 @@ mod tests {
     }
 
     #[test]
+    fn a_customers_first_read_covers_every_measure() {
+        let mut w = Watch::default();
+        assert!(w.first_read(7));
+        // A draw: its Drew fact reads the whole board …
+        assert!(w.moved(7, TaskMeasure::Draws, &drew(1)));
+        w.read_every(7, &[view("first_draw", 1, 1), view("daily_draw", 3, 1), view("weekly_spender", 1000, 100)]);
+        assert!(!w.first_read(7));
+        // … so its Spent fact needs no read of its own, nor do the next eight draws' spending.
+        let spent = Committed::Spent { user_id: 7, points: 100, at: 0 };
+        for _ in 0..8 {
+            assert!(!w.moved(7, TaskMeasure::PointsSpent, &spent));
+        }
+        assert!(w.moved(7, TaskMeasure::PointsSpent, &spent), "900 more points may have finished the 1000");
+        // A new business day reads the whole board again.
+        w.clear();
+        assert!(w.first_read(7));
+    }
+
+    #[test]
     fn a_settled_measure_is_not_read_until_the_watch_is_cleared() {
         let mut w = Watch::default();
         w.read(7, TaskMeasure::Draws, &[view("first_draw", 1, 1), view("daily_draw", 3, 3)]);
         assert!(!w.moved(7, TaskMeasure::Draws, &drew(10)));
         w.clear();
         assert!(w.moved(7, TaskMeasure::Draws, &drew(1)));
+    }
+
+    #[test]
+    fn the_task_definitions_are_read_again_when_old_or_when_the_day_turns() {
+        let mut d = Definitions::default();
+        let t0 = Instant::now();
+        assert!(d.stale(t0), "never read: read");
+        d.read_at = Some(t0);
+        assert!(!d.stale(t0 + DEFINITIONS_FRESH / 2));
+        assert!(d.stale(t0 + DEFINITIONS_FRESH), "older than DEFINITIONS_FRESH: read again");
+        d.expire();
+        assert!(d.stale(t0), "a new business day: read again");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use sqlx::{FromRow, Row};
 
 use super::audit::{self, AuditEntry};
 use super::ledger::CommittedChange;
-use super::{inserted_id, Store, StoreError, StoreResult};
-use crate::domain::loyalty::{Level, LevelTable, TaskPeriod};
+use super::{inserted_id, Backend, Store, StoreError, StoreResult};
+use crate::domain::loyalty::{Level, LevelTable, TaskMeasure, TaskPeriod};
 use crate::domain::PageRequest;
 use crate::domain::PointsSource;
 
@@ -91,6 +91,16 @@ impl TaskRow {
     pub fn period(&self) -> TaskPeriod {
         TaskPeriod::parse(&self.period).unwrap_or(TaskPeriod::Once)
     }
+}
+
+/// One task round to measure for one customer ([`Store::task_progress`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TaskProbe<'a> {
+    pub measure: Option<TaskMeasure>,
+    pub from: i64,
+    pub until: i64,
+    pub task_key: &'a str,
+    pub round_key: &'a str,
 }
 
 /// How a customer shows on a leaderboard.
@@ -229,15 +239,25 @@ impl Store {
     }
 
     /// Raises a customer's level (never lowers it). Written by the wallet after an earning.
+    /// On MySQL the one statement commits on its own (autocommit, durable when it returns): a
+    /// transaction around it cost a `BEGIN` and a `COMMIT` round trip per level-up, about one per
+    /// customer in a draw burst. SQLite's writes go through the write gate.
     pub async fn raise_level(&self, user_id: i64, level: i64) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE users SET member_level = ? WHERE id = ? AND member_level < ?")
+        let raise = sqlx::query("UPDATE users SET member_level = ? WHERE id = ? AND member_level < ?")
             .bind(level)
             .bind(user_id)
-            .bind(level)
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await
+            .bind(level);
+        match self.backend() {
+            Backend::MySql => {
+                raise.execute(self.pool()).await?;
+                Ok(())
+            }
+            Backend::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                raise.execute(tx.conn()).await?;
+                tx.commit().await
+            }
+        }
     }
 
     /// Moves points between available and frozen; `points` never changes. Guarded by the frozen
@@ -326,13 +346,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn longest_streak(&self, user_id: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(streak), 0) FROM checkins WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_one(self.pool())
-            .await?)
-    }
-
     pub async fn level_table(&self) -> StoreResult<LevelTable> {
         let levels: Vec<Level> =
             sqlx::query("SELECT level, name, experience, multiplier_pct FROM member_levels ORDER BY level")
@@ -390,59 +403,60 @@ impl Store {
         Ok(true)
     }
 
-    /// The customer's claims: `(task_key, round_key)`.
-    pub async fn task_claims(&self, user_id: i64) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT task_key, round_key FROM task_claims WHERE user_id = ?")
-            .bind(user_id)
-            .fetch_all(self.pool())
-            .await?;
-        rows.into_iter().map(|r| Ok((r.try_get("task_key")?, r.try_get("round_key")?))).collect()
-    }
-
-    pub async fn draws_between(&self, user_id: i64, from: i64, until: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND created_at >= ? AND created_at < ?",
-        )
-        .bind(user_id)
-        .bind(from)
-        .bind(until)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    pub async fn exchanges_between(&self, user_id: i64, from: i64, until: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM exchange_orders WHERE user_id = ? AND created_at >= ? AND created_at < ?",
-        )
-        .bind(user_id)
-        .bind(from)
-        .bind(until)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    pub async fn approved_receipts_between(&self, user_id: i64, from: i64, until: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM photo_uploads WHERE user_id = ? AND status = 'approved' AND reviewed_at >= ? AND reviewed_at < ?",
-        )
-        .bind(user_id)
-        .bind(from)
-        .bind(until)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
-    /// Points spent on the wheel and in the shop, as a positive number.
-    pub async fn points_spent_between(&self, user_id: i64, from: i64, until: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(-points), 0) AS SIGNED) FROM points_records \
-             WHERE user_id = ? AND points < 0 AND source IN ('lottery', 'exchange') AND created_at >= ? AND created_at < ?",
-        )
-        .bind(user_id)
-        .bind(from)
-        .bind(until)
-        .fetch_one(self.pool())
-        .await?)
+    /// Several tasks' progress and claims in one statement (one round trip instead of one per
+    /// task and one for the claims): for each probe, the measure's value in `[from, until)` and
+    /// whether the round was claimed. Each value is a scalar subquery over the customer's own rows
+    /// (draws made, orders placed, receipts approved, points spent on the wheel and in the shop,
+    /// the longest check-in streak), read through the table's `user_id` index.
+    pub async fn task_progress(&self, user_id: i64, probes: &[TaskProbe<'_>]) -> StoreResult<Vec<(i64, bool)>> {
+        if probes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::with_capacity(200 * probes.len());
+        sql.push_str("SELECT ");
+        for (i, p) in probes.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(match p.measure {
+                // A task the server cannot measure (not a built-in key) never progresses.
+                None => "CAST(0 AS SIGNED)",
+                Some(TaskMeasure::Draws) => {
+                    "(SELECT COUNT(*) FROM lottery_draws WHERE user_id = ? AND created_at >= ? AND created_at < ?)"
+                }
+                Some(TaskMeasure::Exchanges) => {
+                    "(SELECT COUNT(*) FROM exchange_orders WHERE user_id = ? AND created_at >= ? AND created_at < ?)"
+                }
+                Some(TaskMeasure::ApprovedReceipts) => {
+                    "(SELECT COUNT(*) FROM photo_uploads WHERE user_id = ? AND status = 'approved' \
+                     AND reviewed_at >= ? AND reviewed_at < ?)"
+                }
+                Some(TaskMeasure::PointsSpent) => {
+                    "(SELECT CAST(COALESCE(SUM(-points), 0) AS SIGNED) FROM points_records WHERE user_id = ? \
+                     AND points < 0 AND source IN ('lottery', 'exchange') AND created_at >= ? AND created_at < ?)"
+                }
+                // The longest streak ever reached: a streak is not bounded by the task's round.
+                Some(TaskMeasure::CheckinStreak) => "(SELECT COALESCE(MAX(streak), 0) FROM checkins WHERE user_id = ?)",
+            });
+            sql.push_str(", (SELECT COUNT(*) FROM task_claims WHERE user_id = ? AND task_key = ? AND round_key = ?)");
+        }
+        let mut q = sqlx::query(&sql);
+        for p in probes {
+            q = match p.measure {
+                None => q,
+                Some(TaskMeasure::CheckinStreak) => q.bind(user_id),
+                Some(_) => q.bind(user_id).bind(p.from).bind(p.until),
+            };
+            q = q.bind(user_id).bind(p.task_key).bind(p.round_key);
+        }
+        let row = q.fetch_one(self.pool()).await?;
+        (0..probes.len())
+            .map(|i| {
+                let value: i64 = row.try_get(2 * i)?;
+                let claims: i64 = row.try_get(2 * i + 1)?;
+                Ok((value, claims > 0))
+            })
+            .collect()
     }
 
     /// Every customer's earnings in `[from, until)`, for rebuilding a leaderboard at start.
