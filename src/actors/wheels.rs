@@ -154,7 +154,19 @@ impl Wheels {
     /// `None` when there is no such campaign.
     pub async fn view(&self, campaign_id: i64) -> Reply<Option<WheelView>> {
         if let Some(wheel) = self.running(campaign_id) {
-            return wheel.view().await.map(Some);
+            let mut view = wheel.view().await?;
+            if self.inner.template.stock_node.is_some() {
+                // Cluster mode: the wheel's memory holds this node's stock blocks; what is left
+                // in all (the pool and every node's blocks) is the store's.
+                if let Some((stored, _)) = self.inner.template.store.campaign_wheel(campaign_id).await? {
+                    for s in view.sectors.iter_mut().filter(|s| s.stock_left.is_some()) {
+                        if let Some(left) = stored.iter().find(|t| t.id == s.id).and_then(|t| t.stock_left) {
+                            s.stock_left = Some(left);
+                        }
+                    }
+                }
+            }
+            return Ok(Some(view));
         }
         let store = &self.inner.template.store;
         let Some(row) = store.campaign(campaign_id).await? else { return Ok(None) };
