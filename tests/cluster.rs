@@ -3,8 +3,8 @@
 //! `nats://127.0.0.1:4222`). Each test runs its cluster under a name of its own, so tests that
 //! run at once never hear each other.
 //!
-//! What a customer must see: one balance, one pity counter, one per-minute draw limit and one
-//! idempotency scope whichever node each request reaches, and their socket hears every change
+//! What a customer must see: one balance, one pity counter, one per-minute draw limit, one daily
+//! cap and one idempotency scope whichever node each request reaches, and their socket hears every change
 //! wherever it is held. What the nodes must never do: commit for a customer another node took
 //! (the fence), or lose an acknowledged change when one of them is killed.
 
@@ -223,6 +223,26 @@ async fn a_customer_whose_requests_alternate_between_nodes_sees_one_system() {
     assert_eq!(closed.map(|(code, _)| code), Some(4003), "closed as revoked");
 
     drop(socket);
+    nodes[0].assert_reconciled();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_daily_draw_cap_whichever_node_a_draw_reaches() {
+    let nodes = cluster(3, &[("DAILY_DRAW_LIMIT", "4")]).await;
+    let admin = nodes[0].admin().await;
+    force_wheel(&nodes, &admin, "谢谢参与").await;
+    let c = nodes[2].login(&phone(1605, 1)).await;
+    for k in 0..4 {
+        assert_ok(&draw(&nodes[k % 3], &c).await);
+    }
+    // The fifth draw of the day is refused on every node, and nothing was charged for it.
+    for node in &nodes {
+        assert_error(&draw(node, &c).await, 409, 3003);
+    }
+    for node in &nodes {
+        assert_eq!(node.balance(&c).await, 1000 - 4 * 100);
+        assert_eq!(records_total(node, &c).await, 4);
+    }
     nodes[0].assert_reconciled();
 }
 
