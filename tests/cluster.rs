@@ -487,11 +487,7 @@ impl Balancer {
     }
 
     async fn upload_receipt(&self, c: &Customer, amount: &str) -> i64 {
-        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-        bytes.extend(format!(" receipt {} via the balancer ", c.user_id).into_bytes());
-        bytes.extend(0..=255u8);
-        let photo = reqwest::multipart::Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime");
-        let form = reqwest::multipart::Form::new().text("amount", amount.to_string()).part("photo", photo);
+        let form = common::receipt_form(c, "via the balancer", amount);
         let resp = self
             .http
             .post(format!("{}/api/photo/upload", self.base))

@@ -179,6 +179,14 @@ impl Store {
     }
 }
 
+/// `(item_id, units)` rows as a map.
+fn units_by_item(rows: &[sqlx::any::AnyRow]) -> StoreResult<HashMap<i64, i64>> {
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>("item_id")?, r.try_get::<i64, _>("units")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
 /// Which kind of limited stock a block holds.
 const PRIZE: &str = "prize";
 
@@ -243,10 +251,7 @@ impl Store {
             q = q.bind(*id);
         }
         let rows = q.fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<i64, _>("item_id")?, r.try_get::<i64, _>("units")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        units_by_item(&rows)
     }
 
     /// Units of each given prize lent out to nodes (for the stock a customer or admin is shown:
@@ -265,10 +270,7 @@ impl Store {
             q = q.bind(*id);
         }
         let rows = q.fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<i64, _>("item_id")?, r.try_get::<i64, _>("units")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        units_by_item(&rows)
     }
 
     /// Moves units of a limited prize from its pool to this node's block. Returns how many
@@ -342,10 +344,7 @@ impl Store {
             .bind(node_id)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<i64, _>("item_id")?, r.try_get::<i64, _>("units")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        units_by_item(&rows)
     }
 
     /// Puts every block of `node_id` back into its pool (the node left, or its lease expired).

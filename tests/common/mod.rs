@@ -467,11 +467,7 @@ impl TestServer {
     /// Uploads a receipt photo for `amount` yuan as `c` and answers its id. The JPEG is unique to
     /// the customer and `tag`, so the duplicate-receipt rule never refuses it.
     pub async fn upload_receipt(&self, c: &Customer, tag: &str, amount: &str) -> i64 {
-        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-        bytes.extend(format!(" receipt {} {tag} ", c.user_id).into_bytes());
-        bytes.extend(0..=255u8);
-        let photo = reqwest::multipart::Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime");
-        let form = reqwest::multipart::Form::new().text("amount", amount.to_string()).part("photo", photo);
+        let form = receipt_form(c, tag, amount);
         let resp = self
             .http
             .post(self.url("/api/photo/upload"))
@@ -509,6 +505,16 @@ fn rand_suffix() -> u32 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.load(Ordering::Relaxed));
     (h.finish() % 1_000_000) as u32
+}
+
+/// The upload form of a receipt photo for `amount` yuan: a JPEG unique to the customer and `tag`,
+/// so the duplicate-receipt rule never refuses it.
+pub fn receipt_form(c: &Customer, tag: &str, amount: &str) -> reqwest::multipart::Form {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend(format!(" receipt {} {tag} ", c.user_id).into_bytes());
+    bytes.extend(0..=255u8);
+    let photo = reqwest::multipart::Part::bytes(bytes).file_name("r.jpg").mime_str("image/jpeg").expect("mime");
+    reqwest::multipart::Form::new().text("amount", amount.to_string()).part("photo", photo)
 }
 
 /// A distinct valid phone number per (test, index).
