@@ -393,7 +393,46 @@ async fn reconcile_names_the_user_whose_ledger_was_tampered_with(backend: Backen
     assert!(!out.contains(&format!("user {}:", bystander.user_id)), "only the victim is named:\n{out}");
 }
 
+/// Cluster rows tampered with: a block lending units of a prize that does not exist, and a
+/// customer held by a node that never joined. `reconcile` names both; a sound block (one that
+/// took its units from the pool) passes.
+async fn reconcile_names_stock_blocks_and_owners_that_cannot_be(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let c = server.login(&phone(199, 3)).await;
+    server.assert_reconciled();
+    let store = restaurant_lottery::store::Store::connect(&server.database_url, 2).await.expect("connect");
+    let (sectors, _) = store.wheel().await.expect("wheel").expect("configured");
+    let limited = sectors.iter().find(|s| s.stock_left.is_some()).expect("a limited prize").id;
+    // A block taken the way a node takes one: out of the pool.
+    sqlx::query("UPDATE wheel_prizes SET stock_left = stock_left - 2 WHERE id = ?")
+        .bind(limited)
+        .execute(store.pool())
+        .await
+        .expect("pool");
+    for (item, units) in [(limited, 2_i64), (987_654, 3)] {
+        sqlx::query("INSERT INTO stock_blocks (item_kind, item_id, node_id, units) VALUES ('prize', ?, 'n1', ?)")
+            .bind(item)
+            .bind(units)
+            .execute(store.pool())
+            .await
+            .expect("block");
+    }
+    sqlx::query("UPDATE users SET owner_node = 'ghost' WHERE id = ?")
+        .bind(c.user_id)
+        .execute(store.pool())
+        .await
+        .expect("owner");
+    store.pool().close().await;
+
+    let (ok, out) = server.cli(&["reconcile"], None);
+    assert!(!ok, "reconcile must fail:\n{out}");
+    assert!(out.contains("stock block of prize 987654 on node n1"), "{out}");
+    assert!(!out.contains(&format!("stock block of prize {limited} ")), "a sound block passes:\n{out}");
+    assert!(out.contains(&format!("user {}", c.user_id)) && out.contains("ghost"), "{out}");
+}
+
 both_backends!(
+    reconcile_names_stock_blocks_and_owners_that_cannot_be,
     malformed_and_misshapen_json_is_refused_and_changes_nothing,
     wrong_field_types_are_refused_with_1003,
     overlong_and_hostile_strings_are_refused_and_change_nothing,

@@ -48,6 +48,56 @@ impl Store {
         Ok(out)
     }
 
+    /// Cluster mode's rows: every stock block lends a non-negative number of units of a limited
+    /// prize or a product that exists, and every customer held by a node is held by one that
+    /// joined the cluster, with a fence that never went below zero.
+    async fn reconcile_cluster(&self) -> StoreResult<Vec<Violation>> {
+        let blocks = sqlx::query(
+            "SELECT b.item_kind, b.item_id, b.node_id, b.units, \
+               CASE WHEN b.item_kind = 'prize' THEN (SELECT COUNT(*) FROM wheel_prizes p \
+                      WHERE p.id = b.item_id AND p.stock_total IS NOT NULL) \
+                    WHEN b.item_kind = 'product' THEN (SELECT COUNT(*) FROM products p WHERE p.id = b.item_id) \
+                    ELSE 0 END AS known \
+             FROM stock_blocks b WHERE b.units < 0 OR b.item_kind NOT IN ('prize', 'product') \
+               OR (b.item_kind = 'prize' AND NOT EXISTS (SELECT 1 FROM wheel_prizes p WHERE p.id = b.item_id \
+                     AND p.stock_total IS NOT NULL)) \
+               OR (b.item_kind = 'product' AND NOT EXISTS (SELECT 1 FROM products p WHERE p.id = b.item_id))",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in blocks {
+            let (kind, id, node): (String, i64, String) =
+                (r.try_get("item_kind")?, r.try_get("item_id")?, r.try_get("node_id")?);
+            let units: i64 = r.try_get("units")?;
+            let known: i64 = r.try_get("known")?;
+            out.push(Violation {
+                subject: format!("stock block of {kind} {id} on node {node}"),
+                problem: if known == 0 {
+                    format!("lends {units} units of a limited item that does not exist")
+                } else {
+                    format!("lends {units} units")
+                },
+            });
+        }
+        let owners = sqlx::query(
+            "SELECT u.id, u.owner_node, u.owner_fence FROM users u WHERE u.owner_fence < 0 \
+               OR (u.owner_node IS NOT NULL AND NOT EXISTS (SELECT 1 FROM cluster_nodes c WHERE c.node_id = u.owner_node))",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for r in owners {
+            let id: i64 = r.try_get("id")?;
+            let node: Option<String> = r.try_get("owner_node")?;
+            let fence: i64 = r.try_get("owner_fence")?;
+            out.push(Violation {
+                subject: format!("user {id}"),
+                problem: format!("held by node {node:?} with fence {fence}: no such node, or a negative fence"),
+            });
+        }
+        Ok(out)
+    }
+
     /// Shop products: stock (on the shelf, and lent to nodes in blocks) + units in orders = units
     /// ever stocked; sales_count = units sold.
     async fn reconcile_product_stock(&self) -> StoreResult<Vec<Violation>> {
@@ -248,6 +298,7 @@ impl Store {
         drop(totals);
         report.violations.extend(self.reconcile_prize_stock().await?);
         report.violations.extend(self.reconcile_product_stock().await?);
+        report.violations.extend(self.reconcile_cluster().await?);
         report.violations.extend(self.reconcile_reviews().await?);
         report.violations.extend(self.reconcile_loyalty().await?);
         report.violations.extend(self.reconcile_campaigns().await?);
