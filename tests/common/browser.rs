@@ -205,9 +205,21 @@ impl Browser {
 
     /// Replaces the value of the input `css` with `text`, as typed.
     pub async fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        e.clear().await.unwrap_or_else(|err| panic!("clear {css}: {err}"));
-        e.send_keys(text).await.unwrap_or_else(|err| panic!("type into {css}: {err}"));
+        // As for `click`: a panel the page re-renders (after the previous action's answer) can
+        // replace or hide the input for a moment; find it again then, as a user would.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let e = self.find(css).await;
+            let typed = match e.clear().await {
+                Ok(()) => e.send_keys(text).await,
+                Err(err) => Err(err),
+            };
+            match typed {
+                Ok(()) => return,
+                Err(err) if std::time::Instant::now() > deadline => panic!("type into {css}: {err}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     pub async fn click(&self, css: &str) {
