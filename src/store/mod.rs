@@ -316,8 +316,28 @@ pub(crate) fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String
     format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), vec![one; rows].join(", "))
 }
 
-/// Rows per multi-row statement: well under both dialects' limits on bound parameters.
-pub(crate) const MAX_ROWS_PER_STATEMENT: usize = 200;
+/// Rows per multi-row statement: a power of two, well under both dialects' limits on bound
+/// parameters.
+pub(crate) const MAX_ROWS_PER_STATEMENT: usize = 128;
+
+/// The row counts `n` rows are written in: powers of two, largest first (at most one statement
+/// per set bit of `n`). Each distinct row count is a distinct statement to prepare, and a
+/// connection keeps only so many prepared: with any count allowed, group commit's batches of
+/// 1 to 256 writes made hundreds of variants of each insert, and MariaDB prepared one again
+/// about once per batch (parsing thousands of placeholders each time). With powers of two every
+/// table has eight shapes, which stay prepared for the life of the connection; the price is a few
+/// more executions of statements that are already prepared.
+pub(crate) fn statement_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = match n {
+            0 => return None,
+            n if n >= MAX_ROWS_PER_STATEMENT => MAX_ROWS_PER_STATEMENT,
+            n => 1 << (usize::BITS - 1 - n.leading_zeros()),
+        };
+        n -= size;
+        Some(size)
+    })
+}
 pub(crate) const LEDGER_INSERT_COLUMNS: &[&str] =
     &["user_id", "points", "balance_after", "source", "description", "related_id", "idempotency_key", "created_at"];
 pub(crate) const IDEMPOTENCY_INSERT_COLUMNS: &[&str] = &["user_id", "idem_key", "operation", "response", "created_at"];
@@ -330,11 +350,10 @@ pub(crate) async fn insert_rows(
     columns: &[&str],
     rows: Vec<Vec<Bind>>,
 ) -> StoreResult<()> {
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Vec<Bind>> = rows.by_ref().take(MAX_ROWS_PER_STATEMENT).collect();
-        let sql = multi_insert(table, columns, chunk.len());
-        bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect()).execute(tx.conn()).await?;
+    let mut rows = rows.into_iter();
+    for size in statement_sizes(rows.len()) {
+        let sql = multi_insert(table, columns, size);
+        bind_all(sqlx::query(&sql), rows.by_ref().take(size).flatten().collect()).execute(tx.conn()).await?;
     }
     Ok(())
 }
@@ -377,50 +396,56 @@ pub(crate) const GUARDED_BALANCE_UPDATE: &str =
 /// One guarded statement per chunk of wallets: every wallet must still hold what its actor
 /// believed, or the whole transaction is refused.
 pub(crate) async fn update_wallets(tx: &mut WriteTx, wallets: &[WalletUpdate], at: i64) -> StoreResult<()> {
-    for chunk in wallets.chunks(MAX_ROWS_PER_STATEMENT) {
-        // A group may mix draws of the default campaign (whose pity counter lives here) with
-        // other writes: only the rows that carry a counter set and guard it.
-        let with_pity: Vec<&WalletUpdate> = chunk.iter().filter(|w| w.pity.is_some()).collect();
-        let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
-        let guards = chunk
-            .iter()
-            .map(|w| {
-                if w.pity.is_some() {
-                    "(id = ? AND points = ? AND owner_fence = ? AND pity_count = ?)"
-                } else {
-                    "(id = ? AND points = ? AND owner_fence = ?)"
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let pity_set = if with_pity.is_empty() {
-            String::new()
-        } else {
-            format!(", pity_count = CASE id {} ELSE pity_count END", vec!["WHEN ? THEN ?"; with_pity.len()].join(" "))
-        };
-        let sql = format!("UPDATE users SET points = CASE id {cases} END{pity_set}, updated_at = ? WHERE {guards}");
-        let mut binds = Vec::with_capacity(chunk.len() * 7 + 1);
-        for w in chunk {
-            binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_after)]);
+    // A group may mix draws of the default campaign (whose pity counter lives here) with other
+    // writes: the two kinds go in separate statements, so that each chunk size has one shape
+    // (see `statement_sizes`).
+    let (with_pity, without): (Vec<&WalletUpdate>, Vec<&WalletUpdate>) = wallets.iter().partition(|w| w.pity.is_some());
+    for kind in [with_pity, without] {
+        let mut rest = kind.as_slice();
+        for size in statement_sizes(rest.len()) {
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
+            update_wallet_chunk(tx, chunk, at).await?;
         }
-        for w in &with_pity {
-            binds.extend([Bind::Int(w.user_id), Bind::Int(w.pity.map(|p| p.1).unwrap_or_default())]);
+    }
+    Ok(())
+}
+
+/// One guarded `CASE` update of `chunk`, whose wallets all carry a pity counter or none does.
+async fn update_wallet_chunk(tx: &mut WriteTx, chunk: &[&WalletUpdate], at: i64) -> StoreResult<()> {
+    let pity = chunk.first().is_some_and(|w| w.pity.is_some());
+    let cases = vec!["WHEN ? THEN ?"; chunk.len()].join(" ");
+    let (pity_set, guard) = if pity {
+        (
+            format!(", pity_count = CASE id {cases} ELSE pity_count END"),
+            "(id = ? AND points = ? AND owner_fence = ? AND pity_count = ?)",
+        )
+    } else {
+        (String::new(), "(id = ? AND points = ? AND owner_fence = ?)")
+    };
+    let guards = vec![guard; chunk.len()].join(" OR ");
+    let sql = format!("UPDATE users SET points = CASE id {cases} END{pity_set}, updated_at = ? WHERE {guards}");
+    let mut binds = Vec::with_capacity(chunk.len() * 7 + 1);
+    for w in chunk {
+        binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_after)]);
+    }
+    for (w, (_, after)) in chunk.iter().filter_map(|w| Some((w, w.pity?))) {
+        binds.extend([Bind::Int(w.user_id), Bind::Int(after)]);
+    }
+    binds.push(Bind::Int(at));
+    for w in chunk {
+        binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_before), Bind::Int(w.fence)]);
+        if let Some((before, _)) = w.pity {
+            binds.push(Bind::Int(before));
         }
-        binds.push(Bind::Int(at));
-        for w in chunk {
-            binds.extend([Bind::Int(w.user_id), Bind::Int(w.points_before), Bind::Int(w.fence)]);
-            if let Some((before, _)) = w.pity {
-                binds.push(Bind::Int(before));
-            }
-        }
-        let updated = bind_all(sqlx::query(&sql), binds).execute(tx.conn()).await?.rows_affected();
-        if updated != chunk.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "{} of {} wallets changed underneath their writes",
-                chunk.len() as u64 - updated,
-                chunk.len()
-            )));
-        }
+    }
+    let updated = bind_all(sqlx::query(&sql), binds).execute(tx.conn()).await?.rows_affected();
+    if updated != chunk.len() as u64 {
+        return Err(StoreError::Conflict(format!(
+            "{} of {} wallets changed underneath their writes",
+            chunk.len() as u64 - updated,
+            chunk.len()
+        )));
     }
     Ok(())
 }
@@ -455,6 +480,25 @@ pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_written_in_power_of_two_statements() {
+        let sizes = |n| statement_sizes(n).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(7), vec![4, 2, 1]);
+        assert_eq!(sizes(128), vec![128]);
+        assert_eq!(sizes(300), vec![128, 128, 32, 8, 4]);
+        // Every count is covered exactly, with at most eight shapes of statement in all.
+        let mut shapes = std::collections::BTreeSet::new();
+        for n in 0..1000 {
+            let s = sizes(n);
+            assert_eq!(s.iter().sum::<usize>(), n);
+            assert!(s.windows(2).all(|w| w[0] >= w[1]));
+            shapes.extend(s);
+        }
+        assert_eq!(shapes.len(), 8);
+    }
 
     #[test]
     fn finds_the_sqlite_file() {
