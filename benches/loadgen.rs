@@ -28,6 +28,11 @@
 //! only; `scripts/bench` sets it). It reports check-ins/s and latency over all days, and checks
 //! that every customer holds exactly as many `checkin` ledger records as check-ins the server
 //! acknowledged to them (one a day unless a request failed, which the errors column shows).
+//!
+//! The `idle` scenario is the day after a promotion: every signed-in customer draws once and goes
+//! quiet. It reports the server's RSS per customer (against the RSS before the first sign-in)
+//! while their wallets are still up, and again once the server's idle timer has stopped them all
+//! (`wallet_actors_active` in `/metrics` at 0; run the server with a short `WALLET_IDLE_SECS`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,6 +94,10 @@ struct Args {
     /// Business days of the checkin scenario (every customer checks in once a day).
     #[arg(long, default_value_t = 3)]
     checkin_days: u32,
+    /// Longest wait, in the idle scenario, for the idle timer to stop every wallet (the server's
+    /// `WALLET_IDLE_SECS` plus its sweep).
+    #[arg(long, default_value_t = 900)]
+    idle_wait: u64,
     /// Passed by `cargo bench` to every bench target; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -103,6 +112,9 @@ enum Scenario {
     Live,
     /// Every customer checks in at once, once per (hooked) business day.
     Checkin,
+    /// Every customer draws once, then goes idle: the server's RSS per customer while their
+    /// wallets wait for the idle timer, and after it stopped them.
+    Idle,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(code == Some(0), "admin login failed ({admin}); create one with `restaurant-lottery create-admin`");
     let admin_token = admin["data"]["access_token"].as_str().unwrap_or_default().to_string();
 
+    let rss_at_start = args.server_pid.map(rss_mib);
     // Sign in and top up every customer so nobody runs dry during the burst.
     println!("signing in {} customers …", args.users);
     let started = Instant::now();
@@ -353,6 +366,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.scenarios.contains(&Scenario::Checkin) {
         report.insert("checkin".into(), checkin_scenario(&shared, &base, &admin_token).await?);
+    }
+    if args.scenarios.contains(&Scenario::Idle) {
+        report.insert("idle".into(), idle_scenario(&shared, &base, rss_at_start).await?);
     }
     // Let the last socket messages arrive before reading the delivery histogram.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -613,6 +629,96 @@ async fn burst(shared: &Arc<Shared>, base: &str, length: Duration, work: Work) -
     }
     progress.abort();
     started.elapsed().as_secs_f64()
+}
+
+/// The idle scenario (see the module documentation).
+async fn idle_scenario(shared: &Arc<Shared>, base: &str, rss_at_start: Option<f64>) -> anyhow::Result<Value> {
+    let (Some(pid), Some(rss_at_start)) = (shared.args.server_pid, rss_at_start) else {
+        anyhow::bail!("the idle scenario reads the server's memory: pass --server-pid");
+    };
+    let n = shared.customers.len();
+    let series = shared.series.get("draw_single").ok_or_else(|| anyhow::anyhow!("the idle scenario draws singles"))?;
+    println!("idle: {n} customers draw once, {} in flight …", shared.args.concurrency);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..shared.args.concurrency.min(n) {
+        let (shared, next, base) = (shared.clone(), next.clone(), base.to_string());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(c) = shared.customers.get(i) else { break };
+                let t0 = Instant::now();
+                let (code, v) = post(
+                    &shared.http,
+                    format!("{base}/api/lottery/draw"),
+                    Some(&c.token),
+                    json!({ "draw_type": "single" }),
+                )
+                .await;
+                shared.series["draw_single"].record(t0.elapsed(), code);
+                if code == Some(0) {
+                    let net =
+                        v["data"]["points_won"].as_i64().unwrap_or(0) - v["data"]["points_cost"].as_i64().unwrap_or(0);
+                    c.net.fetch_add(net, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let drew = series.ok.load(Ordering::Relaxed);
+    println!("  {drew} of {n} drew in {:.1} s", started.elapsed().as_secs_f64());
+    // Let what follows a draw (the task watcher, the leaderboards, the ticker) settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let per_customer_kib = |rss: f64| (rss - rss_at_start) * 1024.0 / n.max(1) as f64;
+    let wallets_up = wallets_active(&shared.http, base).await;
+    let rss_up = rss_mib(pid);
+    println!(
+        "  {} wallets up: server RSS {rss_up:.1} MiB ({:.2} KiB per customer over {rss_at_start:.1} MiB before the sign-ins)",
+        wallets_up.map_or("?".to_string(), |w| w.to_string()),
+        per_customer_kib(rss_up)
+    );
+    println!("  waiting (at most {} s) for the idle timer to stop every wallet …", shared.args.idle_wait);
+    let waited = Instant::now();
+    let mut wallets_left = wallets_up;
+    while waited.elapsed() < Duration::from_secs(shared.args.idle_wait) {
+        wallets_left = wallets_active(&shared.http, base).await;
+        if wallets_left == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // The allocator hands freed pages back to the system on its own schedule.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_idle = rss_mib(pid);
+    println!(
+        "  {} wallets up after {:.0} s: server RSS {rss_idle:.1} MiB ({:.2} KiB per customer)",
+        wallets_left.map_or("?".to_string(), |w| w.to_string()),
+        waited.elapsed().as_secs_f64(),
+        per_customer_kib(rss_idle)
+    );
+    Ok(json!({
+        "customers": n,
+        "drew": drew,
+        "rss_mib_before_sign_ins": rss_at_start,
+        "wallets_up": wallets_up,
+        "rss_mib_wallets_up": rss_up,
+        "kib_per_customer_wallets_up": per_customer_kib(rss_up),
+        "wallets_left": wallets_left,
+        "rss_mib_wallets_stopped": rss_idle,
+        "kib_per_customer_wallets_stopped": per_customer_kib(rss_idle),
+    }))
+}
+
+/// `wallet_actors_active` from the server's `/metrics` (open to loopback).
+async fn wallets_active(http: &reqwest::Client, base: &str) -> Option<u64> {
+    let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("wallet_actors_active "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
 }
 
 /// The checkin scenario (see the module documentation).
