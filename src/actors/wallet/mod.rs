@@ -299,17 +299,20 @@ impl Actor for WalletActor {
                     return Ok(());
                 }
                 state.last_active = Instant::now();
-                let result = state.refresh_if_stale().await.map(|_| state.snapshot());
+                let result = Box::pin(state.refresh_if_stale()).await.map(|_| state.snapshot());
                 // A dropped reply port means the caller gave up; nothing to do about it.
                 let _ = reply.send(result);
             }
-            WalletMessage::Change(change, started, reply) => state.serve(*change, started, reply).await,
-            WalletMessage::Draw(request, started, reply) => state.serve(request, started, reply).await,
-            WalletMessage::Redeem(request, started, reply) => state.serve(request, started, reply).await,
-            WalletMessage::Approve(request, started, reply) => state.serve(request, started, reply).await,
-            WalletMessage::Checkin(request, started, reply) => state.serve(request, started, reply).await,
-            WalletMessage::ClaimTask(request, started, reply) => state.serve(request, started, reply).await,
-            WalletMessage::Freeze(request, started, reply) => state.serve(request, started, reply).await,
+            // Each write's future is boxed: otherwise the largest of them (a draw's, with every
+            // store call it awaits) sits inline in every wallet's task for as long as the wallet
+            // lives, which is what an idle customer cost.
+            WalletMessage::Change(change, started, reply) => Box::pin(state.serve(*change, started, reply)).await,
+            WalletMessage::Draw(request, started, reply) => Box::pin(state.serve(request, started, reply)).await,
+            WalletMessage::Redeem(request, started, reply) => Box::pin(state.serve(request, started, reply)).await,
+            WalletMessage::Approve(request, started, reply) => Box::pin(state.serve(request, started, reply)).await,
+            WalletMessage::Checkin(request, started, reply) => Box::pin(state.serve(request, started, reply)).await,
+            WalletMessage::ClaimTask(request, started, reply) => Box::pin(state.serve(request, started, reply)).await,
+            WalletMessage::Freeze(request, started, reply) => Box::pin(state.serve(request, started, reply)).await,
             WalletMessage::IdleCheck => {
                 if state.last_active.elapsed() >= state.deps.idle_after {
                     (state.on_idle)(&myself);
