@@ -1,6 +1,9 @@
 //! `GET /ws`: the live channel. Auth happens before the upgrade (a bad token is a plain 401
 //! envelope). Each socket is one task that sends what the Hub queued for it, answers the client's
-//! messages, pings on a timer, closes a socket that went silent, and says 1001 on shutdown.
+//! messages, pings on a timer, closes a socket that went silent, and says 1001 on shutdown. The
+//! Hub's flusher writes broadcasts itself to a socket with nothing queued ([`SocketWire`]): with
+//! ten thousand sockets listening, waking ten thousand tasks each flush would cost more than the
+//! writes.
 //!
 //! Close codes ([`Close`]): 1001 server shutting down, 1013 the client could not keep up, 4001
 //! replaced by the customer's newer connection (at most three per customer), 4002 no answer to
@@ -17,14 +20,17 @@
 //! schemas of the document (registered by [`router`]).
 
 use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use serde_json::{json, Value};
 use utoipa::{OpenApi, PartialSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -37,7 +43,9 @@ use crate::auth::SubjectKind;
 use crate::domain::time::{now_ms, wall_ms, Timestamp};
 use crate::domain::DomainError;
 use crate::notify::event::{BadMessage, Connected, Pong, Subscribed};
-use crate::notify::{CloseReason, Grant, Listen, Outbox, ServerEvent, ServerMessage, Topic, Topics, WsServerMessage};
+use crate::notify::{
+    CloseReason, Grant, Listen, Offered, Outbox, ServerEvent, ServerMessage, Topic, Topics, Wire, WsServerMessage,
+};
 
 const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
 /// At most this many products in one `subscribe_product`.
@@ -294,13 +302,16 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
     if state.tokens.is_revoked(&family) || state.banned.contains(&user_id) || demoted {
         outbox.close(CloseReason::Revoked);
     }
-    let (mut tx, mut rx) = socket.split();
+    let (tx, mut rx) = socket.split();
+    let wire = Arc::new(SocketWire(tokio::sync::Mutex::new(tx)));
     let ws = &state.config.ws;
     let write_timeout = ws.write_timeout;
     let connected =
         ServerMessage::from(ServerEvent::Connected(Connected { user_id, server_time: Timestamp(now_ms()) }));
     let mut close: Option<Close> = None;
-    if send(&mut tx, write_timeout, Message::Text(connected.text)).await {
+    if send(&mut *wire.0.lock().await, write_timeout, Message::Text(connected.text)).await {
+        // `connected` comes first; from here on the flusher may write broadcasts itself.
+        outbox.attach(wire.clone());
         let mut ping = tokio::time::interval(ws.ping_every);
         ping.tick().await;
         let expiry = tokio::time::sleep_until(until(outbox.expires_at_ms));
@@ -315,7 +326,13 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
                 _ = &mut shutdown => break Some(Close::Shutdown),
                 _ = &mut expiry => break Some(Close::Revoked),
                 _ = outbox.ready() => {
+                    // Held from the take to the last write, so that the flusher cannot write a
+                    // newer broadcast between them.
+                    let mut tx = wire.0.lock().await;
                     let batch = outbox.take();
+                    if batch.flush && !matches!(tokio::time::timeout(write_timeout, tx.flush()).await, Ok(Ok(()))) {
+                        break None;
+                    }
                     let mut failed = false;
                     for m in batch.messages {
                         if !send(&mut tx, write_timeout, Message::Text(m)).await {
@@ -337,7 +354,7 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
                     if state.tokens.is_revoked(&outbox.family) || state.banned.contains(&user_id) {
                         break Some(Close::Revoked);
                     }
-                    if !send(&mut tx, write_timeout, Message::Ping(Default::default())).await {
+                    if !send(&mut *wire.0.lock().await, write_timeout, Message::Ping(Default::default())).await {
                         break None;
                     }
                 }
@@ -351,7 +368,8 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
                     if let Some(reply) = reply {
-                        if !send(&mut tx, write_timeout, Message::Text(ServerMessage::from(reply).text)).await {
+                        let reply = Message::Text(ServerMessage::from(reply).text);
+                        if !send(&mut *wire.0.lock().await, write_timeout, reply).await {
                             break None;
                         }
                     }
@@ -361,10 +379,35 @@ async fn run(socket: WebSocket, state: AppState, grant: Grant, listen: Listen) {
     }
     if let Some(close) = close {
         let frame = CloseFrame { code: close.code(), reason: close.reason().into() };
-        send(&mut tx, write_timeout, Message::Close(Some(frame))).await;
+        send(&mut *wire.0.lock().await, write_timeout, Message::Close(Some(frame))).await;
     }
     state.hub.unregister(&outbox);
     metrics::gauge!("ws_sockets").set(state.hub.sockets() as f64);
+}
+
+/// A socket's write half, shared by its task (which waits on it) and the Hub's flusher (which
+/// only ever tries it: [`Wire::offer`]).
+struct SocketWire(tokio::sync::Mutex<SplitSink<WebSocket, Message>>);
+
+impl Wire for SocketWire {
+    fn offer(&self, frame: &Utf8Bytes) -> Offered {
+        let Ok(mut tx) = self.0.try_lock() else { return Offered::Busy };
+        // Polled once and never again with this context: a write that would wait is left to the
+        // socket task, which the Hub wakes for it.
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut *tx).poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => return Offered::Busy,
+            Poll::Ready(Err(_)) => return Offered::Unflushed,
+        }
+        if Pin::new(&mut *tx).start_send(Message::Text(frame.clone())).is_err() {
+            return Offered::Unflushed;
+        }
+        match Pin::new(&mut *tx).poll_flush(&mut cx) {
+            Poll::Ready(Ok(())) => Offered::Sent,
+            Poll::Pending | Poll::Ready(Err(_)) => Offered::Unflushed,
+        }
+    }
 }
 
 /// Sends one message; false when it failed or the client did not take it within `timeout` (a

@@ -4,10 +4,14 @@
 //! A customer's own events are rendered once and queued on that customer's sockets, in order, and
 //! go out at once. Broadcasts (stock, prize stock, the ticker of wins) wait for the next flush:
 //! only the latest value per product or prize is kept, wins pass the [`Ticker`], and the flush
-//! renders each value once into a shared [`Tick`]. Every socket then gets the same `Arc` — a queue
-//! push, nothing more — and its task picks out what that socket listens to ([`Listen`]): the
-//! rendered messages one by one, or one `batch` frame that is itself rendered once per tick for
-//! every socket that listens to everything.
+//! renders each value once into a shared [`Tick`]. What a socket gets of it depends on what it
+//! listens to ([`Listen`]): the rendered messages one by one, or one `batch` frame that is itself
+//! rendered once per tick for every socket that listens to everything.
+//!
+//! A socket with nothing queued gets its frame written by the flusher itself, through the
+//! socket's [`Wire`], when the socket takes it without waiting: no wake-up of its task. Otherwise
+//! the tick is queued (the same `Arc`, a push) and the socket's task writes it, so a slow socket
+//! never holds the flusher up and broadcasts never overtake each other.
 //!
 //! Each outbox also remembers the authority that opened it (customer, token family, token expiry,
 //! merchant role), so that revoking that authority — a sign-out, a revoked family, a ban, the
@@ -63,7 +67,28 @@ pub struct Grant {
 /// What the socket task takes out of its outbox in one go.
 pub struct Batch {
     pub messages: Vec<Utf8Bytes>,
+    /// A frame the flusher wrote is not all on the wire yet: flush before anything else.
+    pub flush: bool,
     pub close: Option<CloseReason>,
+}
+
+/// What became of a frame offered to a socket's [`Wire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offered {
+    /// On the wire.
+    Sent,
+    /// Nothing was written: the socket task is writing, or the socket cannot take more now.
+    Busy,
+    /// Taken, but not all of it is on the wire (or the write failed): the socket task must flush,
+    /// and finds out then.
+    Unflushed,
+}
+
+/// A socket's write side as the flusher sees it: a frame goes out now, without waiting, or not
+/// at all. The socket task holds the same wire while it writes (and while it takes from its
+/// outbox, so that a broadcast it took cannot be overtaken by a newer one written here).
+pub trait Wire: Send + Sync {
+    fn offer(&self, frame: &Utf8Bytes) -> Offered;
 }
 
 /// What a socket listens to besides its own events.
@@ -170,6 +195,8 @@ struct OutboxState {
     /// Flushes not yet taken by the socket task (usually none or one).
     ticks: Vec<Arc<Tick>>,
     listen: Listen,
+    /// A frame written straight to the wire still needs the socket task's flush.
+    unflushed: bool,
     close: Option<CloseReason>,
 }
 
@@ -184,6 +211,9 @@ pub struct Outbox {
     capacity: usize,
     state: Mutex<OutboxState>,
     notify: Notify,
+    /// Where the flusher writes this socket's broadcasts itself when nothing is queued, without
+    /// waking the socket's task (set once the socket said `connected`).
+    wire: OnceLock<Arc<dyn Wire>>,
 }
 
 impl Outbox {
@@ -207,10 +237,31 @@ impl Outbox {
         self.notify.notify_one();
     }
 
-    fn push_tick(&self, tick: &Arc<Tick>) {
+    /// From now on the flusher may write broadcasts straight to `wire`.
+    pub fn attach(&self, wire: Arc<dyn Wire>) {
+        let _ = self.wire.set(wire);
+    }
+
+    /// Hands a flush to this socket: written at once when nothing is queued and the wire takes
+    /// it without waiting (no wake-up of the socket's task, the usual case), queued otherwise.
+    /// Returns whether it was written here.
+    fn push_tick(&self, tick: &Arc<Tick>) -> bool {
         let mut s = self.lock();
         if s.close.is_some() {
-            return;
+            return false;
+        }
+        if s.ticks.is_empty() && s.events.is_empty() && !s.unflushed {
+            if let Some(wire) = self.wire.get() {
+                match write_now(wire.as_ref(), tick, &mut s) {
+                    Written::All => return true,
+                    Written::Rest => {
+                        drop(s);
+                        self.notify.notify_one();
+                        return true;
+                    }
+                    Written::Nothing => {}
+                }
+            }
         }
         if s.ticks.len() >= self.capacity {
             // Values coalesce at take, but a socket that has not taken `capacity` flushes has
@@ -222,6 +273,7 @@ impl Outbox {
         }
         drop(s);
         self.notify.notify_one();
+        false
     }
 
     pub fn close(&self, reason: CloseReason) {
@@ -270,8 +322,73 @@ impl Outbox {
         let mut messages: Vec<Utf8Bytes> = s.events.drain(..).collect();
         let ticks = std::mem::take(&mut s.ticks);
         compose(&ticks, &s.listen, &mut messages);
-        Batch { messages, close: s.close }
+        let flush = std::mem::take(&mut s.unflushed);
+        Batch { messages, flush, close: s.close }
     }
+}
+
+/// Hands `flush` to each socket, yielding every few sockets. Returns how many were written
+/// without waking the socket's task.
+async fn write_to_sockets(sockets: Vec<Arc<Outbox>>, flush: Arc<Tick>) -> u64 {
+    const SLICE: usize = 128;
+    let mut written = 0;
+    for (i, o) in sockets.iter().enumerate() {
+        if i > 0 && i % SLICE == 0 {
+            tokio::task::yield_now().await;
+        }
+        written += u64::from(o.push_tick(&flush));
+    }
+    written
+}
+
+/// How much of a flush [`write_now`] wrote.
+enum Written {
+    /// Every frame this socket wanted (or none was wanted).
+    All,
+    /// Some: the rest waits in the socket's queue, or the last frame needs a flush.
+    Rest,
+    /// None: the wire was busy; queue the flush as usual.
+    Nothing,
+}
+
+/// Writes this socket's frames of `tick` straight to `wire`, in order. Frames the wire does not
+/// take go to the front of the (empty) queue, in order, for the socket task.
+fn write_now(wire: &dyn Wire, tick: &Arc<Tick>, s: &mut OutboxState) -> Written {
+    if s.listen.batch && s.listen.takes_everything() {
+        // The common case: the tick's one frame, shared by every such socket.
+        if tick.values.is_empty() {
+            return Written::All;
+        }
+        return match wire.offer(&tick.whole()) {
+            Offered::Sent => Written::All,
+            Offered::Busy => Written::Nothing,
+            Offered::Unflushed => {
+                s.unflushed = true;
+                Written::Rest
+            }
+        };
+    }
+    let mut frames = Vec::new();
+    compose(std::slice::from_ref(tick), &s.listen, &mut frames);
+    let mut frames = frames.into_iter();
+    let mut written = false;
+    while let Some(frame) = frames.next() {
+        match wire.offer(&frame) {
+            Offered::Sent => written = true,
+            Offered::Busy if !written => return Written::Nothing,
+            Offered::Busy => {
+                s.events.push_back(frame);
+                s.events.extend(frames);
+                return Written::Rest;
+            }
+            Offered::Unflushed => {
+                s.unflushed = true;
+                s.events.extend(frames);
+                return Written::Rest;
+            }
+        }
+    }
+    Written::All
 }
 
 #[derive(Clone)]
@@ -357,8 +474,15 @@ impl Hub {
             expires_at_ms: grant.expires_at_ms,
             is_merchant: AtomicBool::new(grant.is_merchant),
             capacity: self.inner.capacity,
-            state: Mutex::new(OutboxState { events: VecDeque::new(), ticks: Vec::new(), listen, close: None }),
+            state: Mutex::new(OutboxState {
+                events: VecDeque::new(),
+                ticks: Vec::new(),
+                listen,
+                unflushed: false,
+                close: None,
+            }),
             notify: Notify::new(),
+            wire: OnceLock::new(),
         });
         self.inner.sockets.insert(outbox.id, outbox.clone());
         let mut mine = self.inner.by_user.entry(user_id).or_default();
@@ -461,6 +585,16 @@ impl Hub {
 
     /// [`Hub::flush`] at a given time (for the ticker).
     pub fn flush_at(&self, now_ms: i64) {
+        if let Some(tick) = self.tick_at(now_ms) {
+            for o in self.inner.sockets.iter() {
+                o.push_tick(&tick);
+            }
+        }
+    }
+
+    /// The values published since the last flush and the win the ticker lets go at `now_ms`,
+    /// rendered once for every socket; `None` when there is nothing to send.
+    fn tick_at(&self, now_ms: i64) -> Option<Arc<Tick>> {
         let (latest, win) = {
             let mut pending = self.pending();
             let order = std::mem::take(&mut pending.order);
@@ -470,7 +604,7 @@ impl Hub {
             (latest, pending.ticker.release(now_ms))
         };
         if latest.is_empty() && win.is_none() {
-            return;
+            return None;
         }
         // Rendered outside the lock, once per value however many sockets get it.
         let mut values = Vec::with_capacity(latest.len() + 1);
@@ -482,13 +616,15 @@ impl Hub {
             let text = ServerMessage::at(win, at).text;
             values.push(TickValue { key: None, topic: Some(Topic::Ticker), product: None, text });
         }
-        let tick = Arc::new(Tick { values, whole: OnceLock::new() });
-        for o in self.inner.sockets.iter() {
-            o.push_tick(&tick);
-        }
+        Some(Arc::new(Tick { values, whole: OnceLock::new() }))
     }
 
-    /// Flushes coalesced values every `every` until the task is dropped.
+    /// Flushes coalesced values every `every` until the task is dropped. Each flush writes
+    /// straight to the sockets that have nothing queued ([`Outbox::attach`]), from this one
+    /// task, a slice of sockets at a time with a yield between, so that ten thousand writes never
+    /// hold a worker thread for long. One task on purpose: fan-out takes at most one core while
+    /// draws burst, and under that load sockets get fewer, fuller frames (BENCHMARKS.md, the
+    /// flusher writes; one writer per worker cost more CPU per draw).
     pub fn spawn_flusher(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let hub = self.clone();
         tokio::spawn(async move {
@@ -496,7 +632,10 @@ impl Hub {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                hub.flush();
+                let Some(flush) = hub.tick_at(now_ms()) else { continue };
+                let sockets: Vec<Arc<Outbox>> = hub.inner.sockets.iter().map(|o| o.value().clone()).collect();
+                let written = write_to_sockets(sockets, flush).await;
+                metrics::counter!("ws_broadcasts_written_by_flusher_total").increment(written);
             }
         })
     }
@@ -617,6 +756,95 @@ mod tests {
             prize_name: prize_name.into(),
             prize_type: PrizeKind::Points,
         })
+    }
+
+    /// A wire that answers each offer as told (then `Sent`) and keeps what it was given.
+    #[derive(Default)]
+    struct FakeWire {
+        answers: Mutex<VecDeque<Offered>>,
+        taken: Mutex<Vec<String>>,
+    }
+
+    impl FakeWire {
+        fn answering(answers: impl IntoIterator<Item = Offered>) -> Arc<FakeWire> {
+            Arc::new(FakeWire { answers: Mutex::new(answers.into_iter().collect()), ..FakeWire::default() })
+        }
+
+        fn taken(&self) -> Vec<String> {
+            self.taken.lock().unwrap().clone()
+        }
+    }
+
+    impl Wire for FakeWire {
+        fn offer(&self, frame: &Utf8Bytes) -> Offered {
+            let answer = self.answers.lock().unwrap().pop_front().unwrap_or(Offered::Sent);
+            if answer != Offered::Busy {
+                self.taken.lock().unwrap().push(frame.to_string());
+            }
+            answer
+        }
+    }
+
+    #[test]
+    fn the_flusher_writes_to_an_idle_socket_itself_and_queues_nothing() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        o.subscribe(Topics::ALL, Some(true));
+        let wire = FakeWire::answering([]);
+        o.attach(wire.clone());
+        hub.broadcast_latest(stock(1, 5));
+        hub.broadcast_latest(stock(1, 4));
+        hub.flush();
+        let written = wire.taken();
+        assert_eq!(written.len(), 1, "{written:?}");
+        assert!(written[0].starts_with(r#"{"type":"batch""#) && written[0].contains("\"stock\":4"), "{written:?}");
+        let left = o.take();
+        assert!(left.messages.is_empty() && !left.flush, "nothing left for the socket's task");
+    }
+
+    #[test]
+    fn a_busy_wire_gets_the_flush_queued_and_later_flushes_wait_behind_it() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        let wire = FakeWire::answering([Offered::Busy]);
+        o.attach(wire.clone());
+        hub.broadcast_latest(stock(1, 5));
+        hub.flush();
+        hub.broadcast_latest(stock(1, 4));
+        hub.flush();
+        assert!(wire.taken().is_empty(), "the second flush must not overtake the queued first");
+        let got = texts(&o.take());
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("\"stock\":4"), "the latest value, from the queue");
+        hub.broadcast_latest(stock(1, 3));
+        hub.flush();
+        assert_eq!(wire.taken().len(), 1, "with the queue empty again the flusher writes");
+    }
+
+    #[test]
+    fn frames_the_wire_did_not_finish_are_left_to_the_socket_task_in_order() {
+        let hub = Hub::new(10);
+        let o = hub.register(1, false);
+        let wire = FakeWire::answering([Offered::Sent, Offered::Busy]);
+        o.attach(wire.clone());
+        for product in [1, 2, 3] {
+            hub.broadcast_latest(stock(product, 9));
+        }
+        hub.flush();
+        assert_eq!(wire.taken().len(), 1);
+        let rest = o.take();
+        let rest = texts(&rest);
+        assert_eq!(rest.len(), 2, "{rest:?}");
+        assert!(rest[0].contains("\"product_id\":2") && rest[1].contains("\"product_id\":3"), "{rest:?}");
+
+        let wire = FakeWire::answering([Offered::Unflushed]);
+        let o = hub.register(2, false);
+        o.attach(wire.clone());
+        hub.broadcast_latest(stock(1, 8));
+        hub.flush();
+        let left = o.take();
+        assert!(left.flush, "the socket task must flush what the wire took");
+        assert!(left.messages.is_empty());
     }
 
     #[test]

@@ -10,5 +10,5 @@ pub mod message;
 pub mod ticker;
 
 pub use event::{ServerEvent, Topic, Topics};
-pub use hub::{CloseReason, Grant, Hub, Listen, Outbox};
+pub use hub::{CloseReason, Grant, Hub, Listen, Offered, Outbox, Wire};
 pub use message::{ServerMessage, WsServerMessage};
