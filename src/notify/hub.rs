@@ -354,36 +354,30 @@ enum Written {
 /// Writes this socket's frames of `tick` straight to `wire`, in order. Frames the wire does not
 /// take go to the front of the (empty) queue, in order, for the socket task.
 fn write_now(wire: &dyn Wire, tick: &Arc<Tick>, s: &mut OutboxState) -> Written {
-    if s.listen.batch && s.listen.takes_everything() {
-        // The common case: the tick's one frame, shared by every such socket.
+    let whole;
+    let mut composed = Vec::new();
+    let frames: &[Utf8Bytes] = if s.listen.batch && s.listen.takes_everything() {
+        // The common case: the tick's one frame, shared by every such socket, nothing composed.
         if tick.values.is_empty() {
             return Written::All;
         }
-        return match wire.offer(&tick.whole()) {
-            Offered::Sent => Written::All,
-            Offered::Busy => Written::Nothing,
-            Offered::Unflushed => {
-                s.unflushed = true;
-                Written::Rest
-            }
-        };
-    }
-    let mut frames = Vec::new();
-    compose(std::slice::from_ref(tick), &s.listen, &mut frames);
-    let mut frames = frames.into_iter();
-    let mut written = false;
-    while let Some(frame) = frames.next() {
-        match wire.offer(&frame) {
-            Offered::Sent => written = true,
-            Offered::Busy if !written => return Written::Nothing,
+        whole = tick.whole();
+        std::slice::from_ref(&whole)
+    } else {
+        compose(std::slice::from_ref(tick), &s.listen, &mut composed);
+        &composed
+    };
+    for (i, frame) in frames.iter().enumerate() {
+        match wire.offer(frame) {
+            Offered::Sent => {}
+            Offered::Busy if i == 0 => return Written::Nothing,
             Offered::Busy => {
-                s.events.push_back(frame);
-                s.events.extend(frames);
+                s.events.extend(frames[i..].iter().cloned());
                 return Written::Rest;
             }
             Offered::Unflushed => {
                 s.unflushed = true;
-                s.events.extend(frames);
+                s.events.extend(frames[i + 1..].iter().cloned());
                 return Written::Rest;
             }
         }
